@@ -1,0 +1,279 @@
+"""Benchmarks: the Problem record, loaders for MATH / MATH-500 / GSM8K JSONL, and a registry of names.
+
+A benchmark is named either by a registered short name (``math``, ``math500``, ``gsm8k``, ``sample``)
+or by a path to a JSONL file. Each row is read in whichever of the known layouts it has:
+MATH (problem, solution, answer?, subject|type, level, unique_id?) or GSM8K (question, answer "... #### N").
+Bad rows are reported with their line number and skipped; the rest of the file still loads.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+import re
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from qmr_core.errors import QmrError
+from qmr_core.paths import BUNDLED_DATA_DIR, data_search_path
+
+MATH_SUBJECTS = (
+    "Prealgebra",
+    "Algebra",
+    "Number Theory",
+    "Counting & Probability",
+    "Geometry",
+    "Intermediate Algebra",
+    "Precalculus",
+)
+
+
+@dataclass(frozen=True)
+class Problem:
+    problem_id: str  # "<benchmark>/<unique_id>", unique across the store
+    benchmark: str
+    unique_id: str
+    problem: str
+    answer: str
+    solution: str = ""
+    subject: str = ""
+    level: int | None = None
+    kind: str = "math"  # answer style for grading: "math" (LaTeX, boxed) or "gsm8k" (a number)
+
+    def content_hash(self) -> str:
+        payload = json.dumps([self.problem, self.answer, self.solution], ensure_ascii=False)
+        return hashlib.sha256(payload.encode()).hexdigest()[:16]
+
+    def as_row(self) -> dict:
+        return asdict(self)
+
+
+@dataclass
+class LoadReport:
+    """What a load skipped, so callers can show it without losing the good rows."""
+
+    source: str
+    n_rows: int = 0
+    skipped: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class BenchmarkSpec:
+    name: str
+    files: tuple[str, ...]  # file names looked up in `locations()`
+    locations: Callable[[], list[Path]]
+    description: str
+
+
+def _shared() -> list[Path]:
+    return data_search_path()
+
+
+def _bundled() -> list[Path]:
+    return [BUNDLED_DATA_DIR]
+
+
+REGISTRY: dict[str, BenchmarkSpec] = {
+    "math": BenchmarkSpec("math", ("math_test.jsonl",), _shared, "MATH test set, 5000 problems (Hendrycks et al.)"),
+    "math500": BenchmarkSpec("math500", ("math500.jsonl",), _shared, "MATH-500, PRM800K's 500-problem test split"),
+    "gsm8k": BenchmarkSpec("gsm8k", ("gsm8k_test.jsonl",), _shared, "GSM8K test set, 1319 problems"),
+    "sample": BenchmarkSpec(
+        "sample",
+        ("sample_math.jsonl", "sample_gsm8k.jsonl"),
+        _bundled,
+        "qmr's own set: 48 MATH-style problems (7 subjects, levels 1-5) and 12 GSM8K-style ones",
+    ),
+}
+
+_GSM8K_ANSWER = re.compile(r"####\s*(.+?)\s*$", re.S)
+_LEVEL = re.compile(r"^\s*(?:level\s*)?([1-5])\s*$", re.I)
+
+
+def parse_level(value: object) -> int | None:
+    """MATH writes levels as "Level 3", MATH-500 as 3; a few MATH rows say "Level ?"."""
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, int):
+        return value if 1 <= value <= 5 else None
+    m = _LEVEL.match(str(value))
+    return int(m.group(1)) if m else None
+
+
+def last_boxed(text: str) -> str | None:
+    """Content of the last \\boxed{...} in a reference solution, nested braces matched."""
+    start = text.rfind("\\boxed")
+    while start != -1:
+        i = start + len("\\boxed")
+        while i < len(text) and text[i] == " ":
+            i += 1
+        if i < len(text) and text[i] == "{":
+            depth, j = 0, i
+            while j < len(text):
+                if text[j] == "{":
+                    depth += 1
+                elif text[j] == "}":
+                    depth -= 1
+                    if depth == 0:
+                        return text[i + 1 : j].strip()
+                j += 1
+        start = text.rfind("\\boxed", 0, start)
+    return None
+
+
+def _problem_id(benchmark: str, unique_id: str) -> str:
+    return unique_id if unique_id.startswith(f"{benchmark}/") else f"{benchmark}/{unique_id}"
+
+
+def _row_to_problem(row: dict, benchmark: str, line_no: int) -> Problem:
+    if not isinstance(row, dict):
+        raise ValueError("row is not a JSON object")
+    if "question" in row and "problem" not in row:  # GSM8K layout
+        question, worked = row.get("question"), row.get("answer")
+        if not isinstance(question, str) or not question.strip():
+            raise ValueError("empty question")
+        if not isinstance(worked, str):
+            raise ValueError("no gold answer")
+        m = _GSM8K_ANSWER.search(worked)
+        if not m or not m.group(1).strip():
+            raise ValueError("no '#### answer' in the gold solution")
+        answer = m.group(1).strip().replace(",", "")
+        unique_id = str(row.get("unique_id") or row.get("id") or f"test/{line_no - 1}")
+        return Problem(
+            problem_id=_problem_id(benchmark, unique_id),
+            benchmark=benchmark,
+            unique_id=unique_id,
+            problem=question.strip(),
+            answer=answer,
+            solution=worked[: m.start()].strip(),
+            subject=str(row.get("subject") or "Grade School Math"),
+            level=parse_level(row.get("level")),
+            kind="gsm8k",
+        )
+    problem = row.get("problem")
+    if not isinstance(problem, str) or not problem.strip():
+        raise ValueError("no problem text")
+    solution = row.get("solution") or ""
+    if not isinstance(solution, str):
+        raise ValueError("solution is not a string")
+    answer = row.get("answer")
+    if answer is None or (isinstance(answer, str) and not answer.strip()):
+        answer = last_boxed(solution)
+    if answer is None or not str(answer).strip():
+        raise ValueError("no gold answer (no 'answer' field and no \\boxed{} in the solution)")
+    unique_id = str(row.get("unique_id") or row.get("id") or f"row/{line_no}")
+    return Problem(
+        problem_id=_problem_id(benchmark, unique_id),
+        benchmark=benchmark,
+        unique_id=unique_id,
+        problem=problem.strip(),
+        answer=str(answer).strip(),
+        solution=solution.strip(),
+        subject=str(row.get("subject") or row.get("type") or ""),
+        level=parse_level(row.get("level")),
+        kind=str(row.get("kind") or "math"),
+    )
+
+
+def read_jsonl(path: Path, benchmark: str, report: LoadReport | None = None) -> list[Problem]:
+    report = report or LoadReport(str(path))
+    problems: list[Problem] = []
+    try:
+        handle = path.open(encoding="utf-8")
+    except OSError as exc:
+        raise QmrError(f"cannot read benchmark file {path}: {exc.strerror or exc}") from exc
+    with handle:
+        for line_no, line in enumerate(handle, start=1):
+            if not line.strip():
+                continue
+            report.n_rows += 1
+            try:
+                problems.append(_row_to_problem(json.loads(line), benchmark, line_no))
+            except (ValueError, TypeError) as exc:  # json.JSONDecodeError is a ValueError
+                report.skipped.append(f"{path.name}:{line_no}: {exc}")
+    return problems
+
+
+def _find_file(spec: BenchmarkSpec, filename: str) -> Path:
+    for directory in spec.locations():
+        candidate = directory / filename
+        if candidate.is_file():
+            return candidate
+    searched = ", ".join(str(d) for d in spec.locations())
+    raise QmrError(
+        f"benchmark '{spec.name}' needs {filename}, not found in: {searched} "
+        "(set QMR_DATA_DIR, or pass the JSONL path to --benchmark)"
+    )
+
+
+def benchmark_name_for_path(path: Path) -> str:
+    """A path's benchmark name is its stem, so ../shared/data/math500.jsonl is 'math500' everywhere."""
+    stem = path.name.split(".")[0]
+    for spec in REGISTRY.values():
+        if path.name in spec.files:
+            return spec.name
+    return re.sub(r"[^A-Za-z0-9_.-]+", "_", stem) or "custom"
+
+
+def load_benchmark(name_or_path: str, report: LoadReport | None = None) -> list[Problem]:
+    """All problems of a benchmark, in file order, duplicates by id rejected."""
+    report = report or LoadReport(name_or_path)
+    if name_or_path in REGISTRY:
+        spec = REGISTRY[name_or_path]
+        problems: list[Problem] = []
+        for filename in spec.files:
+            problems += read_jsonl(_find_file(spec, filename), spec.name, report)
+    elif name_or_path.startswith("hf:"):
+        raise QmrError(
+            f"cannot load {name_or_path}: Hugging Face datasets need network access to the hub; "
+            "download the split as JSONL elsewhere and pass its path"
+        )
+    else:
+        path = Path(name_or_path).expanduser()
+        if not path.exists():
+            known = ", ".join(sorted(REGISTRY))
+            raise QmrError(f"unknown benchmark '{name_or_path}': not a file, and not one of {known}")
+        if path.is_dir():
+            raise QmrError(f"benchmark path {path} is a directory; pass a .jsonl file")
+        problems = read_jsonl(path, benchmark_name_for_path(path), report)
+    seen: set[str] = set()
+    unique: list[Problem] = []
+    for p in problems:
+        if p.problem_id in seen:
+            report.skipped.append(f"duplicate id {p.problem_id}")
+            continue
+        seen.add(p.problem_id)
+        unique.append(p)
+    if not unique:
+        raise QmrError(f"benchmark '{name_or_path}' has no usable problems ({len(report.skipped)} rows skipped)")
+    return unique
+
+
+def select(
+    problems: Sequence[Problem],
+    subjects: Iterable[str] = (),
+    levels: Iterable[int] = (),
+    limit: int | None = None,
+    seed: int | None = None,
+    ids: Iterable[str] = (),
+) -> list[Problem]:
+    """Filter, then shuffle with `seed` (if given), then take the first `limit`."""
+    wanted_subjects = {s.lower() for s in subjects}
+    wanted_levels = set(levels)
+    wanted_ids = set(ids)
+    chosen = [
+        p
+        for p in problems
+        if (not wanted_subjects or p.subject.lower() in wanted_subjects)
+        and (not wanted_levels or p.level in wanted_levels)
+        and (not wanted_ids or p.problem_id in wanted_ids or p.unique_id in wanted_ids)
+    ]
+    if seed is not None:
+        chosen = list(chosen)
+        random.Random(seed).shuffle(chosen)
+    if limit is not None:
+        if limit < 0:
+            raise QmrError("--limit must be >= 0")
+        chosen = chosen[:limit]
+    return chosen

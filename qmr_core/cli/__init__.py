@@ -1,0 +1,11 @@
+"""qmr's command line. Each module registers its subcommands on the shared Typer app."""
+
+from qmr_core.cli.common import app
+from qmr_core.cli import data_cmds, demo_cmd, eval_cmds  # noqa: F401  (registration)
+
+
+def main() -> None:
+    app()
+
+
+__all__ = ["app", "main"]

@@ -1,0 +1,3 @@
+from qmr_core.cli import main
+
+main()

@@ -1,0 +1,75 @@
+"""Shared CLI plumbing: the Typer app, one-line errors, store options, rich console."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import duckdb
+import typer
+from rich.console import Console
+
+from qmr_core.errors import QmrError
+from qmr_core.store import Store
+
+app = typer.Typer(
+    name="qmr",
+    help="qmr - Quantization Meets Reasoning: where and why low-bit quantization breaks LLM math reasoning.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode="rich",
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+console = Console(soft_wrap=True)
+err_console = Console(stderr=True, soft_wrap=True)
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+DbOption = Annotated[Path, typer.Option("--db", help="DuckDB store file.", envvar="QMR_DB")]
+DEFAULT_DB = Path("qmr.duckdb")
+
+
+def fail(message: str) -> None:
+    err_console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
+    raise typer.Exit(1)
+
+
+def cli_errors(fn: F) -> F:
+    """Turn expected failures into one clear line and exit code 1, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except QmrError as exc:
+            fail(str(exc))
+        except duckdb.Error as exc:
+            fail(f"database: {str(exc).splitlines()[0]}")
+        except KeyboardInterrupt:
+            err_console.print("[yellow]interrupted[/]: finished batches are stored; run the same command to resume")
+            raise typer.Exit(130) from None
+        except MemoryError:
+            fail("out of memory; try a smaller --batch-size")
+
+    return wrapper  # type: ignore[return-value]
+
+
+def open_store(db: Path, create: bool = False) -> Store:
+    return Store(db, create=create)
+
+
+def resolve_run(store: Store, run: str) -> str:
+    """Accept a full run id or a unique prefix of one."""
+    rows = store.query("SELECT run_id FROM runs WHERE run_id LIKE ? ORDER BY run_id", [run + "%"])
+    if not rows:
+        raise QmrError(f"no run '{run}' in {store.path} (see `qmr runs`)")
+    if len(rows) > 1 and rows[0][0] != run:
+        raise QmrError(f"run prefix '{run}' is ambiguous: {', '.join(r[0] for r in rows[:5])}")
+    return rows[0][0]
+
+
+def is_interactive() -> bool:
+    return sys.stderr.isatty()

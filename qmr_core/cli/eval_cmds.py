@@ -1,0 +1,241 @@
+"""`qmr eval`, `qmr runs`, `qmr show`."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.panel import Panel
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+from rich.table import Table
+
+from qmr_core.benchmarks import LoadReport, Problem, load_benchmark, select
+from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store, resolve_run
+from qmr_core.engines import ENGINES, build_engine, engine_key, model_ref_for
+from qmr_core.engines.base import Decoding
+from qmr_core.errors import QmrError
+from qmr_core.evaluate import BatchStats, execute_run, finish_run, plan_run, register_model, start_run, store_problems
+from qmr_core.prompts import TEMPLATES, get_template
+from qmr_core.store import Store
+from qmr_core.store.queries import quant_label, run_summaries
+
+
+def load_selection(
+    benchmark: str,
+    subjects: list[str] | None = None,
+    levels: list[int] | None = None,
+    limit: int | None = None,
+    seed: int | None = None,
+) -> tuple[str, list[Problem]]:
+    report = LoadReport(benchmark)
+    problems = load_benchmark(benchmark, report)
+    for line in report.skipped[:20]:
+        err_console.print(f"[yellow]skipped[/] {escape(line)}", highlight=False)
+    if len(report.skipped) > 20:
+        err_console.print(f"[yellow]skipped[/] ... and {len(report.skipped) - 20} more rows")
+    chosen = select(problems, subjects or (), levels or (), limit, seed)
+    if not chosen:
+        raise QmrError(f"no problems of '{benchmark}' match the filters")
+    return problems[0].benchmark, chosen
+
+
+def evaluate_model(
+    store: Store,
+    model: str,
+    benchmark_name: str,
+    problems: list[Problem],
+    template: str = "steps",
+    decoding: Decoding | None = None,
+    batch_size: int = 8,
+    engine: str = "hf",
+    device: str = "auto",
+    dtype: str = "auto",
+    engine_options: dict | None = None,
+    quiet: bool = False,
+) -> tuple[str, BatchStats]:
+    """Plan, load the model only if something is pending, run with a progress bar. Returns (run_id, stats)."""
+    decoding = decoding or Decoding()
+    ref = model_ref_for(engine, model, engine_options)
+    key = engine_key(engine, device=device, dtype=dtype, options=engine_options)
+    tmpl = get_template(template)
+    store_problems(store, problems)
+    plan = plan_run(store, ref, benchmark_name, problems, tmpl, decoding, key)
+    label = f"{ref.name} on {benchmark_name}"
+    if not plan.pending:
+        if not quiet:
+            console.print(f"run [bold]{plan.run_id}[/] ({escape(label)}): all {len(problems) * decoding.n_samples} samples already stored; nothing to generate")
+        register_model(store, ref)
+        return plan.run_id, BatchStats()
+    with console.status(f"loading {escape(ref.name)} ...", spinner="dots"):
+        eng = build_engine(engine, ref, device=device, dtype=dtype, options=engine_options)
+    extra: dict = {}
+    if getattr(eng, "layer_errors", None):
+        extra["layer_errors_json"] = json.dumps(eng.layer_errors)
+    if hasattr(eng, "model"):
+        extra["n_params"] = sum(p.numel() for p in eng.model.parameters())
+    register_model(store, ref, extra)
+    start_run(store, plan, eng.describe() | {"batch_size": batch_size})
+    done_before = len(problems) * decoding.n_samples - len(plan.pending)
+    if not quiet:
+        console.print(
+            f"run [bold]{plan.run_id}[/]: {escape(label)}, {len(plan.pending)} samples to generate"
+            + (f" ({done_before} already stored)" if done_before else "")
+        )
+    columns = [
+        SpinnerColumn(),
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TextColumn("acc {task.fields[acc]}"),
+        TextColumn("{task.fields[tps]} tok/s"),
+        TimeElapsedColumn(),
+        TimeRemainingColumn(),
+    ]
+    status = "failed"
+    try:
+        with Progress(*columns, console=console, transient=quiet, disable=quiet) as progress:
+            task = progress.add_task(ref.name[:32], total=len(plan.pending), acc="-", tps="-")
+
+            def on_batch(stats: BatchStats) -> None:
+                progress.update(
+                    task, completed=stats.done, acc=f"{stats.accuracy:.1%}", tps=f"{stats.tokens_per_s:.0f}"
+                )
+
+            stats = execute_run(store, plan, eng, batch_size=batch_size, on_batch=on_batch)
+        status = "done"
+    except KeyboardInterrupt:
+        status = "interrupted"
+        raise
+    finally:
+        finish_run(store, plan.run_id, status)
+    return plan.run_id, stats
+
+
+@app.command("eval")
+@cli_errors
+def eval_command(
+    model: Annotated[str, typer.Option("--model", "-m", help="Alias (smollm2-135m), checkpoint folder, .gguf file or hub id; append @rtn-w4g64 for built-in RTN.")],
+    benchmark: Annotated[str, typer.Option("--benchmark", "-b", help="math | math500 | gsm8k | sample, or a JSONL path.")] = "sample",
+    subject: Annotated[list[str] | None, typer.Option("--subject", help="Keep only this subject (repeatable).")] = None,
+    level: Annotated[list[int] | None, typer.Option("--level", help="Keep only this level 1-5 (repeatable).")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", help="First N problems (after --seed shuffling).")] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Shuffle the selection with this seed before --limit.")] = None,
+    prompt: Annotated[str, typer.Option("--prompt", help=f"Prompt template: {', '.join(TEMPLATES)}.")] = "steps",
+    batch_size: Annotated[int, typer.Option("--batch-size", "-k", help="Sequences decoded together.")] = 8,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-t", help="Generation budget per sample.")] = 512,
+    temperature: Annotated[float, typer.Option("--temperature", help="0 = greedy (default).")] = 0.0,
+    top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling when --temperature > 0.")] = 1.0,
+    samples: Annotated[int, typer.Option("--samples", help="Samples per problem (sampling mode); pass@1 is averaged.")] = 1,
+    sampling_seed: Annotated[int, typer.Option("--sampling-seed", help="Seed for sampling mode.")] = 0,
+    engine: Annotated[str, typer.Option("--engine", help=f"Inference engine: {', '.join(ENGINES)}.")] = "hf",
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N].")] = "auto",
+    dtype: Annotated[str, typer.Option("--dtype", help="auto (bf16 on GPU, fp32 on CPU) | float32 | bfloat16 | float16.")] = "auto",
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Evaluate a model on a benchmark; every sample, its steps and timings go to the store. Resumable.
+
+    Example: qmr eval --model smollm2-135m --benchmark math500 --limit 20 --db runs.duckdb
+    """
+    if temperature < 0 or not 0 < top_p <= 1 or samples < 1 or max_new_tokens < 1:
+        raise QmrError("need --temperature >= 0, 0 < --top-p <= 1, --samples >= 1, --max-new-tokens >= 1")
+    if temperature == 0 and samples > 1:
+        raise QmrError("--samples > 1 needs --temperature > 0 (greedy decoding gives identical samples)")
+    decoding = Decoding(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, n_samples=samples, seed=sampling_seed)
+    options: dict = {}
+    store = open_store(db, create=True)
+    name, problems = load_selection(benchmark, subject, level, limit, seed)
+    started = time.perf_counter()
+    run_id, stats = evaluate_model(
+        store, model, name, problems, prompt, decoding, batch_size, engine, device, dtype, options
+    )
+    summary = next(r for r in run_summaries(store) if r["run_id"] == run_id)
+    console.print(
+        f"run [bold]{run_id}[/]: {summary['n']} samples stored, accuracy {summary['accuracy'] or 0:.1%}"
+        + (f"; generated {stats.done} in {time.perf_counter() - started:.0f} s ({stats.tokens_per_s:.0f} tok/s)" if stats.done else "")
+    )
+
+
+def runs_table(store: Store, title: str | None = None) -> Table:
+    table = Table(title=title, header_style="bold")
+    for col in ("run", "model", "quantization", "benchmark", "prompt", "n", "accuracy", "format", "status"):
+        table.add_column(col, justify="right" if col in ("n", "accuracy", "format") else "left")
+    for r in run_summaries(store):
+        table.add_row(
+            r["run_id"],
+            escape(str(r["model"] or r["model_id"])),
+            quant_label(r),
+            r["benchmark"],
+            r["prompt_template"],
+            str(r["n"]),
+            f"{r['accuracy']:.1%}" if r["accuracy"] is not None else "-",
+            f"{r['format_rate']:.0%}" if r["format_rate"] is not None else "-",
+            r["status"],
+        )
+    return table
+
+
+@app.command("runs")
+@cli_errors
+def runs_command(db: DbOption = DEFAULT_DB) -> None:
+    """List runs: model, quantization, benchmark, n, accuracy, step-format compliance, status.
+
+    Example: qmr runs --db qmr-demo.duckdb
+    """
+    store = open_store(db)
+    if not store.query("SELECT 1 FROM runs LIMIT 1"):
+        console.print(f"no runs in {db} yet")
+        return
+    console.print(runs_table(store))
+
+
+@app.command("show")
+@cli_errors
+def show_command(
+    run: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    problem_id: Annotated[str, typer.Argument(help="Problem id, e.g. math500/test/algebra/1.json (a unique suffix works).")],
+    sample: Annotated[int, typer.Option("--sample", help="Sample index (sampling mode).")] = 0,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Show one sample: problem, steps, extracted answer, gold answer and verdict.
+
+    Example: qmr show 3f2a sample/sample/algebra/1 --db qmr-demo.duckdb
+    """
+    store = open_store(db)
+    run_id = resolve_run(store, run)
+    matches = store.query(
+        "SELECT problem_id FROM samples WHERE run_id = ? AND sample_idx = ? AND (problem_id = ? OR problem_id LIKE ?)",
+        [run_id, sample, problem_id, "%" + problem_id],
+    )
+    if not matches:
+        raise QmrError(f"run {run_id} has no sample {sample} for problem '{problem_id}'")
+    if len(matches) > 1 and not any(m[0] == problem_id for m in matches):
+        raise QmrError(f"problem '{problem_id}' is ambiguous: {', '.join(m[0] for m in matches[:5])}")
+    pid = problem_id if any(m[0] == problem_id for m in matches) else matches[0][0]
+    row = store.query_dicts(
+        """SELECT p.problem, p.answer, p.subject, p.level, s.*
+           FROM samples s JOIN problems p USING (problem_id)
+           WHERE s.run_id = ? AND s.problem_id = ? AND s.sample_idx = ?""",
+        [run_id, pid, sample],
+    )[0]
+    steps = store.query(
+        "SELECT step_idx, text FROM steps WHERE run_id = ? AND problem_id = ? AND sample_idx = ? ORDER BY step_idx",
+        [run_id, pid, sample],
+    )
+    head = f"{pid}  ({row['subject'] or '-'}, level {row['level'] or '-'})"
+    console.print(Panel(escape(row["problem"]), title=escape(head), title_align="left"))
+    for idx, text in steps:
+        console.print(f"[bold cyan]{idx + 1:>3}[/] {escape(text)}", highlight=False)
+    verdict = "[green]correct[/]" if row["correct"] else "[red]wrong[/]"
+    console.print(
+        f"\nextracted: [bold]{escape(str(row['extracted_answer']))}[/] ({row['extract_method']})   "
+        f"gold: [bold]{escape(row['answer'])}[/]   verdict: {verdict} ({row['grade_rule']}, {row['grader_version']})"
+    )
+    console.print(
+        f"steps: {row['n_steps']} ({row['step_format']})  tokens: {row['n_tokens']}  finish: {row['finish_reason']}  "
+        f"latency: {row['latency_ms'] / 1000:.1f} s",
+        style="dim",
+    )

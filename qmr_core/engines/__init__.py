@@ -1,0 +1,38 @@
+"""Engine registry: name -> how to resolve a model spec, identify a run, and build the engine."""
+
+from __future__ import annotations
+
+from qmr_core.engines.base import Decoding, Engine, Generation
+from qmr_core.errors import QmrError
+from qmr_core.model_registry import ModelRef, resolve_model
+
+ENGINES = ("hf",)
+
+
+def _check(engine: str) -> None:
+    if engine not in ENGINES:
+        raise QmrError(f"unknown engine '{engine}' (available: {', '.join(ENGINES)})")
+
+
+def model_ref_for(engine: str, model: str, options: dict | None = None) -> ModelRef:
+    _check(engine)
+    return resolve_model(model)
+
+
+def engine_key(engine: str, device: str = "auto", dtype: str = "auto", options: dict | None = None) -> dict:
+    """The part of an engine's setup that changes outputs, and so a run's identity."""
+    _check(engine)
+    from qmr_core.engines.hf import pick_device, pick_dtype
+
+    resolved = pick_dtype(pick_device(device), dtype)
+    return {"engine": "hf", "dtype": str(resolved).removeprefix("torch.")}
+
+
+def build_engine(engine: str, ref: ModelRef, device: str = "auto", dtype: str = "auto", options: dict | None = None) -> Engine:
+    _check(engine)
+    from qmr_core.engines.hf import HFEngine
+
+    return HFEngine(ref, device=device, dtype=dtype)
+
+
+__all__ = ["Decoding", "Engine", "Generation", "ENGINES", "build_engine", "engine_key", "model_ref_for"]

@@ -1,0 +1,211 @@
+"""Local transformers engine: batched decoding with left padding on CPU or GPU.
+
+GGUF files are dequantized to float by transformers on load, which takes ~15 s for SmolLM2. The
+first load therefore saves the float model and tokenizer as a safetensors folder in qmr's cache,
+keyed by the GGUF file and the transformers version, and later loads read that folder (~1 s).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+import transformers
+from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
+
+from qmr_core.engines.base import Decoding, Generation
+from qmr_core.errors import QmrError
+from qmr_core.model_registry import ModelRef
+from qmr_core.paths import cache_dir
+from qmr_core.prompts import Messages, plain_text_prompt
+from qmr_core.quant.rtn import rtn_quantize_
+
+log = logging.getLogger(__name__)
+
+
+def pick_device(device: str = "auto") -> str:
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise QmrError(f"device {device} requested but CUDA is not available")
+    return device
+
+
+def pick_dtype(device: str, dtype: str = "auto") -> torch.dtype:
+    if dtype == "auto":
+        return torch.bfloat16 if device.startswith("cuda") else torch.float32
+    try:
+        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
+                "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
+    except KeyError:
+        raise QmrError(f"unknown dtype '{dtype}' (float32, bfloat16, float16, auto)") from None
+
+
+@contextlib.contextmanager
+def _quiet_transformers():
+    """transformers prints progress bars and advisory warnings while loading; keep the CLI readable."""
+    previous = transformers.logging.get_verbosity()
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        transformers.logging.set_verbosity(previous)
+        transformers.logging.enable_progress_bar()
+
+
+def _gguf_cache_dir(gguf: Path) -> Path:
+    stat = gguf.stat()
+    key = f"{gguf.name}-{stat.st_size}-{int(stat.st_mtime)}-tf{transformers.__version__}"
+    return cache_dir() / "gguf" / key
+
+
+def materialize_gguf(gguf: Path) -> Path:
+    """Float safetensors copy of a GGUF model (made once, then reused)."""
+    target = _gguf_cache_dir(gguf)
+    if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
+        return target
+    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
+    shutil.rmtree(tmp, ignore_errors=True)
+    with _quiet_transformers():
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    # transformers marks GGUF-loaded models as quantized and refuses to save them, although the
+    # weights are already plain float tensors; drop the marks (measured: bit-identical reload).
+    for attr in ("hf_quantizer",):
+        if hasattr(model, attr):
+            delattr(model, attr)
+    if hasattr(model.config, "quantization_config"):
+        del model.config.quantization_config
+    model.is_quantized = False
+    model.save_pretrained(tmp)
+    tokenizer.save_pretrained(tmp)
+    (tmp / "qmr_source.json").write_text(json.dumps({"gguf": str(gguf), "transformers": transformers.__version__}))
+    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        os.replace(tmp, target)
+    except OSError:  # another process made it first
+        shutil.rmtree(tmp, ignore_errors=True)
+    return target
+
+
+def load_model_and_tokenizer(ref: ModelRef, device: str = "cpu", dtype: torch.dtype = torch.float32):
+    if ref.kind == "gguf":
+        folder = str(materialize_gguf(Path(ref.source)))
+    else:
+        folder = ref.source
+    try:
+        with _quiet_transformers():
+            tokenizer = AutoTokenizer.from_pretrained(folder)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+    except OSError as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise QmrError(f"cannot load model {ref.name} from {ref.source}: {first}") from exc
+    model.to(device)
+    model.eval()
+    layer_errors: dict[str, float] = {}
+    if ref.rtn is not None:
+        layer_errors = rtn_quantize_(model, ref.rtn)
+    return model, tokenizer, layer_errors
+
+
+class _StepClock(LogitsProcessor):
+    """Records a timestamp per decoding step, so each sequence gets the latency of its own last token."""
+
+    def __init__(self) -> None:
+        self.times: list[float] = []
+
+    def __call__(self, input_ids: torch.LongTensor, scores: torch.FloatTensor) -> torch.FloatTensor:
+        self.times.append(time.perf_counter())
+        return scores
+
+
+@dataclass
+class HFEngine:
+    ref: ModelRef
+    device: str = "auto"
+    dtype: str = "auto"
+
+    name = "hf"
+
+    def __post_init__(self) -> None:
+        self.device = pick_device(self.device)
+        self.torch_dtype = pick_dtype(self.device, self.dtype)
+        started = time.perf_counter()
+        self.model, self.tokenizer, self.layer_errors = load_model_and_tokenizer(self.ref, self.device, self.torch_dtype)
+        self.load_seconds = time.perf_counter() - started
+        self.tokenizer.padding_side = "left"
+        if self.tokenizer.pad_token is None:
+            self.tokenizer.pad_token = self.tokenizer.eos_token
+        self.has_chat_template = bool(getattr(self.tokenizer, "chat_template", None))
+        eos = self.model.generation_config.eos_token_id
+        eos_ids = set(eos if isinstance(eos, list) else [eos] if eos is not None else [])
+        if self.tokenizer.eos_token_id is not None:
+            eos_ids.add(self.tokenizer.eos_token_id)
+        self.eos_ids = sorted(eos_ids)
+
+    def describe(self) -> dict:
+        return {
+            "engine": "hf",
+            "device": self.device,
+            "dtype": str(self.torch_dtype).removeprefix("torch."),
+            "transformers": transformers.__version__,
+            "torch": torch.__version__,
+            "chat_template": self.has_chat_template,
+        }
+
+    def render(self, messages: Messages) -> str:
+        if self.has_chat_template:
+            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        return plain_text_prompt(messages)
+
+    @torch.no_grad()
+    def generate(self, batch: list[Messages], decoding: Decoding, sample_idx: int = 0) -> list[Generation]:
+        prompts = [self.render(m) for m in batch]
+        enc = self.tokenizer(
+            prompts, return_tensors="pt", padding=True, add_special_tokens=not self.has_chat_template
+        ).to(self.device)
+        clock = _StepClock()
+        kwargs: dict = dict(
+            max_new_tokens=decoding.max_new_tokens,
+            pad_token_id=self.tokenizer.pad_token_id,
+            eos_token_id=self.eos_ids,
+            logits_processor=LogitsProcessorList([clock]),
+        )
+        if decoding.greedy:
+            kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+        else:
+            torch.manual_seed(decoding.seed * 1_000_003 + sample_idx)
+            kwargs.update(do_sample=True, temperature=decoding.temperature, top_p=decoding.top_p, top_k=None)
+        started = time.perf_counter()
+        out = self.model.generate(**enc, **kwargs)
+        finished = time.perf_counter()
+        prompt_len = enc["input_ids"].shape[1]
+        new = out[:, prompt_len:].tolist()
+        eos = set(self.eos_ids)
+        results = []
+        for i, ids in enumerate(new):
+            stop = next((j for j, t in enumerate(ids) if t in eos), None)
+            if stop is None:
+                n_tokens, reason, body = len(ids), "length", ids
+            else:
+                n_tokens, reason, body = stop + 1, "eos", ids[:stop]
+            step_time = clock.times[n_tokens - 1] if 0 < n_tokens <= len(clock.times) else finished
+            results.append(
+                Generation(
+                    text=self.tokenizer.decode(body, skip_special_tokens=True),
+                    prompt=prompts[i],
+                    n_prompt_tokens=int(enc["attention_mask"][i].sum().item()),
+                    n_tokens=n_tokens,
+                    finish_reason=reason,
+                    latency_ms=(step_time - started) * 1000.0,
+                )
+            )
+        return results

@@ -1,0 +1,84 @@
+"""Query results to files: CSV / Parquet / JSON via DuckDB's own writers; Markdown and LaTeX rendered here."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from qmr_core.errors import QmrError
+from qmr_core.store import Store
+
+FORMATS = ("csv", "parquet", "json", "jsonl", "md", "latex")
+
+
+def format_cell(value: Any, digits: int = 4) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        if math.isnan(value):
+            return ""
+        return f"{value:.{digits}g}" if abs(value) < 1 else f"{value:.{digits}f}".rstrip("0").rstrip(".")
+    return str(value)
+
+
+def to_markdown(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+    def esc(text: str) -> str:
+        return text.replace("|", "\\|").replace("\n", " ")
+
+    lines = ["| " + " | ".join(esc(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    lines += ["| " + " | ".join(esc(format_cell(v)) for v in row) + " |" for row in rows]
+    return "\n".join(lines) + "\n"
+
+
+_LATEX_SPECIALS = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
+                   "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in text)
+
+
+def to_latex(columns: Sequence[str], rows: Sequence[Sequence[Any]], caption: str | None = None, label: str | None = None) -> str:
+    """A booktabs table that compiles as-is inside a paper (needs \\usepackage{booktabs})."""
+    numeric = [all(isinstance(r[i], (int, float)) or r[i] is None for r in rows) and rows for i in range(len(columns))]
+    spec = "".join("r" if n else "l" for n in numeric)
+    out = ["\\begin{table}[t]", "\\centering", f"\\begin{{tabular}}{{{spec}}}", "\\toprule"]
+    out.append(" & ".join(latex_escape(c) for c in columns) + " \\\\")
+    out.append("\\midrule")
+    for row in rows:
+        out.append(" & ".join(latex_escape(format_cell(v)) for v in row) + " \\\\")
+    out += ["\\bottomrule", "\\end{tabular}"]
+    if caption:
+        out.append(f"\\caption{{{latex_escape(caption)}}}")
+    if label:
+        out.append(f"\\label{{{label}}}")
+    out.append("\\end{table}")
+    return "\n".join(out) + "\n"
+
+
+def export_query(store: Store, sql: str, fmt: str, out: Path) -> int:
+    """Write a query's result to `out`; returns the row count."""
+    if fmt not in FORMATS:
+        raise QmrError(f"unknown format '{fmt}' (one of {', '.join(FORMATS)})")
+    if not out.parent.exists():
+        raise QmrError(f"output folder {out.parent} does not exist")
+    table = store.query_arrow(sql)
+    if fmt in ("md", "latex"):
+        rows = [tuple(r.values()) for r in table.to_pylist()]
+        text = to_markdown(table.column_names, rows) if fmt == "md" else to_latex(table.column_names, rows)
+        out.write_text(text, encoding="utf-8")
+        return table.num_rows
+    import duckdb
+
+    con = duckdb.connect()  # in-memory: write the Arrow result with DuckDB's writers
+    try:
+        con.register("result", table)
+        options = {"csv": "FORMAT csv, HEADER", "parquet": "FORMAT parquet", "json": "FORMAT json, ARRAY true",
+                   "jsonl": "FORMAT json"}[fmt]
+        target = str(out).replace("'", "''")
+        con.execute(f"COPY result TO '{target}' ({options})")
+    finally:
+        con.close()
+    return table.num_rows

@@ -1,0 +1,480 @@
+"""Answer equivalence: typed comparison of a gold answer and an extracted prediction.
+
+Grading policy (contested cases)
+--------------------------------
+* **Exactness.** Numbers are exact rationals.  There is no relative or absolute
+  tolerance: ``14915 != 14916``, ``1e-10 != 2e-10``, ``0.1 + 0.2``-style float noise
+  cannot occur.  Symbolic constants are compared by simplification, confirmed (if
+  needed) at 60 significant digits with a 1e-45 relative threshold.
+* **Decimals are read at the precision written.**  Two decimals are equal only if
+  they are the same number (``18.00 == 18``, ``0.333 != 0.3333``).  A decimal ``d``
+  with ``k`` places stands for an exact value ``v`` (fraction, radical, pi, ...) iff
+  ``v`` is not itself a terminating decimal, ``d`` has at least 3 significant digits
+  and ``|v - d| <= 0.5 * 10^-k``.  So ``1/3 == 0.333`` (either side gold), but
+  ``1/3 != 0.33`` (two digits cannot tell 1/3 from 33/100), ``1/8 != 0.13`` and
+  ``1/32 != 0.0313`` (a terminating value must be written exactly).
+* **Percent.**  ``12.5\\%`` == ``12.5`` == ``12.5 percent`` (a dropped sign is
+  accepted).  Gold ``12.5\\%`` != ``0.125``: for a percent gold the number before
+  the sign is the answer.  A prediction that carries an explicit ``%`` is also
+  accepted at its value, so gold ``0.125`` == pred ``12.5\\%``.  ``x`` vs ``100x``
+  without any sign is never equal.
+* **Degrees / units.**  ``60^\\circ`` == ``60`` == ``60 degrees``; no conversion to
+  radians (``\\frac{\\pi}{3}`` != ``60^\\circ``).  Trailing ``\\text{...}``/``\\mbox``
+  units and unit words after a number are dropped (``5\\text{ cm}`` == ``5``,
+  ``7 apples`` == ``7``), but bare letters are never units (``2x`` != ``2``,
+  ``5m`` != ``5``).  No unit conversion (``50`` cents != ``\\$0.50``).
+* **Thousands separators.**  At the top level a comma between a 1-3 digit group and
+  exactly three digits, with no space, is a separator: ``1,000`` / ``1{,}000`` /
+  ``10,\\!080`` / ``58,500`` are numbers (so ``100,200`` is 100200).  Any other comma
+  separates list items (``1,2`` and ``1, 000`` are lists), and inside brackets commas
+  always separate: ``(1,000)`` is the pair (1, 0).
+* **Assignments.**  ``x=3`` == ``3``; ``y=2x+3`` == ``2x+3`` == ``y = 3+2x``;
+  two assignments to different variables are not equal (``x=5`` != ``y=5``).
+  A purely numeric chain ``12\\cdot7=84`` is read as its last value;
+  ``\\frac13 \\approx 0.333`` is read as its exact part.
+* **Equations** are equal when ``lhs-rhs`` differ by a non-zero constant factor
+  (``y=2x+3`` == ``2x-y+3=0``); inequalities by a positive factor, with ``a<b``
+  == ``b>a``.  One-variable inequalities are intervals (``x>2`` == ``(2,\\infty)``).
+* **Tuples are ordered, solution lists are not.**  ``(2,-1) != (-1,2)``;
+  ``-2, 3`` == ``3, -2`` == ``x=-2 or x=3`` == ``\\{3,-2\\}``.  A bare list in the
+  prediction may stand for a gold tuple when it is in the same order.  ``a\\pm b``
+  is the list ``a+b, a-b``.  A column/row vector equals the tuple of its entries.
+* **Intervals keep their brackets**: ``[1,5) != (1,5)``.  ``(a,b)`` is both an
+  ordered pair and an open interval.  Unions are unordered.
+* **Multiple choice**: ``(B)`` == ``B`` == ``\\text{(B)}`` == ``\\textbf{(B)}``.
+  Text answers compare case- and space-insensitively (``\\text{Monday}`` == ``monday``).
+* **Bases**: ``1011_2`` == ``1011_{2}`` == ``1011`` (subscript dropped); no conversion
+  to base ten (``52_8`` != ``42``).
+* **Mixed numbers**: ``2\\frac{1}{2}`` is 5/2, as in MATH.  Number words ("seven")
+  are not numbers.
+* **Symbols** are compared case-insensitively inside expressions (the parser lowercases
+  them: ``3R^2 == 3r^2``), as math-verify does.
+* **Limits.**  Each check has a wall-clock bound (default 5 s) enforced by killing a
+  worker process; a check that does not finish is a ``timeout`` verdict (incorrect).
+  Predictions over 2,000 characters are rejected (``too-long``) and obvious LaTeX
+  bombs (power towers, huge factorials or exponents, deep nesting) are not evaluated
+  (``timeout``).  Verdicts, timeouts included, are cached per (gold, pred, benchmark).
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+import time
+from functools import lru_cache
+from typing import Any
+
+from . import bounded
+from .extract import MAX_ANSWER_CHARS, _clean, gold_answer
+from .normalize import canonical, clean, strip_markers
+from .numeric import MIN_SIG_FOR_ROUNDING, Num, format_fraction, numbers_equal, parse_number
+from .structure import (
+    Assignment,
+    Based,
+    Choice,
+    Interval,
+    Matrix,
+    Node,
+    Relation,
+    Scalar,
+    Seq,
+    Text,
+    UnionSet,
+    parse_answer,
+    text_key,
+)
+
+_settings_lock = threading.Lock()
+_timeout_s = 5.0
+_guards = True
+CACHE_SIZE = 200_000
+
+
+def configure(timeout_s: float | None = None, workers: int | None = None, guards: bool | None = None) -> None:
+    """Set the per-check bound, the worker-pool size, or disable the bomb guards (tests)."""
+    global _timeout_s, _guards
+    with _settings_lock:
+        if timeout_s is not None:
+            _timeout_s = float(timeout_s)
+        if guards is not None:
+            _guards = guards
+    if workers is not None:
+        bounded.set_pool_size(workers)
+    clear_cache()
+
+
+def timeout_s() -> float:
+    return _timeout_s
+
+
+class _Ctx:
+    def __init__(self, budget: float) -> None:
+        self.deadline = time.monotonic() + budget
+        self.timed_out = False
+        self.error = False
+        self.rule: str | None = None
+        self.used_worker = False
+
+    def note(self, rule: str) -> None:
+        if self.rule is None:
+            self.rule = rule
+
+    def worker(self, payload: dict[str, Any]) -> bool:
+        remaining = self.deadline - time.monotonic()
+        if remaining <= 0:
+            self.timed_out = True
+            return False
+        self.used_worker = True
+        res = bounded.pool().call(payload, remaining)
+        if res == bounded.TIMEOUT:
+            self.timed_out = True
+            return False
+        if res == bounded.ERROR or not isinstance(res, dict) or res.get("ok") is None:
+            self.error = True
+            return False
+        return bool(res["ok"])
+
+
+# ---------------------------------------------------------------- guards
+_TOWER = re.compile(r"\^\s*\{[^{}]*\^")
+_BIG_FACT = re.compile(r"\d{5,}\s*\)?\s*!|!\s*!")
+_BIG_EXP = re.compile(r"\^\s*\{?\s*\(?\s*-?\d{5,}")
+_HEAVY_CMD = re.compile(r"\\(?:int|sum|prod|lim|iint|oint|underbrace|overbrace)(?![a-zA-Z])")
+MAX_DEPTH = 40
+
+
+def _depth(s: str) -> int:
+    depth = best = 0
+    for c in s:
+        if c in "{([":
+            depth += 1
+            best = max(best, depth)
+        elif c in "})]":
+            depth -= 1
+    return best
+
+
+def hazardous(s: str) -> bool:
+    """Cheap test for inputs whose evaluation can explode (power towers, huge factorials)."""
+    if not _guards:
+        return False
+    return bool(
+        _depth(s) > MAX_DEPTH or _TOWER.search(s) or _BIG_FACT.search(s) or _BIG_EXP.search(s)
+        or len(_HEAVY_CMD.findall(s)) > 3
+    )
+
+
+# ---------------------------------------------------------------- scalars
+_CMD = re.compile(r"\\[a-zA-Z]+")
+
+
+def _letters(s: str) -> set[str]:
+    return set(re.findall(r"[a-zA-Z]", _CMD.sub("", s)))
+
+
+def scalar_eq(ctx: _Ctx, a: Scalar, b: Scalar) -> bool:
+    ca, cb = a.canon, b.canon
+    if ca == cb:
+        ctx.note("exact-normalized")
+        return True
+    na, nb = parse_number(ca), parse_number(cb)
+    if na is not None and nb is not None:
+        ctx.note("numeric")
+        return numbers_equal(na, nb)
+    # A plain number never equals an expression in variables (e and i are constants).
+    if (na is not None and _letters(cb) - {"e", "i"}) or (nb is not None and _letters(ca) - {"e", "i"}):
+        ctx.note("numeric")
+        return False
+    if hazardous(a.text) or hazardous(b.text):
+        ctx.timed_out = True
+        return False
+    for num, other in ((na, b), (nb, a)):
+        if num is not None and num.decimals is not None and num.sig >= MIN_SIG_FOR_ROUNDING:
+            ctx.note("numeric")
+            if ctx.worker(_approx_payload(num, other.text)):
+                return True
+    ctx.note("symbolic")
+    return ctx.worker({"op": "eq", "a": a.text, "b": b.text})
+
+
+def _approx_payload(num: Num, exact: str) -> dict[str, Any]:
+    return {
+        "op": "approx", "exact": exact, "num": str(num.value.numerator),
+        "den": str(num.value.denominator), "decimals": num.decimals,
+    }
+
+
+# ---------------------------------------------------------------- structures
+def _choice_of(n: Node) -> str | None:
+    if isinstance(n, Choice):
+        return n.letter
+    if isinstance(n, Scalar):
+        t = n.canon.strip("()")
+        if len(t) == 1 and t.isalpha():
+            return t.upper()
+    if isinstance(n, Text) and len(n.value) == 1 and n.value.isalpha():
+        return n.value.upper()
+    return None
+
+
+def _text_of(n: Node) -> str | None:
+    if isinstance(n, Text):
+        return n.value
+    if isinstance(n, Scalar):
+        return text_key(n.text)
+    return None
+
+
+def _as_interval(n: Node) -> Interval | None:
+    if isinstance(n, Interval):
+        return n
+    if isinstance(n, Seq) and n.kind == "pair":
+        lo, hi = n.items
+        if isinstance(lo, Scalar) and isinstance(hi, Scalar):
+            return Interval(False, lo, hi, False)
+    if isinstance(n, UnionSet) and len(n.parts) == 1:
+        return _as_interval(n.parts[0])
+    return None
+
+
+def _vector(n: Node) -> tuple[Node, ...] | None:
+    if isinstance(n, Matrix):
+        if len(n.rows) == 1:
+            return n.rows[0]
+        if all(len(r) == 1 for r in n.rows):
+            return tuple(r[0] for r in n.rows)
+        return None
+    if isinstance(n, Seq) and n.kind in ("tuple", "pair", "list"):
+        return n.items
+    return None
+
+
+def _ordered(ctx: _Ctx, gs: tuple[Node, ...], ps: tuple[Node, ...]) -> bool:
+    return len(gs) == len(ps) and all(compare(ctx, g, p) for g, p in zip(gs, ps))
+
+
+def _key(n: Node) -> str:
+    return n.canon if isinstance(n, Scalar) else repr(n)
+
+
+def _unordered(ctx: _Ctx, gs: tuple[Node, ...], ps: tuple[Node, ...]) -> bool:
+    g_items = list({_key(g): g for g in gs}.values())
+    p_items = list({_key(p): p for p in ps}.values())
+    if len(g_items) != len(p_items):
+        return False
+    # Exact canonical matches first, then full comparisons on what is left.
+    p_keys = [_key(p) for p in p_items]
+    rest_g = []
+    for g in g_items:
+        k = _key(g)
+        if k in p_keys:
+            i = p_keys.index(k)
+            p_keys.pop(i)
+            p_items.pop(i)
+        else:
+            rest_g.append(g)
+    for g in rest_g:
+        for i, p in enumerate(p_items):
+            if compare(ctx, g, p):
+                p_items.pop(i)
+                break
+        else:
+            return False
+    return True
+
+
+def _interval_eq(ctx: _Ctx, a: Interval, b: Interval) -> bool:
+    return (
+        a.left_closed == b.left_closed
+        and a.right_closed == b.right_closed
+        and scalar_eq(ctx, a.lo, b.lo)
+        and scalar_eq(ctx, a.hi, b.hi)
+    )
+
+
+def _as_relation(a: Assignment) -> Relation | None:
+    if isinstance(a.value, Scalar):
+        return Relation((Scalar(a.var), a.value), ("=",))
+    return None
+
+
+def _relation_eq(ctx: _Ctx, g: Relation, p: Relation) -> bool:
+    ctx.note("equation")
+    if len(g.parts) != len(p.parts):
+        return False
+    if g.ops == p.ops and all(scalar_eq(ctx, x, y) for x, y in zip(g.parts, p.parts)):
+        return True
+    if len(g.parts) != 2:
+        return False
+    ge, pe = g.ops[0] in ("=", "\\neq"), p.ops[0] in ("=", "\\neq")
+    if ge != pe or (not ge and g.ops != p.ops) or (ge and g.ops != p.ops):
+        return False
+    texts = [x.text for x in (*g.parts, *p.parts)]
+    if any(hazardous(t) for t in texts):
+        ctx.timed_out = True
+        return False
+    kind = "eq" if ge else "ineq"
+    return ctx.worker({"op": "rel", "g": texts[:2], "p": texts[2:], "kind": kind})
+
+
+def compare(ctx: _Ctx, g: Node | None, p: Node | None) -> bool:  # noqa: C901 - a type dispatch
+    if g is None or p is None:
+        return False
+    if isinstance(p, Seq) and len(p.items) == 1 and not isinstance(g, Seq):
+        p = p.items[0]
+    if isinstance(g, Seq) and len(g.items) == 1 and not isinstance(p, Seq):
+        g = g.items[0]
+
+    if isinstance(g, Assignment):
+        if isinstance(p, Assignment):
+            ctx.note("equation")
+            if g.var.lower() != p.var.lower():
+                return False
+            return compare(ctx, g.value, p.value)
+        if isinstance(p, Relation):
+            rel = _as_relation(g)
+            return rel is not None and _relation_eq(ctx, rel, p)
+        return compare(ctx, g.value, p)
+    if isinstance(p, Assignment):
+        if isinstance(g, Relation):
+            rel = _as_relation(p)
+            return rel is not None and _relation_eq(ctx, g, rel)
+        return compare(ctx, g, p.value)
+
+    if isinstance(g, Choice) or isinstance(p, Choice):
+        ctx.note("text-choice")
+        a, b = _choice_of(g), _choice_of(p)
+        return a is not None and a == b
+    if isinstance(g, Text) or isinstance(p, Text):
+        ctx.note("text-choice")
+        a, b = _text_of(g), _text_of(p)
+        return bool(a) and a == b
+
+    if isinstance(g, Based) or isinstance(p, Based):
+        ctx.note("base")
+        if isinstance(g, Based) and isinstance(p, Based):
+            return g.base == p.base and g.digits.lstrip("0") == p.digits.lstrip("0")
+        based, other = (g, p) if isinstance(g, Based) else (p, g)
+        if isinstance(other, Scalar) and re.fullmatch(r"[0-9A-Za-z]+", other.canon):
+            return other.canon.upper().lstrip("0") == based.digits.lstrip("0")  # type: ignore[union-attr]
+        return False
+
+    if isinstance(g, Matrix) or isinstance(p, Matrix):
+        ctx.note("matrix")
+        if isinstance(g, Matrix) and isinstance(p, Matrix):
+            if len(g.rows) != len(p.rows) or any(len(r) != len(q) for r, q in zip(g.rows, p.rows)):
+                return False
+            return all(scalar_eq(ctx, x, y) for r, q in zip(g.rows, p.rows) for x, y in zip(r, q))
+        gv, pv = _vector(g), _vector(p)
+        return gv is not None and pv is not None and _ordered(ctx, gv, pv)
+
+    if isinstance(g, (Interval, UnionSet)) or isinstance(p, (Interval, UnionSet)):
+        ctx.note("interval")
+        if isinstance(g, UnionSet) or isinstance(p, UnionSet):
+            gp = g.parts if isinstance(g, UnionSet) else (g,)
+            pp = p.parts if isinstance(p, UnionSet) else (p,)
+            if len(gp) != len(pp):
+                return False
+            return _unordered(ctx, tuple(_as_interval(x) or x for x in gp), tuple(_as_interval(x) or x for x in pp))
+        gi, pi = _as_interval(g), _as_interval(p)
+        return gi is not None and pi is not None and _interval_eq(ctx, gi, pi)
+
+    if isinstance(g, Relation) or isinstance(p, Relation):
+        if isinstance(g, Relation) and isinstance(p, Relation):
+            return _relation_eq(ctx, g, p)
+        ctx.note("equation")
+        return False
+
+    if isinstance(g, Seq):
+        if g.kind in ("tuple", "pair"):
+            ctx.note("tuple")
+            if isinstance(p, Seq) and p.kind in ("tuple", "pair", "list"):
+                return _ordered(ctx, g.items, p.items)
+            return False
+        ctx.note("set")
+        ps = p.items if isinstance(p, Seq) else (p,)
+        return _unordered(ctx, g.items, ps)
+    if isinstance(p, Seq):
+        ctx.note("set" if p.kind in ("list", "set", "pm") else "tuple")
+        return False
+
+    if isinstance(g, Scalar) and isinstance(p, Scalar):
+        return scalar_eq(ctx, g, p)
+    return False
+
+
+# ---------------------------------------------------------------- entry points
+def _prepare(answer: str) -> tuple[str, bool, bool]:
+    m = strip_markers(clean(answer))
+    return m.text, m.percent, m.degrees
+
+
+def _percent_scaled(text: str) -> str | None:
+    num = parse_number(canonical(text))
+    if num is None:
+        return None
+    return format_fraction(num.value / 100)
+
+
+def _equivalent(gold: str, pred: str, benchmark: str, budget: float) -> tuple[bool, str]:
+    if not isinstance(gold, str) or not isinstance(pred, str):
+        return False, "parse-error"
+    if len(pred) > MAX_ANSWER_CHARS or len(gold) > 4 * MAX_ANSWER_CHARS:
+        return False, "too-long"
+    g_raw = gold_answer(gold, benchmark)
+    p_raw = _clean(pred) if ("\\boxed" in pred or "\\fbox" in pred) else pred
+    g_text, g_pct, _ = _prepare(g_raw)
+    p_text, p_pct, _ = _prepare(p_raw)
+    if not p_text:
+        return False, "no-answer"
+    if not g_text:
+        return False, "parse-error"
+    if canonical(g_text) == canonical(p_text):
+        return True, ("percent" if g_pct != p_pct else "exact-normalized")
+    ctx = _Ctx(budget)
+    ok = compare(ctx, parse_answer(g_text), parse_answer(p_text))
+    if not ok and p_pct and not g_pct:
+        scaled = _percent_scaled(p_text)
+        if scaled is not None:
+            ctx2 = _Ctx(max(ctx.deadline - time.monotonic(), 0.0))
+            if compare(ctx2, parse_answer(g_text), parse_answer(scaled)):
+                return True, "percent"
+            ctx.timed_out |= ctx2.timed_out
+    if ok:
+        return True, ("percent" if (g_pct or p_pct) and ctx.rule in ("numeric", "exact-normalized") else ctx.rule or "exact-normalized")
+    if ctx.timed_out:
+        return False, "timeout"
+    if ctx.error and ctx.rule == "symbolic":
+        return False, "parse-error"
+    return False, "mismatch"
+
+
+@lru_cache(maxsize=CACHE_SIZE)
+def _cached(gold: str, pred: str, benchmark: str) -> tuple[bool, str]:
+    try:
+        return _equivalent(gold, pred, benchmark, _timeout_s)
+    except RecursionError:
+        return False, "parse-error"
+    except Exception:
+        return False, "parse-error"
+
+
+def check(gold: str, pred: str, benchmark: str = "math") -> tuple[bool, str]:
+    """(correct, rule) for an extracted prediction; cached, bounded, never raises."""
+    if not isinstance(gold, str) or not isinstance(pred, str):
+        return False, "parse-error"
+    if len(pred) > MAX_ANSWER_CHARS or len(gold) > 4 * MAX_ANSWER_CHARS:
+        return False, "too-long"
+    return _cached(gold, pred, benchmark)
+
+
+def is_equivalent(gold: str, pred: str, benchmark: str = "math") -> bool:
+    return check(gold, pred, benchmark)[0]
+
+
+def clear_cache() -> None:
+    _cached.cache_clear()
+
+
+def cache_info() -> Any:
+    return _cached.cache_info()

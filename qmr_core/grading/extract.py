@@ -1,0 +1,234 @@
+"""Final-answer extraction from model output (pure string work, no parsing).
+
+Order for MATH-style benchmarks: last ``\\boxed{}``/``\\fbox{}`` (``\\boxed 5`` too),
+then "Final Answer: ..." / "The final answer is ...", then "the answer is ...",
+then the last number in the text.  For ``gsm8k``: ``#### N`` first, then the same
+chain.  Every pattern here is linear-time: outputs are capped but can be long.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+MAX_OUTPUT_CHARS = 400_000  # longer outputs are rejected (method "none")
+MAX_ANSWER_CHARS = 2_000  # longer extracted answers are rejected
+
+METHODS = ("boxed", "fbox", "boxed_space", "answer_is", "final_answer", "gsm8k_hash", "last_number", "none")
+
+
+@dataclass(frozen=True)
+class Extraction:
+    answer: str | None
+    method: str
+
+
+_NONE = Extraction(None, "none")
+
+_BOX_CMD = re.compile(r"\\(boxed|fbox)")
+
+_NUMBER = re.compile(r"(?<![\w.,])(-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:/\d+)?)")
+_GSM_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:/\d+)?")
+_SIMPLE_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
+
+_FINAL_ANSWER = re.compile(
+    r"(?:final\s+answer\s*(?:is|:)|final\s+answer\s*\\?\]?\s*\**\s*:?)\s*\**\s*:?\s*",
+    re.IGNORECASE,
+)
+_ANSWER_IS = re.compile(
+    r"(?:\banswer\s*(?:is|will\s+be|would\s+be|=)|\banswer\s*:|\bAnswer\s*-)\s*:?\s*\**\s*",
+    re.IGNORECASE,
+)
+_HASH = re.compile(r"####\s*")
+_TRAILING_JUNK = re.compile(r"(?:[\s.;,!]|\\[,;:! ]|\*\*|\\\]|\\\))+$")
+_HOPE = re.compile(r"\.?\s*I hope it is correct.*$", re.IGNORECASE | re.DOTALL)
+
+
+def _brace_matches(text: str) -> dict[int, int]:
+    """Map each ``{`` to its matching ``}`` in one pass (escaped braces ignored)."""
+    stack: list[int] = []
+    match: dict[int, int] = {}
+    i, n = 0, len(text)
+    while i < n:
+        c = text[i]
+        if c == "\\":
+            i += 2
+            continue
+        if c == "{":
+            stack.append(i)
+        elif c == "}" and stack:
+            match[stack.pop()] = i
+        i += 1
+    return match
+
+
+def _boxes(text: str) -> list[tuple[int, int, str, str]]:
+    """All complete boxes as (start, end, content, method), in order of appearance."""
+    found: list[tuple[int, int, str, str]] = []
+    matches: dict[int, int] | None = None
+    pos = 0
+    while True:
+        m = _BOX_CMD.search(text, pos)
+        if m is None:
+            break
+        cmd = m.group(1)
+        j = m.end()
+        while j < len(text) and text[j] in " \t":
+            j += 1
+        if j < len(text) and text[j] == "{":
+            if matches is None:
+                matches = _brace_matches(text)
+            close = matches.get(j, -1)
+            if close < 0:
+                pos = m.end()
+                continue
+            found.append((m.start(), close + 1, text[j + 1 : close], cmd))
+            pos = close + 1
+        elif j > m.end() and j < len(text) and cmd == "boxed":
+            # "\boxed 5": the argument is the next token.
+            tok = re.match(r"[^\s$\\]+|\\[a-zA-Z]+", text[j : j + 200])
+            if tok:
+                found.append((m.start(), j + tok.end(), tok.group(0), "boxed_space"))
+                pos = j + tok.end()
+            else:
+                pos = m.end()
+        else:
+            pos = m.end()
+    return found
+
+
+def _last_box(text: str) -> Extraction | None:
+    boxes = _boxes(text)
+    if not boxes:
+        return None
+    _start, _end, content, method = boxes[-1]
+    answer = content.strip()
+    return Extraction(answer, method)
+
+
+def _inline_math_or_clause(span: str) -> str:
+    """The answer at the start of span: ``$...$`` / ``\\(...\\)`` math, else up to sentence end."""
+    span = span.lstrip()
+    for open_, close in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
+        if span.startswith(open_):
+            end = span.find(close, len(open_))
+            if end > 0:
+                return span[len(open_) : end]
+    line = span.split("\n", 1)[0]
+    # Sentence end: a period followed by space/end that is not a decimal point.
+    m = re.search(r"\.(?=\s|$)(?<!\d\.)|\.(?=\s)", line)
+    if m:
+        line = line[: m.start()]
+    return line
+
+
+def _clean(ans: str) -> str:
+    ans = _HOPE.sub("", ans)
+    ans = ans.strip()
+    if ans.startswith("\\boxed") or ans.startswith("\\fbox"):
+        box = _last_box(ans)
+        if box is not None:
+            ans = box.answer or ""
+    ans = ans.replace("**", "").strip()
+    if ans.startswith("$") and ans.endswith("$") and len(ans) > 1:
+        ans = ans.strip("$")
+    ans = _TRAILING_JUNK.sub("", ans)
+    return ans.strip()
+
+
+def _gsm8k_number(span: str) -> str | None:
+    """The numeric answer in an answer clause: after the last '=' if any, first number."""
+    span = span.replace("\\$", "$").replace("\\!", "")
+    if "=" in span:
+        span = span.rsplit("=", 1)[1]
+    m = _GSM_NUMBER.search(span)
+    if not m:
+        return None
+    return _plain_number(m.group(0))
+
+
+def _plain_number(tok: str) -> str:
+    tok = tok.replace(",", "")
+    if "." in tok and "/" not in tok:
+        whole, frac = tok.split(".", 1)
+        frac = frac.rstrip("0")
+        tok = whole if not frac else f"{whole}.{frac}"
+        if tok in ("", "-"):
+            tok = "0"
+    return tok
+
+
+def _last_number(text: str) -> Extraction | None:
+    last = None
+    for m in _NUMBER.finditer(text):
+        last = m
+    if last is None:
+        return None
+    return Extraction(_plain_number(last.group(1)), "last_number")
+
+
+def _answer_sentence(text: str, pattern: re.Pattern[str], method: str, gsm8k: bool) -> Extraction | None:
+    last = None
+    for m in pattern.finditer(text):
+        last = m
+    if last is None:
+        return None
+    clause = _inline_math_or_clause(text[last.end() :])
+    if gsm8k:
+        num = _gsm8k_number(clause)
+        return Extraction(num, method) if num is not None else None
+    ans = _clean(clause)
+    if not ans:
+        return None
+    return Extraction(ans, method)
+
+
+def extract(text: str, benchmark: str = "math") -> Extraction:
+    """Extract the final answer of ``text`` and record which path found it."""
+    if not isinstance(text, str) or not text.strip() or len(text) > MAX_OUTPUT_CHARS:
+        return _NONE
+    gsm8k = benchmark == "gsm8k"
+    result: Extraction | None = None
+    if gsm8k:
+        hashes = list(_HASH.finditer(text))
+        if hashes:
+            num = _gsm8k_number(text[hashes[-1].end() :].split("\n", 1)[0])
+            if num is not None:
+                result = Extraction(num, "gsm8k_hash")
+    if result is None:
+        box = _last_box(text)
+        if box is not None:
+            ans = _clean(box.answer or "")
+            if gsm8k and ans:
+                bare = ans.replace("\\$", "").replace("$", "").replace("\\!", "").strip()
+                if _SIMPLE_NUMBER.fullmatch(bare):
+                    ans = _plain_number(bare)
+                elif not re.search(r"\\frac|/|\\sqrt|\^", ans):
+                    ans = _gsm8k_number(ans) or ans
+            result = Extraction(ans or None, box.method) if ans else None
+    if result is None:
+        result = _answer_sentence(text, _FINAL_ANSWER, "final_answer", gsm8k)
+    if result is None:
+        result = _answer_sentence(text, _ANSWER_IS, "answer_is", gsm8k)
+    if result is None:
+        result = _last_number(text)
+    if result is None or result.answer is None or len(result.answer) > MAX_ANSWER_CHARS:
+        return _NONE
+    return result
+
+
+def extract_answer(text: str, benchmark: str = "math") -> str | None:
+    return extract(text, benchmark).answer
+
+
+def gold_answer(gold: str, benchmark: str = "math") -> str:
+    """The answer part of a gold field: after ``####`` (GSM8K) or inside a last box."""
+    if not isinstance(gold, str):
+        return ""
+    if "####" in gold:
+        return gold.rsplit("####", 1)[1].strip()
+    if "\\boxed" in gold or "\\fbox" in gold:
+        box = _last_box(gold)
+        if box is not None and box.answer:
+            return box.answer.strip()
+    return gold.strip()

@@ -1,0 +1,39 @@
+"""Read-side queries shared by the CLI, reports and the TUI."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from qmr_core.store.store import Store
+
+RUN_SUMMARY_SQL = """
+SELECT r.run_id, r.model_id, m.name AS model, coalesce(m.method, 'none') AS method, m.bits, m.group_size,
+       m.act_bits, r.benchmark, r.prompt_template, r.engine, r.status, r.created_at, r.finished_at,
+       r.parent_run_id,
+       count(s.problem_id) AS n,
+       avg(CASE WHEN s.correct THEN 1.0 ELSE 0.0 END) AS accuracy,
+       avg(CASE WHEN s.step_format = 'tagged' THEN 1.0 ELSE 0.0 END) AS format_rate,
+       avg(CASE WHEN s.finish_reason = 'length' THEN 1.0 ELSE 0.0 END) AS truncation_rate,
+       sum(s.n_tokens) AS tokens
+FROM runs r
+LEFT JOIN models m USING (model_id)
+LEFT JOIN samples s USING (run_id)
+GROUP BY ALL
+ORDER BY r.created_at, r.run_id
+"""
+
+
+def run_summaries(store: Store) -> list[dict[str, Any]]:
+    return store.query_dicts(RUN_SUMMARY_SQL)
+
+
+def quant_label(row: dict[str, Any]) -> str:
+    """'fp' for full precision, else e.g. 'rtn w4 g64' / 'smoothquant w8a8'."""
+    method = row.get("method") or "none"
+    if method == "none":
+        return "full precision"
+    parts = [method, f"w{row['bits']}" + (f"a{row['act_bits']}" if row.get("act_bits") else "")]
+    group = row.get("group_size")
+    if group:
+        parts.append("per-channel" if group == -1 else f"g{group}")
+    return " ".join(parts)

@@ -1,0 +1,102 @@
+"""Extraction paths of qmr_core.grading.extract."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from qmr_core.grading import Extraction, extract, extract_answer, gold_answer
+from qmr_core.grading.extract import MAX_OUTPUT_CHARS, METHODS
+
+
+@pytest.mark.parametrize(
+    "text, answer, method",
+    [
+        ("so $\\boxed{\\frac{1}{2}}$.", "\\frac{1}{2}", "boxed"),
+        ("nested \\boxed{\\frac{\\sqrt{3}}{\\left(2\\right)}} end", "\\frac{\\sqrt{3}}{\\left(2\\right)}", "boxed"),
+        ("first \\boxed{1}, then \\boxed{2}.\nFinally \\boxed{3}.", "3", "boxed"),
+        ("The value is \\fbox{12}", "12", "fbox"),
+        ("thus \\boxed 5.", "5", "boxed_space"),
+        ("matrix \\boxed{\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}}",
+         "\\begin{pmatrix} 1 & 2 \\\\ 3 & 4 \\end{pmatrix}", "boxed"),
+        ("escaped \\boxed{\\{1, 2\\}}", "\\{1, 2\\}", "boxed"),
+        ("box in box \\boxed{\\boxed{7}}", "7", "boxed"),
+        ("Final Answer: The final answer is $\\frac{3}{5}$. I hope it is correct.", "\\frac{3}{5}", "final_answer"),
+        ("The final answer is $x^2+1$", "x^2+1", "final_answer"),
+        ("Final Answer: 42", "42", "final_answer"),
+        ("**Final Answer:** (2, 3)", "(2, 3)", "final_answer"),
+        ("So the answer is \\(\\frac{1}{2}\\).", "\\frac{1}{2}", "answer_is"),
+        ("The answer is 3.5.", "3.5", "answer_is"),
+        ("**Answer:** 15", "15", "answer_is"),
+        ("The answer is: 7 apples.", "7 apples", "answer_is"),
+        ("we get 5 and then 7 and 8.5 total", "8.5", "last_number"),
+        ("costs $1,200 in all", "1200", "last_number"),
+        ("half is 1/2", "1/2", "last_number"),
+        ("she ends with -5 degrees", "-5", "last_number"),
+        ("unclosed \\boxed{12", "12", "last_number"),
+    ],
+)
+def test_math_paths(text: str, answer: str, method: str) -> None:
+    assert extract(text) == Extraction(answer, method)
+    assert extract_answer(text) == answer
+
+
+@pytest.mark.parametrize(
+    "text, answer, method",
+    [
+        ("Natalia sold 48/2 = <<48/2=24>>24 clips.\n#### 72", "72", "gsm8k_hash"),
+        ("#### 1,200", "1200", "gsm8k_hash"),
+        ("#### $18.00", "18", "gsm8k_hash"),
+        ("She pays \\boxed{\\$1,200} in total. #### no", "1200", "boxed"),
+        ("The answer is $\\boxed{18}$.", "18", "boxed"),
+        # SmolLM2-style outputs: no box, an answer sentence after (wrong) arithmetic.
+        ("He has 12 * 7 = 90 apples ... The answer is 90", "90", "answer_is"),
+        ("3 + 4 = 7 apples ... The answer is: 7", "7", "answer_is"),
+        ("3 + 4 = 7 apples ... The answer is: 7 apples.", "7", "answer_is"),
+        ("So total $1,200. The answer is $1,200.", "1200", "answer_is"),
+        ("The answer is 18.00 dollars.", "18", "answer_is"),
+        ("The answer is 12 * 7 = 84.", "84", "answer_is"),
+        ("Total is 1,234,567 dollars", "1234567", "last_number"),
+        ("so 3 + 4 = 7.", "7", "last_number"),
+    ],
+)
+def test_gsm8k_paths(text: str, answer: str, method: str) -> None:
+    assert extract(text, "gsm8k") == Extraction(answer, method)
+
+
+def test_gsm8k_hash_wins_over_box_but_not_for_math() -> None:
+    text = "\\boxed{5} ... #### 6"
+    assert extract(text, "gsm8k") == Extraction("6", "gsm8k_hash")
+    assert extract(text, "math").method == "boxed"
+
+
+def test_box_wins_over_answer_sentence() -> None:
+    assert extract("The answer is 4. Actually \\boxed{5}") == Extraction("5", "boxed")
+
+
+@pytest.mark.parametrize("text", ["", "   ", "no numbers here", None, 12, b"\\boxed{1}"])
+def test_no_answer(text: object) -> None:
+    ex = extract(text)  # type: ignore[arg-type]
+    assert ex == Extraction(None, "none")
+
+
+def test_methods_are_declared() -> None:
+    samples = ["\\boxed{1}", "\\fbox{1}", "\\boxed 1", "the answer is 1", "Final Answer: 1", "#### 1", "1", ""]
+    seen = {extract(s, "gsm8k" if "####" in s else "math").method for s in samples}
+    assert seen == set(METHODS)
+
+
+def test_huge_outputs_are_fast_and_capped() -> None:
+    many_unclosed = "\\boxed{" * 50_000 + "1"
+    t0 = time.perf_counter()
+    assert extract(many_unclosed).method == "last_number"
+    assert extract("x " * 150_000 + "\\boxed{3}").answer == "3"
+    assert extract("9" * (MAX_OUTPUT_CHARS + 1)).method == "none"
+    assert time.perf_counter() - t0 < 5
+
+
+def test_gold_answer() -> None:
+    assert gold_answer("Natalia sold ... #### 72", "gsm8k") == "72"
+    assert gold_answer("so $\\boxed{\\frac12}$") == "\\frac12"
+    assert gold_answer("  x=3 ") == "x=3"
