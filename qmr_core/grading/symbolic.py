@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import re
 from fractions import Fraction
+from functools import lru_cache
 from typing import Any
 
 import sympy
@@ -37,7 +38,9 @@ def _exact_decimals(latex: str) -> str:
     return _DECIMAL.sub(repl, latex)
 
 
+@lru_cache(maxsize=4096)
 def to_sympy(latex: str) -> Any:
+    """Parse one LaTeX expression (cached: golds recur across many predictions)."""
     latex = _exact_decimals(latex)
     expr = latex2sympy(
         latex, is_real=not should_treat_as_complex(latex), convert_degrees=False, normalization_config=_NORM
@@ -50,6 +53,32 @@ def to_sympy(latex: str) -> Any:
     return expr
 
 
+_PROBES = (sympy.Rational(7, 11), sympy.Rational(13, 17), sympy.Rational(29, 13))
+
+
+def _clearly_nonzero(d: Any, scale: Any) -> bool:
+    """A cheap numeric refutation: d evaluates far from 0 (at fixed positive probe points).
+
+    Only ever rejects: an identically-zero d evaluates to 0 everywhere it is defined.
+    """
+    syms = sorted(d.free_symbols, key=str)
+    points = [dict(zip(syms, _PROBES[i:] + _PROBES[:i])) for i in range(len(_PROBES))] if syms else [{}]
+    for point in points:
+        try:
+            v = sympy.N(d.subs(point) if point else d, 30)
+        except Exception:
+            return False
+        if not v.is_number or v.has(sympy.zoo, sympy.nan, sympy.oo, -sympy.oo):
+            return False
+        mag = abs(v)
+        if not mag.is_comparable:
+            return False
+        floor = sympy.Rational(1, 10**12) if syms else sympy.Rational(1, 10**20) * scale
+        if mag > floor:
+            return True
+    return False
+
+
 def _is_zero(d: Any, scale: Any) -> bool:
     if d == 0:
         return True
@@ -57,17 +86,18 @@ def _is_zero(d: Any, scale: Any) -> bool:
         return all(_is_zero(x, scale) for x in d)
     if not isinstance(d, sympy.Expr):
         return False
+    if d.is_Rational:  # exact arithmetic already decided it
+        return False
+    if _clearly_nonzero(d, scale):
+        return False
     if not d.free_symbols:
-        if d.is_Rational:  # exact arithmetic already decided it
-            return False
         try:
             if sympy.simplify(d) == 0:
                 return True
         except Exception:
             pass
         try:
-            v = sympy.N(d, _PREC)
-            mag = abs(v)
+            mag = abs(sympy.N(d, _PREC))
             if mag.is_number and mag.is_comparable:
                 return bool(scale > 0 and mag <= _REL_EPS * scale)
         except Exception:

@@ -58,6 +58,7 @@ class Store:
             self._migrate()
         else:
             self._check_version()
+            self._migrate()  # an existing store from an older qmr is brought up to date
 
     # -- connections -------------------------------------------------------------------------
 
@@ -104,6 +105,13 @@ class Store:
         row = con.execute("SELECT max(version) FROM schema_version").fetchone()
         return int(row[0] or 0)
 
+    @staticmethod
+    def _applied(con: duckdb.DuckDBPyConnection) -> set[int]:
+        has = con.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
+        ).fetchone()[0]
+        return {r[0] for r in con.execute("SELECT version FROM schema_version").fetchall()} if has else set()
+
     def _check_version(self) -> int:
         with self.connect(read_only=True) as con:
             version = self._version(con)
@@ -118,12 +126,13 @@ class Store:
     def _migrate(self) -> None:
         with self.connect() as con:
             current = self._version(con)
+            applied = self._applied(con)
             if current > SCHEMA_VERSION:
                 raise QmrError(
                     f"store {self.path} has schema v{current}, newer than this qmr understands (v{SCHEMA_VERSION}); upgrade qmr"
                 )
-            if current == SCHEMA_VERSION:
-                return
+            if applied >= {v for v, _ in _migrations()}:
+                return  # nothing to do: no write lock taken beyond this short connection
             if current == 0:
                 n_tables = con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0]
                 if n_tables:
@@ -134,7 +143,7 @@ class Store:
                     "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP DEFAULT current_timestamp)"
                 )
                 for version, sql in _migrations():
-                    if version > current:
+                    if version not in applied:  # by set, so migrations written in parallel all apply
                         con.execute(sql)
                         con.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
                 con.execute("COMMIT")
