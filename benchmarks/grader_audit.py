@@ -70,7 +70,8 @@ def main() -> int:
             known = KNOWN_EXCEPTIONS.get(uid)
             tag = f"known exception: {known}" if known else f"UNEXPECTED ({reason})"
             unexpected += 0 if known else 1
-            print(f"  {uid}\n    answer:    {gold[:120]!r}\n    last box:  {pred[:120]!r}\n    verdict:   {reason}; {tag}")
+            print(f"  {uid}\n    answer:    {gold[:120]!r}\n    last box:  {pred[:120]!r}")
+            print(f"    verdict:   {reason}; {tag}")
         if not failures:
             print("  no exceptions")
         rows = [json.loads(line) for line in path.open(encoding="utf-8")]

@@ -87,3 +87,8 @@ def test_shared_math_files(shared_data):
     assert all(isinstance(p.level, int) for p in m500)
     gsm = load_benchmark(str(shared_data / "gsm8k_test.jsonl"))
     assert len(gsm) == 1319 and all(p.kind == "gsm8k" and "," not in p.answer for p in gsm)
+
+
+def test_known_math_erratum_is_fixed_on_load(shared_data):
+    math = {p.unique_id: p for p in load_benchmark(str(shared_data / "math_test.jsonl"))}
+    assert math["test/prealgebra/177.json"].answer == "6"

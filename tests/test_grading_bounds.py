@@ -10,12 +10,11 @@ from pathlib import Path
 
 import pytest
 
-from qmr_core.grading import clear_cache, configure, grade
-from qmr_core.grading import bounded
+from qmr_core.grading import bounded, clear_cache, configure, grade
 from qmr_core.grading.equivalence import check, timeout_s
 
 BOUND = 1.5
-SLACK = 4.0  # process start-up of a replacement worker and scheduling on a loaded 2-core box
+SLACK = 8.0  # start-up of a replacement worker and scheduling on a loaded 2-core box
 BOMBS = [
     "\\boxed{" + "{" * 10_000 + "1" + "}" * 10_000 + "}",
     "10^{10^{10^{10}}}",
@@ -66,7 +65,7 @@ def test_default_bound_is_about_five_seconds() -> None:
 def test_guarded_bombs_are_refused_without_evaluation(short_bound) -> None:
     for bomb in BOMBS:
         t0 = time.perf_counter()
-        ok, rule = _in_thread(lambda: check("5", bomb))
+        ok, rule = _in_thread(lambda b=bomb: check("5", b))
         assert not ok and rule in OK_RULES
         assert time.perf_counter() - t0 < 1.0
 
@@ -75,7 +74,7 @@ def test_bombs_from_a_thread_return_within_bound(no_guards) -> None:
     """With the cheap guards off, the worker deadline (kill + respawn) must still hold."""
     for bomb in BOMBS:
         t0 = time.perf_counter()
-        verdict = _in_thread(lambda: grade("5", f"The answer is $\\boxed{{{bomb}}}$"))
+        verdict = _in_thread(lambda b=bomb: grade("5", f"The answer is $\\boxed{{{b}}}$"))
         elapsed = time.perf_counter() - t0
         assert verdict.correct is False
         assert verdict.rule in OK_RULES | {"no-answer"}, verdict

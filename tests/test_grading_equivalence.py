@@ -2,14 +2,22 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 from pathlib import Path
 
 import pytest
 
-from qmr_core.grading import GRADER_VERSION, Verdict, cache_info, clear_cache, grade, is_equivalent
-from qmr_core.grading import bounded
+from qmr_core.grading import (
+    GRADER_VERSION,
+    Verdict,
+    bounded,
+    cache_info,
+    clear_cache,
+    grade,
+    is_equivalent,
+)
 from qmr_core.grading.equivalence import check
 
 HERE = Path(__file__).resolve().parent
@@ -58,6 +66,11 @@ CASES = [
     ("\\frac{\\pi}{2}", "\\frac\\pi2", True, "exact-normalized"),
     ("\\frac{\\pi}{2}", "\\pi/2", True, "symbolic"),
     ("(-\\infty, 2) \\cup (3, \\infty)", "(3,\\infty)\\cup(-\\infty,2)", True, "interval"),
+    ("\\frac{1}{3}", "\\frac{1}{3} \\approx 0.333", True, "exact-normalized"),
+    ("\\frac{\\sqrt3}{3}", "0.6", False, None),
+    ("\\frac{1}{2004!}", "\\frac{1}{2005!}", False, None),
+    ("58,500", "x = 58,500", True, "exact-normalized"),
+    ("\\$1,200", "1200 dollars", True, "numeric"),
 ]
 
 
@@ -107,7 +120,7 @@ def test_grade_end_to_end() -> None:
 
 def test_verdict_is_frozen() -> None:
     v = grade("1", "\\boxed{1}")
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         v.correct = False  # type: ignore[misc]
 
 

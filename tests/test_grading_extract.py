@@ -26,6 +26,8 @@ from qmr_core.grading.extract import MAX_OUTPUT_CHARS, METHODS
         ("The final answer is $x^2+1$", "x^2+1", "final_answer"),
         ("Final Answer: 42", "42", "final_answer"),
         ("**Final Answer:** (2, 3)", "(2, 3)", "final_answer"),
+        ("## Final Answer\n\n$\\frac{1}{2}$\n", "\\frac{1}{2}", "final_answer"),
+        ("To find the final answer, we add 2 and 3 to get 5", "5", "last_number"),
         ("So the answer is \\(\\frac{1}{2}\\).", "\\frac{1}{2}", "answer_is"),
         ("The answer is 3.5.", "3.5", "answer_is"),
         ("**Answer:** 15", "15", "answer_is"),
@@ -35,6 +37,9 @@ from qmr_core.grading.extract import MAX_OUTPUT_CHARS, METHODS
         ("half is 1/2", "1/2", "last_number"),
         ("she ends with -5 degrees", "-5", "last_number"),
         ("unclosed \\boxed{12", "12", "last_number"),
+        ("prose \\boxed{The answer is 5}", "5", "boxed"),
+        ("\\boxed{\\text{Final answer: } \\frac{1}{2}}", "\\frac{1}{2}", "boxed"),
+        ("empty box \\boxed{} then the answer is 4", "4", "answer_is"),
     ],
 )
 def test_math_paths(text: str, answer: str, method: str) -> None:

@@ -8,9 +8,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from .bounded import pool as _pool
 from .equivalence import cache_info, check, clear_cache, configure, is_equivalent
 from .extract import Extraction, extract, extract_answer, gold_answer
-from .bounded import pool as _pool
 
 GRADER_VERSION = "qmr-grader/1.0"
 

@@ -7,6 +7,9 @@ deadline; on timeout the worker is killed and a fresh one is spawned in its plac
 
 The workers are plain subprocesses (not ``multiprocessing``) so that the caller's
 ``__main__`` is never re-imported and nothing is forked from a multi-threaded parent.
+The deadline covers the computation only: waiting for a free worker, or for a fresh
+worker to finish importing sympy (about a second), is bounded separately, so a kill
+never makes the *next* check time out.  POSIX only (``select`` on pipes).
 """
 
 from __future__ import annotations
@@ -149,7 +152,7 @@ class WorkerPool:
 
     def call(self, payload: dict[str, Any], timeout_s: float) -> Any:
         """The worker's JSON answer, ``TIMEOUT`` or ``ERROR``; never raises, never hangs."""
-        w = self._acquire(wait_s=self.startup_s + 4 * max(timeout_s, 1.0))
+        w = self._acquire(wait_s=self.startup_s + 60 * max(timeout_s, 1.0))
         if w is None:
             return TIMEOUT
         try:

@@ -441,7 +441,10 @@ def _equivalent(gold: str, pred: str, benchmark: str, budget: float) -> tuple[bo
                 return True, "percent"
             ctx.timed_out |= ctx2.timed_out
     if ok:
-        return True, ("percent" if (g_pct or p_pct) and ctx.rule in ("numeric", "exact-normalized") else ctx.rule or "exact-normalized")
+        rule = ctx.rule or "exact-normalized"
+        if (g_pct or p_pct) and rule in ("numeric", "exact-normalized"):
+            rule = "percent"
+        return True, rule
     if ctx.timed_out:
         return False, "timeout"
     if ctx.error and ctx.rule == "symbolic":

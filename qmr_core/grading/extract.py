@@ -32,8 +32,9 @@ _GSM_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:/\d+)?
 _SIMPLE_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 
 _FINAL_ANSWER = re.compile(
-    r"(?:final\s+answer\s*(?:is|:)|final\s+answer\s*\\?\]?\s*\**\s*:?)\s*\**\s*:?\s*",
-    re.IGNORECASE,
+    r"final\s+answer\s*(?:\*\*)?\s*(?:is\b|:)\s*(?:\*\*)?\s*:?\s*"
+    r"|^[#*\s]*final\s+answer[\s*#:]*$\n?",
+    re.IGNORECASE | re.MULTILINE,
 )
 _ANSWER_IS = re.compile(
     r"(?:\banswer\s*(?:is|will\s+be|would\s+be|=)|\banswer\s*:|\bAnswer\s*-)\s*:?\s*\**\s*",
@@ -173,7 +174,7 @@ def _answer_sentence(text: str, pattern: re.Pattern[str], method: str, gsm8k: bo
         last = m
     if last is None:
         return None
-    clause = _inline_math_or_clause(text[last.end() :])
+    clause = _inline_math_or_clause(text[last.end() :].lstrip("} \t"))
     if gsm8k:
         num = _gsm8k_number(clause)
         return Extraction(num, method) if num is not None else None
@@ -199,6 +200,13 @@ def extract(text: str, benchmark: str = "math") -> Extraction:
         box = _last_box(text)
         if box is not None:
             ans = _clean(box.answer or "")
+            if ans and re.search(r"[a-zA-Z]{3}\s+[a-zA-Z]", ans):
+                # Prose inside the box: "\boxed{The answer is 5}".
+                for pat in (_FINAL_ANSWER, _ANSWER_IS):
+                    inner = _answer_sentence(ans, pat, box.method, gsm8k)
+                    if inner is not None and inner.answer:
+                        ans = inner.answer
+                        break
             if gsm8k and ans:
                 bare = ans.replace("\\$", "").replace("$", "").replace("\\!", "").strip()
                 if _SIMPLE_NUMBER.fullmatch(bare):

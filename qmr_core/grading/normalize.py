@@ -25,13 +25,13 @@ _SUBS: list[tuple[re.Pattern[str], str]] = [
     (re.compile(r"\\(?:d|t)binom(?![a-zA-Z])"), r"\\binom"),
     (re.compile(r"\\displaystyle(?![a-zA-Z])|\\limits(?![a-zA-Z])"), ""),
     (re.compile(r"\\left\.|\\right\."), ""),
-    (re.compile(r"\\(?:left|right|bigl|bigr|Bigl|Bigr|biggl|biggr|Biggl|Biggr|big|Big|bigg|Bigg|middle)(?![a-zA-Z])"), ""),
-    (re.compile(r"\\(?:textbf|textit|textrm|textnormal|textup|textsf|mathrm|mbox|hbox|operatorname\*?)(?![a-zA-Z])"), r"\\text"),
+    (re.compile(r"\\(?:left|right|[bB]igg?[lr]?|middle)(?![a-zA-Z])"), ""),
+    (re.compile(r"\\(?:text(?:bf|it|rm|normal|up|sf)|mathrm|mbox|hbox)(?![a-zA-Z])"), r"\\text"),
     (re.compile(r"\{,\}"), ","),
     (re.compile(r"(?<=\d),\s*\\!\s*(?=\d{3}(?!\d))"), ","),  # 111, \! 111
     (re.compile(r"(?<=\d)\\[,!]\s*(?=\d{3}(?!\d))"), ""),  # 10\,000
     (re.compile(r"(?<!\\)\\!\s*"), ""),
-    (re.compile(r"(?<!\\)\\(?:,|;|:|>|quad|qquad|enspace|thinspace|medspace|thickspace)(?![a-zA-Z])|(?<!\\)\\ |~"), " "),
+    (re.compile(r"(?<!\\)\\(?:[,;:> ]|q?quad(?![a-zA-Z])|(?:en|thin|med|thick)space(?![a-zA-Z]))|~"), " "),
     (re.compile(r"\\le(?:q|qslant|slant)?(?![a-zA-Z])"), r"\\leq "),
     (re.compile(r"\\ge(?:q|qslant|slant)?(?![a-zA-Z])"), r"\\geq "),
     (re.compile(r"\\(?:ne|neq)(?![a-zA-Z])"), r"\\neq "),

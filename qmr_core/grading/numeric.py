@@ -18,8 +18,8 @@ MAX_EXPONENT = 400
 _INT = r"(?:\d{1,3}(?:,\d{3})+|\d+)"
 _DEC = rf"(?:{_INT}(?:\.\d*)?|\.\d+)"
 _RE_DEC = re.compile(rf"^([-+]?)({_DEC})$")
-_RE_SLASH = re.compile(r"^([-+]?)(\d+)/(\d+)$")
-_RE_FRAC = re.compile(r"^([-+]?)(\d+)?\\frac\{([-+]?)(\d+)\}\{([-+]?)(\d+)\}$")
+_RE_SLASH = re.compile(rf"^([-+]?)({_INT})/({_INT})$")
+_RE_FRAC = re.compile(rf"^([-+]?)(\d+)?\\frac\{{([-+]?)({_INT})\}}\{{([-+]?)({_INT})\}}$")
 _RE_SCI = re.compile(rf"^([-+]?)({_DEC})(?:\\cdot10\^\{{?([-+]?\d+)\}}?|[eE]([-+]?\d+))$")
 _RE_POW10 = re.compile(r"^([-+]?)10\^\{?([-+]?\d+)\}?$")
 
@@ -33,6 +33,10 @@ class Num:
 
 def _sign(s: str) -> int:
     return -1 if s == "-" else 1
+
+
+def _int(text: str) -> int:
+    return int(text.replace(",", ""))
 
 
 def _decimal(text: str) -> tuple[Fraction, int | None, int]:
@@ -59,16 +63,16 @@ def parse_number(s: str) -> Num | None:
         return Num(_sign(m.group(1)) * value, decimals, sig)
     m = _RE_SLASH.match(s)
     if m:
-        den = int(m.group(3))
+        den = _int(m.group(3))
         if den == 0:
             return None
-        return Num(_sign(m.group(1)) * Fraction(int(m.group(2)), den))
+        return Num(_sign(m.group(1)) * Fraction(_int(m.group(2)), den))
     m = _RE_FRAC.match(s)
     if m:
-        den = int(m.group(6))
+        den = _int(m.group(6))
         if den == 0:
             return None
-        frac = Fraction(int(m.group(4)), den) * _sign(m.group(3)) * _sign(m.group(5))
+        frac = Fraction(_int(m.group(4)), den) * _sign(m.group(3)) * _sign(m.group(5))
         if m.group(2) is not None:  # mixed number: 2\frac{1}{2} == 5/2
             if frac < 0:
                 return None

@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Union
 
-from .normalize import canonical
+from .normalize import canonical, strip_markers
 
 MAX_PM_EXPANSIONS = 3
 
@@ -79,6 +79,8 @@ class Based:
 
 Node = Union[Scalar, Seq, Interval, UnionSet, Matrix, Relation, Assignment, Text, Choice, Based]
 
+_CMD = re.compile(r"\\[a-zA-Z]+")
+_ANGLE = re.compile(r"\\(langle|rangle)(?![a-zA-Z])")
 _OPEN = "([{"
 _CLOSE = ")]}"
 _THOUSANDS = re.compile(r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$")
@@ -88,7 +90,7 @@ _CHOICE = re.compile(r"^\(?\s*([A-Z])\s*\)?$")
 _VAR = re.compile(r"^(?:[a-zA-Z]|\\(?:alpha|beta|gamma|theta|phi|lambda|mu|omega|rho|sigma|tau|psi))(?:_\{?\w+\}?)?'*$")
 _FUNC_VAR = re.compile(r"^[a-zA-Z](?:\([a-zA-Z]\))?$|^\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z])+\s*\)$")
 _IN_PREFIX = re.compile(r"^(?:[a-zA-Z]|\\theta)\s*\\in\s*")
-_BASED = re.compile(r"^(-?[0-9A-Za-z]+)_\{?\(?(\d+)\)?\}?$")
+_BASED = re.compile(r"^(-?[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)?)_\{?\(?(\d+)\)?\}?$")
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z '\-]*$")
 _REL = re.compile(r"\\leq|\\geq|\\neq|<|>|=")
 _ALT_SEP = re.compile(r"\s*(?:\\text\{\s*(?:or|and)\s*\}|\\(?:quad|qquad)?\s*\b(?:or|and)\b)\s*")
@@ -108,10 +110,10 @@ def _scan(s: str):
                 yield i, c + nxt, depth
                 i += 2
                 continue
-            m = re.match(r"\\(langle|rangle)(?![a-zA-Z])", s[i:])
+            m = _ANGLE.match(s, i)
             if m:
                 depth += 1 if m.group(1) == "langle" else -1
-                i += m.end()
+                i = m.end()
                 continue
             yield i, c, depth
             i += 1
@@ -282,7 +284,10 @@ def _item(s: str) -> Node:
             return Seq("set", tuple(Choice(_CHOICE.match(p).group(1)) for p in parts))  # type: ignore[union-attr]
         if not re.search(r"\d", inner):
             return Text(text_key(inner))
-        s = inner
+        head = strip_markers(inner).text
+        if re.search(r"[a-zA-Z]", _CMD.sub("", head)):
+            return Text(text_key(inner))  # "4:30 p.m."
+        s = head
     if re.fullmatch(r"\(\s*[A-Z]\s*\)", s):
         return Choice(s.strip("() "))
     if _enclosed(s, "\\{", "\\}"):
@@ -348,7 +353,7 @@ def _relation(s: str) -> Node | None:
     pieces: list[str] = []
     ops: list[str] = []
     start = 0
-    for i, c, depth in _scan(s):
+    for i, _c, depth in _scan(s):
         if depth != 0 or i < start:
             continue
         m = _REL.match(s, i)

@@ -1,0 +1,42 @@
+"""Integration on the real SmolLM2-135M GGUF: a few problems, small budgets."""
+
+import duckdb
+import pytest
+from typer.testing import CliRunner
+
+from qmr_core.cli import app
+from tests.conftest import needs_smollm2
+
+pytestmark = [pytest.mark.slow, needs_smollm2]
+runner = CliRunner()
+
+
+def test_eval_on_shared_math500_then_resume_generates_nothing(shared_data, tmp_path):
+    db = tmp_path / "m.duckdb"
+    args = ["eval", "--model", "smollm2-135m", "--benchmark", str(shared_data / "math500.jsonl"),
+            "--limit", "3", "--batch-size", "3", "--max-new-tokens", "24", "--db", str(db)]
+    first = runner.invoke(app, args)
+    assert first.exit_code == 0, first.output
+    con = duckdb.connect(str(db), read_only=True)
+    rows = con.execute("SELECT problem_id, output, grader_version, n_tokens FROM samples").fetchall()
+    con.close()
+    assert len(rows) == 3 and all(r[0].startswith("math500/test/") and r[2] and r[3] > 0 for r in rows)
+    second = runner.invoke(app, args)
+    assert second.exit_code == 0 and "nothing to generate" in second.output
+
+
+def test_demo_subset_writes_three_runs(tmp_path):
+    db = tmp_path / "demo.duckdb"
+    result = runner.invoke(app, ["demo", "--db", str(db), "--limit", "2", "--max-new-tokens", "16"])
+    assert result.exit_code == 0, result.output
+    con = duckdb.connect(str(db), read_only=True)
+    models = con.execute(
+        "SELECT m.model_id, m.method, m.bits, count(*) FROM runs JOIN models m USING (model_id) "
+        "JOIN samples USING (run_id) GROUP BY ALL ORDER BY 1"
+    ).fetchall()
+    con.close()
+    assert [(m[0], m[1], m[2], m[3]) for m in models] == [
+        ("smollm2-135m", "none", None, 2),
+        ("smollm2-135m@rtn-w3g64", "rtn", 3, 2),
+        ("smollm2-135m@rtn-w4g64", "rtn", 4, 2),
+    ]
