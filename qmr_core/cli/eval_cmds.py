@@ -239,3 +239,34 @@ def show_command(
         f"latency: {row['latency_ms'] / 1000:.1f} s",
         style="dim",
     )
+
+
+@app.command("regrade")
+@cli_errors
+def regrade_command(
+    run: Annotated[list[str] | None, typer.Argument(help="Run ids or prefixes (default: every run).")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Report what would change without writing.")] = False,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Re-grade stored samples with the current grader and report which verdicts changed.
+
+    Example: qmr regrade 3f2a --db qmr-demo.duckdb
+    """
+    from qmr_core.grading import GRADER_VERSION
+    from qmr_core.regrade import regrade_run
+
+    store = open_store(db)
+    run_ids = [resolve_run(store, r) for r in run] if run else [r[0] for r in store.query("SELECT run_id FROM runs ORDER BY created_at")]
+    table = Table(header_style="bold", title=f"regraded with {GRADER_VERSION}" + (" (dry run)" if dry_run else ""))
+    for col in ("run", "samples", "was graded by", "now right", "now wrong", "extraction changed"):
+        table.add_column(col)
+    examples: list[str] = []
+    for run_id in run_ids:
+        rep = regrade_run(store, run_id, write=not dry_run)
+        table.add_row(run_id, str(rep.n), ", ".join(sorted(rep.old_versions)) or "-", str(len(rep.now_correct)),
+                      str(len(rep.now_wrong)), str(rep.extraction_changed))
+        examples += [f"{run_id} {pid}: wrong -> right" for pid in rep.now_correct[:5]]
+        examples += [f"{run_id} {pid}: right -> wrong" for pid in rep.now_wrong[:5]]
+    console.print(table)
+    for line in examples:
+        console.print(f"  {escape(line)}")
