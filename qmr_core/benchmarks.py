@@ -234,10 +234,9 @@ def load_benchmark(name_or_path: str, report: LoadReport | None = None) -> list[
         for filename in spec.files:
             problems += read_jsonl(_find_file(spec, filename), spec.name, report)
     elif name_or_path.startswith("hf:"):
-        raise QmrError(
-            f"cannot load {name_or_path}: Hugging Face datasets need network access to the hub; "
-            "download the split as JSONL elsewhere and pass its path"
-        )
+        from qmr_core.hf_datasets import load_hf_benchmark  # imports `datasets` only when asked
+
+        problems = load_hf_benchmark(name_or_path, report)
     else:
         path = Path(name_or_path).expanduser()
         if not path.exists():

@@ -23,27 +23,34 @@ def format_cell(value: Any, digits: int = 4) -> str:
     return str(value)
 
 
-def to_markdown(columns: Sequence[str], rows: Sequence[Sequence[Any]]) -> str:
+def to_markdown(columns: Sequence[str], rows: Sequence[Sequence[Any]], align: str | None = None) -> str:
+    """A GitHub table; ``align`` is one letter per column, "l" or "r" (default: no alignment marks)."""
+
     def esc(text: str) -> str:
         return text.replace("|", "\\|").replace("\n", " ")
 
-    lines = ["| " + " | ".join(esc(c) for c in columns) + " |", "|" + "---|" * len(columns)]
+    rule = "|" + "".join("---:|" if a == "r" else "---|" for a in align) if align else "|" + "---|" * len(columns)
+    lines = ["| " + " | ".join(esc(c) for c in columns) + " |", rule]
     lines += ["| " + " | ".join(esc(format_cell(v)) for v in row) + " |" for row in rows]
     return "\n".join(lines) + "\n"
 
 
 _LATEX_SPECIALS = {"&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_", "{": r"\{", "}": r"\}",
-                   "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}"}
+                   "~": r"\textasciitilde{}", "^": r"\textasciicircum{}", "\\": r"\textbackslash{}",
+                   "<": r"\textless{}", ">": r"\textgreater{}", "|": r"\textbar{}"}
 
 
 def latex_escape(text: str) -> str:
     return "".join(_LATEX_SPECIALS.get(ch, ch) for ch in text)
 
 
-def to_latex(columns: Sequence[str], rows: Sequence[Sequence[Any]], caption: str | None = None, label: str | None = None) -> str:
-    """A booktabs table that compiles as-is inside a paper (needs \\usepackage{booktabs})."""
+def to_latex(columns: Sequence[str], rows: Sequence[Sequence[Any]], caption: str | None = None, label: str | None = None,
+             align: str | None = None) -> str:
+    """A booktabs table that compiles as-is inside a paper (needs \\usepackage{booktabs}).
+
+    ``align``: one of l/r/c per column; by default numeric columns are right-aligned."""
     numeric = [all(isinstance(r[i], (int, float)) or r[i] is None for r in rows) and rows for i in range(len(columns))]
-    spec = "".join("r" if n else "l" for n in numeric)
+    spec = align or "".join("r" if n else "l" for n in numeric)
     out = ["\\begin{table}[t]", "\\centering", f"\\begin{{tabular}}{{{spec}}}", "\\toprule"]
     out.append(" & ".join(latex_escape(c) for c in columns) + " \\\\")
     out.append("\\midrule")

@@ -9,6 +9,8 @@ from typing import Annotated
 import typer
 
 from qmr_core.cli.common import app, cli_errors, console
+from qmr_core.compare import compare_runs
+from qmr_core.diagnose.pipeline import diagnose_run
 from qmr_core.cli.eval_cmds import evaluate_model, load_selection, runs_table
 from qmr_core.engines.base import Decoding
 from qmr_core.store import Store
@@ -26,6 +28,9 @@ def demo_command(
 ) -> None:
     """Evaluate SmolLM2-135M at full precision and as 4- and 3-bit RTN copies on qmr's own problem set.
 
+    Then pairs each quantized run with the full-precision one (lost / gained problems), checks every
+    failing trace's arithmetic with the symbolic step checker, and finds the first token where the
+    quantized model's greedy choice departs from the full-precision trace (teacher forcing).
     Writes qmr-demo.duckdb, prints the accuracy table and the command that opens the TUI.
     Re-running resumes: finished samples are not generated again.
 
@@ -36,8 +41,18 @@ def demo_command(
     name, problems = load_selection("sample", limit=limit)
     console.print(f"[bold]qmr demo[/]: {len(problems)} problems x {len(DEMO_MODELS)} models -> {db}")
     decoding = Decoding(max_new_tokens=max_new_tokens)
-    for model in DEMO_MODELS:
-        evaluate_model(store, model, name, problems, "steps", decoding, batch_size)
+    run_ids = [evaluate_model(store, model, name, problems, "steps", decoding, batch_size)[0] for model in DEMO_MODELS]
     console.print(runs_table(store, title="accuracy on the bundled problem set"))
+    base, quants = run_ids[0], run_ids[1:]
+    for quant in quants:
+        summary = compare_runs(store, base, quant)
+        console.print(
+            f"compare {base} -> {quant}: lost {summary.counts.get('lost', 0)}, gained {summary.counts.get('gained', 0)}, "
+            f"accuracy {summary.acc_base:.1%} -> {summary.acc_quant:.1%}"
+        )
+        with console.status(f"diagnosing {quant}: symbolic step checker and teacher forcing ..."):
+            diagnose_run(store, quant, base, judges=("symbolic",), batch_size=batch_size)
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s")
-    console.print(f"look at a sample:  [bold]qmr show RUN PROBLEM --db {db}[/]   query:  [bold]qmr sql \"SELECT ...\" --db {db}[/]")
+    console.print(f"browse the failures:   [bold]qmr tui --db {db}[/]")
+    console.print(f"error types:           [bold]qmr errors --db {db}[/]")
+    console.print(f"an LLM judge as well:  [bold]qmr diagnose --run {quants[-1]} --judge hf:smollm2-135m --db {db}[/]")

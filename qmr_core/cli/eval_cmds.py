@@ -125,7 +125,7 @@ def eval_command(
     limit: Annotated[int | None, typer.Option("--limit", "-n", help="First N problems (after --seed shuffling).")] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Shuffle the selection with this seed before --limit.")] = None,
     prompt: Annotated[str, typer.Option("--prompt", help=f"Prompt template: {', '.join(TEMPLATES)}.")] = "steps",
-    batch_size: Annotated[int, typer.Option("--batch-size", "-k", help="Sequences decoded together.")] = 8,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", "-k", help="Sequences decoded together (default 8; openai engine: 2 x --concurrency requests per batch).")] = None,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-t", help="Generation budget per sample.")] = 512,
     temperature: Annotated[float, typer.Option("--temperature", help="0 = greedy (default).")] = 0.0,
     top_p: Annotated[float, typer.Option("--top-p", help="Nucleus sampling when --temperature > 0.")] = 1.0,
@@ -134,9 +134,17 @@ def eval_command(
     engine: Annotated[str, typer.Option("--engine", help=f"Inference engine: {', '.join(ENGINES)}.")] = "hf",
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N].")] = "auto",
     dtype: Annotated[str, typer.Option("--dtype", help="auto (bf16 on GPU, fp32 on CPU) | float32 | bfloat16 | float16.")] = "auto",
+    base_url: Annotated[str | None, typer.Option("--base-url", help="openai engine: server URL, e.g. http://127.0.0.1:8000/v1 (or $QMR_OPENAI_BASE_URL).")] = None,
+    concurrency: Annotated[int, typer.Option("--concurrency", help="openai engine: requests in flight at once.")] = 8,
+    api_key_env: Annotated[str | None, typer.Option("--api-key-env", help="openai engine: environment variable that holds the API key (default: OPENAI_API_KEY if set).")] = None,
+    max_retries: Annotated[int, typer.Option("--max-retries", help="openai engine: retries per request on connection errors, timeouts, 429 and 5xx (exponential backoff).")] = 6,
+    request_timeout: Annotated[float, typer.Option("--request-timeout", help="openai engine: seconds to wait for one completion.")] = 600.0,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Evaluate a model on a benchmark; every sample, its steps and timings go to the store. Resumable.
+
+    With --engine openai, --model is the name the server serves (vLLM, SGLang, llama.cpp, transformers serve),
+    e.g. qmr eval --engine openai --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct -b math500 --concurrency 64
 
     Example: qmr eval --model smollm2-135m --benchmark math500 --limit 20 --db runs.duckdb
     """
@@ -146,6 +154,11 @@ def eval_command(
         raise QmrError("--samples > 1 needs --temperature > 0 (greedy decoding gives identical samples)")
     decoding = Decoding(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, n_samples=samples, seed=sampling_seed)
     options: dict = {}
+    if engine == "openai":
+        options = {"base_url": base_url, "concurrency": concurrency, "api_key_env": api_key_env,
+                   "max_retries": max_retries, "timeout_s": request_timeout}
+    if batch_size is None:
+        batch_size = 2 * concurrency if engine == "openai" else 8
     store = open_store(db, create=True)
     name, problems = load_selection(benchmark, subject, level, limit, seed)
     started = time.perf_counter()
@@ -235,8 +248,9 @@ def show_command(
         f"gold: [bold]{escape(row['answer'])}[/]   verdict: {verdict} ({row['grade_rule']}, {row['grader_version']})"
     )
     console.print(
-        f"steps: {row['n_steps']} ({row['step_format']})  tokens: {row['n_tokens']}  finish: {row['finish_reason']}  "
-        f"latency: {row['latency_ms'] / 1000:.1f} s",
+        f"steps: {row['n_steps']} ({row['step_format']})  tokens: {row['n_tokens'] if row['n_tokens'] is not None else '-'}  "
+        f"finish: {row['finish_reason'] or '-'}  "
+        "latency: " + (f"{row['latency_ms'] / 1000:.1f} s" if row["latency_ms"] is not None else "-"),  # imports lack it
         style="dim",
     )
 

@@ -6,7 +6,7 @@ from qmr_core.engines.base import Decoding, Engine, Generation
 from qmr_core.errors import QmrError
 from qmr_core.model_registry import ModelRef, resolve_model
 
-ENGINES = ("hf",)
+ENGINES = ("hf", "openai")
 
 
 def _check(engine: str) -> None:
@@ -16,12 +16,18 @@ def _check(engine: str) -> None:
 
 def model_ref_for(engine: str, model: str, options: dict | None = None) -> ModelRef:
     _check(engine)
+    if engine == "openai":
+        from qmr_core.engines.openai_api import served_model_ref
+
+        return served_model_ref(model)
     return resolve_model(model)
 
 
 def engine_key(engine: str, device: str = "auto", dtype: str = "auto", options: dict | None = None) -> dict:
     """The part of an engine's setup that changes outputs, and so a run's identity."""
     _check(engine)
+    if engine == "openai":  # the server address is not identity: a run resumes against a restarted server
+        return {"engine": "openai"}
     from qmr_core.engines.hf import pick_device, pick_dtype
 
     resolved = pick_dtype(pick_device(device), dtype)
@@ -30,6 +36,10 @@ def engine_key(engine: str, device: str = "auto", dtype: str = "auto", options: 
 
 def build_engine(engine: str, ref: ModelRef, device: str = "auto", dtype: str = "auto", options: dict | None = None) -> Engine:
     _check(engine)
+    if engine == "openai":
+        from qmr_core.engines.openai_api import OpenAIEngine, OpenAIOptions
+
+        return OpenAIEngine(ref, OpenAIOptions.from_dict(options))
     from qmr_core.engines.hf import HFEngine
 
     return HFEngine(ref, device=device, dtype=dtype)

@@ -25,6 +25,7 @@ from qmr_core.errors import QmrError
 from qmr_core.model_registry import ModelRef
 from qmr_core.paths import cache_dir
 from qmr_core.prompts import Messages, plain_text_prompt
+from qmr_core.quant import loading as quant_loading
 from qmr_core.quant.rtn import rtn_quantize_
 
 log = logging.getLogger(__name__)
@@ -101,15 +102,21 @@ def load_model_and_tokenizer(ref: ModelRef, device: str = "cpu", dtype: torch.dt
         folder = str(materialize_gguf(Path(ref.source)))
     else:
         folder = ref.source
+    extra: dict = {}
+    if ref.kind == "checkpoint":  # quantized checkpoints: see qmr_core/quant/loading.py
+        folder = str(quant_loading.prepare_checkpoint(Path(folder)))
+        extra = quant_loading.load_kwargs(Path(folder))
     try:
-        with _quiet_transformers():
+        with _quiet_transformers(), quant_loading.no_tqdm():
             tokenizer = AutoTokenizer.from_pretrained(folder)
-            model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype)
+            model = AutoModelForCausalLM.from_pretrained(folder, dtype=dtype, **extra)
     except OSError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise QmrError(f"cannot load model {ref.name} from {ref.source}: {first}") from exc
     model.to(device)
     model.eval()
+    if quant_loading.finish_load(model, Path(folder)) and ref.rtn is not None:
+        raise QmrError(f"{ref.name}: built-in RTN cannot be applied on top of an already quantized checkpoint")
     layer_errors: dict[str, float] = {}
     if ref.rtn is not None:
         layer_errors = rtn_quantize_(model, ref.rtn)

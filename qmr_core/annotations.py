@@ -1,0 +1,261 @@
+"""The researcher's verdicts on diagnoses, kept in a side DuckDB file next to the eval store.
+
+Verdicts never go into the eval store: DuckDB lets one process write a file at a time, so writing
+there would block (or be blocked by) a running `qmr eval`, and a shared store would leak notes when
+it is published. `<store>.annotations.duckdb` holds one current row per sample plus an append-only
+history; every call opens the file, works and closes it, retrying while another process holds it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import getpass
+import os
+import threading
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from qmr_core.diagnose.taxonomy import ERROR_TYPES as TAXONOMY
+from qmr_core.errors import QmrError
+
+ANNOTATION_SCHEMA_VERSION = 1
+ERROR_TYPES = tuple(TAXONOMY)  # Conceptual, Method, Execution, Reasoning, Degenerate
+VERDICTS = ("accepted", "corrected")
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS annotation_schema (version INTEGER PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS annotations (
+    run_id           VARCHAR NOT NULL,
+    problem_id       VARCHAR NOT NULL,
+    sample_idx       INTEGER NOT NULL,
+    verdict          VARCHAR,            -- accepted | corrected | NULL (a note only)
+    judge            VARCHAR,            -- the judge whose diagnosis was reviewed
+    first_error_step INTEGER,            -- the researcher's first faulty step (0-based step_idx); NULL = none
+    error_type       VARCHAR,
+    note             VARCHAR,
+    author           VARCHAR NOT NULL,
+    updated_at       TIMESTAMP NOT NULL DEFAULT current_timestamp,
+    PRIMARY KEY (run_id, problem_id, sample_idx)
+);
+CREATE TABLE IF NOT EXISTS annotation_history (
+    run_id           VARCHAR NOT NULL,
+    problem_id       VARCHAR NOT NULL,
+    sample_idx       INTEGER NOT NULL,
+    action           VARCHAR NOT NULL,   -- accept | correct | note
+    verdict          VARCHAR,
+    judge            VARCHAR,
+    first_error_step INTEGER,
+    error_type       VARCHAR,
+    note             VARCHAR,
+    author           VARCHAR NOT NULL,
+    created_at       TIMESTAMP NOT NULL DEFAULT current_timestamp
+);
+"""
+
+ARROW_SCHEMA = pa.schema(
+    [
+        ("run_id", pa.string()),
+        ("problem_id", pa.string()),
+        ("sample_idx", pa.int32()),
+        ("verdict", pa.string()),
+        ("judge", pa.string()),
+        ("first_error_step", pa.int32()),
+        ("error_type", pa.string()),
+        ("note", pa.string()),
+        ("author", pa.string()),
+    ]
+)
+
+SampleKey = tuple[str, str, int]  # (run_id, problem_id, sample_idx)
+
+def _one(cur) -> tuple | None:  # noqa: ANN001
+    """First row, with the result fully consumed (DuckDB 2 refuses new work while a result is open)."""
+    rows = cur.fetchall()
+    return rows[0] if rows else None
+
+
+@dataclass(frozen=True)
+class Annotation:
+    run_id: str
+    problem_id: str
+    sample_idx: int
+    verdict: str | None
+    judge: str | None
+    first_error_step: int | None
+    error_type: str | None
+    note: str | None
+    author: str
+
+    @property
+    def label(self) -> str:
+        """A short text tag for tables: 'accepted', 'corrected', 'note' or ''."""
+        return self.verdict or ("note" if self.note else "")
+
+
+def annotations_path(store_path: str | Path) -> Path:
+    """`runs.duckdb` -> `runs.annotations.duckdb`, in the same folder."""
+    path = Path(store_path).expanduser()
+    stem = path.name[: -len(path.suffix)] if path.suffix else path.name
+    return path.with_name(f"{stem}.annotations.duckdb")
+
+
+def default_author() -> str:
+    try:
+        return os.environ.get("QMR_ANNOTATOR") or getpass.getuser()
+    except Exception:  # getuser fails in some containers
+        return "unknown"
+
+
+class AnnotationStore:
+    """Verdicts for one eval store. Cheap to create; opens the file only for each call."""
+
+    _lock = threading.Lock()  # one process-wide lock: DuckDB refuses mixed configurations per file
+
+    def __init__(self, path: str | Path, lock_wait_s: float = 30.0):
+        self.path = Path(path).expanduser()
+        self.lock_wait_s = lock_wait_s
+        self._ready = False
+
+    @classmethod
+    def for_store(cls, store_path: str | Path) -> AnnotationStore:
+        return cls(annotations_path(store_path))
+
+    @contextlib.contextmanager
+    def _connect(self, create: bool) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        with self._lock:
+            if not self.path.exists() and not create:
+                yield None
+                return
+            deadline = time.monotonic() + self.lock_wait_s
+            delay = 0.02
+            while True:
+                try:
+                    con = duckdb.connect(str(self.path))
+                    break
+                except duckdb.IOException as exc:
+                    if "lock" not in str(exc).lower() or time.monotonic() > deadline:
+                        raise QmrError(f"cannot open annotations {self.path}: {str(exc).splitlines()[0]}") from exc
+                    time.sleep(delay)
+                    delay = min(delay * 1.5, 0.5)
+                except duckdb.Error as exc:
+                    raise QmrError(f"cannot open annotations {self.path}: {str(exc).splitlines()[0]}") from exc
+            try:
+                if not self._ready:
+                    self._init(con)
+                yield con
+            finally:
+                con.close()
+
+    def _init(self, con: duckdb.DuckDBPyConnection) -> None:
+        con.execute(_DDL).fetchall()
+        row = _one(con.execute("SELECT max(version) FROM annotation_schema"))
+        version = row[0] if row else None
+        if version is None:
+            con.execute("INSERT INTO annotation_schema VALUES (?)", [ANNOTATION_SCHEMA_VERSION])
+        elif version > ANNOTATION_SCHEMA_VERSION:
+            raise QmrError(
+                f"annotations {self.path} have schema v{version}, newer than this qmr understands; upgrade qmr"
+            )
+        self._ready = True
+
+    # -- reads -------------------------------------------------------------------------------
+
+    def get(self, key: SampleKey) -> Annotation | None:
+        with self._connect(create=False) as con:
+            if con is None:
+                return None
+            row = _one(con.execute(
+                """SELECT run_id, problem_id, sample_idx, verdict, judge, first_error_step, error_type, note, author
+                   FROM annotations WHERE run_id = ? AND problem_id = ? AND sample_idx = ?""",
+                list(key),
+            ))
+        return Annotation(*row) if row else None
+
+    def arrow(self) -> pa.Table:
+        """Every current annotation (an empty table of the right shape when there are none)."""
+        with self._connect(create=False) as con:
+            if con is None:
+                return ARROW_SCHEMA.empty_table()
+            cols = ", ".join(ARROW_SCHEMA.names)
+            table = con.sql(f"SELECT {cols} FROM annotations").to_arrow_table()
+        return table.cast(ARROW_SCHEMA)
+
+    def history(self, key: SampleKey) -> list[dict[str, Any]]:
+        with self._connect(create=False) as con:
+            if con is None:
+                return []
+            cur = con.execute(
+                """SELECT action, verdict, judge, first_error_step, error_type, note, author, created_at
+                   FROM annotation_history WHERE run_id = ? AND problem_id = ? AND sample_idx = ?
+                   ORDER BY created_at, rowid""",
+                list(key),
+            )
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r)) for r in cur.fetchall()]
+
+    # -- writes ------------------------------------------------------------------------------
+
+    def accept(self, key: SampleKey, judge: str, first_error_step: int | None, error_type: str | None, author: str | None = None) -> Annotation:
+        """The judge's diagnosis is right: its step and type become the reference."""
+        return self._write(key, "accept", verdict="accepted", judge=judge, step=first_error_step, error_type=error_type, author=author)
+
+    def correct(self, key: SampleKey, judge: str | None, first_error_step: int | None, error_type: str | None, author: str | None = None) -> Annotation:
+        """The judge was wrong; the researcher's step (None = no faulty step) and type are the reference."""
+        if error_type is not None and not error_type.strip():
+            raise QmrError("error type must not be empty")
+        if first_error_step is not None and first_error_step < 0:
+            raise QmrError("step must be >= 0")
+        return self._write(key, "correct", verdict="corrected", judge=judge, step=first_error_step, error_type=error_type, author=author)
+
+    def set_note(self, key: SampleKey, note: str, author: str | None = None) -> Annotation:
+        return self._write(key, "note", note=note.strip() or None, author=author)
+
+    def _write(
+        self,
+        key: SampleKey,
+        action: str,
+        *,
+        verdict: str | None = None,
+        judge: str | None = None,
+        step: int | None = None,
+        error_type: str | None = None,
+        note: str | None = None,
+        author: str | None = None,
+    ) -> Annotation:
+        who = author or default_author()
+        with self._connect(create=True) as con:
+            assert con is not None
+            con.execute("BEGIN TRANSACTION")
+            try:
+                old = _one(con.execute(
+                    "SELECT verdict, judge, first_error_step, error_type, note FROM annotations WHERE run_id = ? AND problem_id = ? AND sample_idx = ?",
+                    list(key),
+                ))
+                if action == "note":
+                    verdict, judge, step, error_type = old[:4] if old else (None, None, None, None)
+                else:
+                    note = old[4] if old else None
+                row = [*key, verdict, judge, step, error_type, note, who]
+                con.execute(
+                    """INSERT OR REPLACE INTO annotations
+                       (run_id, problem_id, sample_idx, verdict, judge, first_error_step, error_type, note, author, updated_at)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, current_timestamp)""",
+                    row,
+                )
+                con.execute(
+                    """INSERT INTO annotation_history
+                       (run_id, problem_id, sample_idx, action, verdict, judge, first_error_step, error_type, note, author)
+                       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)""",
+                    [*key, action, verdict, judge, step, error_type, note, who],
+                )
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+        return Annotation(*key, verdict, judge, step, error_type, note, who)

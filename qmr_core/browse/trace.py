@@ -1,0 +1,319 @@
+"""One problem of a comparison, both traces aligned, with every marker the browser shows.
+
+Markers: the first divergent step (`pairs`, else our alignment), the teacher-forced flip step
+(`flips`) and symbolic flags (`symbolic_flags`), each judge's diagnosis, and the researcher's
+annotation. The step alignment is `qmr compare`'s (`step_alignments`) when stored, else ours.
+Tables of migration 003 are read only when present (information_schema), so the browser also works
+on a store `qmr compare`/`qmr diagnose` never touched. All reads share one short read-only connection.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import duckdb
+
+from qmr_core.annotations import Annotation, AnnotationStore
+from qmr_core.browse.align import AlignedRow, WordTag, align_steps, first_divergent_row, normalise, word_diff
+from qmr_core.errors import QmrError
+from qmr_core.store import Store
+
+Side = Literal["base", "quant"]
+
+
+def _one(cur) -> tuple | None:  # noqa: ANN001
+    """First row, with the result fully consumed (DuckDB 2 refuses new work while a result is open)."""
+    rows = cur.fetchall()
+    return rows[0] if rows else None
+
+
+@dataclass(frozen=True)
+class Diagnosis:
+    judge: str
+    first_error_step: int | None
+    error_type: str | None
+    capability: str | None
+    rationale: str | None
+
+    @property
+    def tag(self) -> str:
+        return f"[E:{self.error_type or '?'}]"
+
+
+@dataclass(frozen=True)
+class Flag:
+    step_idx: int
+    text: str
+
+
+@dataclass(frozen=True)
+class Flip:
+    """Teacher-forced divergence (`flips`, migration 003): where the quantized argmax first departs."""
+
+    step_idx: int | None  # 0-based step of the base trace; None = agrees on every token
+    base_token: str | None
+    quant_token: str | None
+    margin: float | None
+    n_flips: int
+    n_tokens: int
+
+    def describe(self) -> str:
+        if self.step_idx is None:
+            return f"[FLIP] none: the quantized model agrees on all {self.n_tokens} base tokens"
+        tokens = f" {self.base_token!r}→{self.quant_token!r}" if self.base_token is not None else ""
+        margin = f" margin {self.margin:.2f}" if self.margin is not None else ""
+        return f"[FLIP] base step {self.step_idx + 1}{tokens}{margin} ({self.n_flips}/{self.n_tokens} tokens differ)"
+
+
+@dataclass
+class SideTrace:
+    run_id: str
+    label: str
+    extracted: str | None
+    correct: bool
+    finish_reason: str | None
+    n_tokens: int | None
+    steps: list[str]
+    diagnoses: list[Diagnosis] = field(default_factory=list)
+    flags: list[Flag] = field(default_factory=list)
+    annotation: Annotation | None = None
+
+    def diagnosis(self, judge: str | None) -> Diagnosis | None:
+        if not self.diagnoses:
+            return None
+        return next((d for d in self.diagnoses if d.judge == judge), None) if judge else self.diagnoses[0]
+
+    def agreement(self, judge: str | None) -> tuple[int, int]:
+        """(judges placing the first error where `judge` does, judges)."""
+        chosen = self.diagnosis(judge)
+        if chosen is None:
+            return 0, len(self.diagnoses)
+        return sum(d.first_error_step == chosen.first_error_step for d in self.diagnoses), len(self.diagnoses)
+
+
+@dataclass
+class TraceDetail:
+    base_run_id: str
+    quant_run_id: str
+    problem_id: str
+    subject: str | None
+    level: int | None
+    problem: str
+    gold: str
+    outcome: str
+    judge: str | None
+    base: SideTrace
+    quant: SideTrace
+    rows: list[AlignedRow]
+    diffs: dict[int, tuple[list[tuple[str, WordTag]], list[tuple[str, WordTag]]]]
+    divergent_row: int | None
+    divergent_source: str  # 'pairs' | 'alignment' | ''
+    similarity: float | None
+    flip: Flip | None
+    alignment_source: str = "qmr-browse"  # 'qmr compare' when step_alignments had the rows
+
+    @property
+    def flip_step(self) -> int | None:
+        return self.flip.step_idx if self.flip else None
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.quant_run_id, self.problem_id)
+
+    @property
+    def failing_side(self) -> Side:
+        return "base" if self.outcome == "gained" else "quant"
+
+    def side(self, which: Side) -> SideTrace:
+        return self.base if which == "base" else self.quant
+
+    def row_of(self, which: Side, step_idx: int | None) -> int | None:
+        if step_idx is None:
+            return None
+        attr = "base" if which == "base" else "quant"
+        return next((k for k, r in enumerate(self.rows) if getattr(r, attr) == step_idx), None)
+
+
+def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
+    return bool(con.execute(
+        "SELECT 1 FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'", [table]
+    ).fetchall())
+
+
+def _flip(con: duckdb.DuckDBPyConnection, base: str, quant: str, problem_id: str) -> Flip | None:
+    if not _has_table(con, "flips"):
+        return None
+    row = _one(con.execute(
+        """SELECT first_flip_step, base_token, quant_token, flip_margin, n_flips, n_tokens FROM flips
+           WHERE base_run_id = ? AND quant_run_id = ? AND problem_id = ? AND sample_idx = 0""",
+        [base, quant, problem_id],
+    ))
+    return Flip(*row) if row else None
+
+
+def _stored_alignment(con: duckdb.DuckDBPyConnection, base: str, quant: str, problem_id: str) -> list[tuple[int | None, int | None]]:
+    if not _has_table(con, "step_alignments"):
+        return []
+    return [
+        (r[0], r[1])
+        for r in con.execute(
+            """SELECT base_step_idx, quant_step_idx FROM step_alignments
+               WHERE base_run_id = ? AND quant_run_id = ? AND problem_id = ? AND sample_idx = 0 ORDER BY pos""",
+            [base, quant, problem_id],
+        ).fetchall()
+    ]
+
+
+def _flags(con: duckdb.DuckDBPyConnection, run_id: str, problem_id: str, diagnoses: list[Diagnosis]) -> list[Flag]:
+    if _has_table(con, "symbolic_flags"):
+        rows = con.execute(
+            """SELECT step_idx, claim, true_value FROM symbolic_flags
+               WHERE run_id = ? AND problem_id = ? AND sample_idx = 0 ORDER BY step_idx, claim_idx""",
+            [run_id, problem_id],
+        ).fetchall()
+        if rows:
+            return [Flag(int(step), f"{' '.join(claim.split())} is false (true value {true})") for step, claim, true in rows]
+    # Without flag rows, the symbolic judge's diagnosis stands for the flag.
+    return [
+        Flag(d.first_error_step, d.rationale or "symbolic check failed")
+        for d in diagnoses
+        if d.judge.lower().startswith("symbolic") and d.first_error_step is not None
+    ]
+
+
+def _side(
+    con: duckdb.DuckDBPyConnection, run_id: str, problem_id: str, label: str, annotations: AnnotationStore | None
+) -> SideTrace:
+    row = _one(con.execute(
+        "SELECT extracted_answer, correct, finish_reason, n_tokens FROM samples WHERE run_id = ? AND problem_id = ? AND sample_idx = 0",
+        [run_id, problem_id],
+    ))
+    if row is None:
+        raise QmrError(f"run {run_id} has no sample for {problem_id}")
+    steps = [
+        r[0]
+        for r in con.execute(
+            "SELECT text FROM steps WHERE run_id = ? AND problem_id = ? AND sample_idx = 0 ORDER BY step_idx",
+            [run_id, problem_id],
+        ).fetchall()
+    ]
+    diagnoses = [
+        Diagnosis(*r)
+        for r in con.execute(
+            """SELECT judge, first_error_step, error_type, capability, rationale FROM diagnoses
+               WHERE run_id = ? AND problem_id = ? AND sample_idx = 0 ORDER BY judge""",
+            [run_id, problem_id],
+        ).fetchall()
+    ]
+    side = SideTrace(run_id, label, row[0], bool(row[1]), row[2], row[3], steps, diagnoses)
+    side.flags = _flags(con, run_id, problem_id, diagnoses)
+    if annotations is not None:
+        side.annotation = annotations.get((run_id, problem_id, 0))
+    return side
+
+
+def load_trace(
+    store: Store,
+    base_run_id: str,
+    quant_run_id: str,
+    problem_id: str,
+    judge: str | None = None,
+    annotations: AnnotationStore | None = None,
+    labels: dict[str, str] | None = None,
+) -> TraceDetail:
+    labels = labels or {}
+    with store.connect(read_only=True) as con:
+        prob = _one(con.execute(
+            "SELECT subject, level, problem, answer FROM problems WHERE problem_id = ?", [problem_id]
+        ))
+        if prob is None:
+            raise QmrError(f"no problem {problem_id} in the store")
+        base = _side(con, base_run_id, problem_id, labels.get(base_run_id, "base"), annotations)
+        quant = _side(con, quant_run_id, problem_id, labels.get(quant_run_id, "quantized"), annotations)
+        pair = _one(con.execute(
+            "SELECT first_divergent_step, similarity FROM pairs WHERE base_run_id = ? AND quant_run_id = ? AND problem_id = ?",
+            [base_run_id, quant_run_id, problem_id],
+        ))
+        flip = _flip(con, base_run_id, quant_run_id, problem_id)
+        stored = _stored_alignment(con, base_run_id, quant_run_id, problem_id)
+    outcome = (
+        "lost" if base.correct and not quant.correct
+        else "gained" if quant.correct and not base.correct
+        else "both_right" if base.correct
+        else "both_wrong"
+    )
+    rows = _rows_from(stored, base.steps, quant.steps) if stored else align_steps(base.steps, quant.steps)
+    diffs = {
+        k: word_diff(base.steps[r.base], quant.steps[r.quant])
+        for k, r in enumerate(rows)
+        if r.kind == "changed" and r.base is not None and r.quant is not None
+    }
+    detail = TraceDetail(
+        base_run_id, quant_run_id, problem_id, prob[0], prob[1], prob[2], prob[3], outcome, judge,
+        base, quant, rows, diffs, None, "", pair[1] if pair else None, flip,
+        "qmr compare" if stored else "qmr-browse",
+    )
+    if pair and pair[0] is not None:
+        step = int(pair[0])
+        detail.divergent_row = detail.row_of("quant", step)
+        if detail.divergent_row is None and step >= len(quant.steps):  # the quantized trace stops early
+            detail.divergent_row = next((k for k, r in enumerate(rows) if r.quant is None), None)
+        detail.divergent_source = "qmr compare"
+    if detail.divergent_row is None:
+        detail.divergent_row = first_divergent_row(rows)
+        detail.divergent_source = "alignment" if detail.divergent_row is not None else ""
+    return detail
+
+
+def _rows_from(stored: list[tuple[int | None, int | None]], base: list[str], quant: list[str]) -> list[AlignedRow]:
+    """`step_alignments` rows (qmr compare) as display rows; indices past the stored steps are dropped."""
+    rows: list[AlignedRow] = []
+    for b, q in stored:
+        b = b if b is not None and b < len(base) else None
+        q = q if q is not None and q < len(quant) else None
+        if b is not None and q is not None:
+            kind = "equal" if normalise(base[b]) == normalise(quant[q]) else "changed"
+        elif b is not None:
+            kind = "base_only"
+        elif q is not None:
+            kind = "quant_only"
+        else:
+            continue
+        rows.append(AlignedRow(b, q, kind))  # type: ignore[arg-type]
+    return rows
+
+
+def sample_markdown(detail: TraceDetail) -> str:
+    """The whole comparison of one problem as Markdown (what `Y` copies)."""
+    out: list[str] = [f"## {detail.problem_id} ({detail.outcome})", "", detail.problem, "", f"Gold: {detail.gold}", ""]
+    for which in ("base", "quant"):
+        side = detail.side(which)  # type: ignore[arg-type]
+        mark = "correct" if side.correct else "wrong"
+        out.append(f"### {side.label} ({side.run_id}): {side.extracted} ({mark})")
+        diag = side.diagnosis(detail.judge)
+        for k, text in enumerate(side.steps):
+            tag = f" {diag.tag}" if diag and diag.first_error_step == k else ""
+            out.append(f"{k + 1}.{tag} {text}")
+        if diag:
+            out.append(f"\nJudge {diag.judge}: step {_step(diag.first_error_step)} {diag.tag} {diag.rationale or ''}".rstrip())
+        out.append("")
+    return "\n".join(out)
+
+
+def _step(idx: int | None) -> str:
+    return "none" if idx is None else str(idx + 1)
+
+
+def describe_annotation(ann: Annotation | None) -> str:
+    if ann is None:
+        return ""
+    parts: list[str] = []
+    if ann.verdict == "accepted":
+        parts.append(f"you accepted: step {_step(ann.first_error_step)} [E:{ann.error_type or '?'}]")
+    elif ann.verdict == "corrected":
+        parts.append(f"you corrected: step {_step(ann.first_error_step)} [E:{ann.error_type or '?'}]")
+    if ann.note:
+        parts.append(f"note: {ann.note}")
+    return " · ".join(parts)
+

@@ -1,0 +1,306 @@
+"""`qmr compare`, `qmr diagnose`, `qmr errors`, `qmr judge-bench`."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store, resolve_run
+from qmr_core.compare import ComparisonSummary, GroupStats, compare_runs, infer_base_run, summary_dict
+from qmr_core.diagnose.taxonomy import CAPABILITIES, ERROR_TYPES
+from qmr_core.errors import QmrError
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
+
+
+def _signed(x: float | None) -> str:
+    return "-" if x is None else f"{x:+.1%}"
+
+
+def _comparison_table(summaries: list[ComparisonSummary]) -> Table:
+    """One column per quantized run (fits 80 columns for a few runs)."""
+    table = Table(title="quantized vs base, paired by problem", header_style="bold")
+    table.add_column("")
+    for s in summaries:
+        table.add_column(s.quant_run_id, justify="right")
+
+    def ci(s: ComparisonSummary) -> str:
+        return f"[{s.abs_drop_ci[0]:+.1%}, {s.abs_drop_ci[1]:+.1%}]" if s.abs_drop_ci else "-"
+
+    rows = [
+        ("model", lambda s: escape(s.quant_model)),
+        ("problems paired", lambda s: str(s.n)),
+        ("base accuracy", lambda s: _pct(s.acc_base)),
+        ("quant accuracy", lambda s: _pct(s.acc_quant)),
+        ("drop", lambda s: _signed(s.abs_drop)),
+        ("drop 95% CI", ci),
+        ("relative drop", lambda s: _pct(s.rel_drop)),
+        ("lost", lambda s: str(s.counts["lost"])),
+        ("gained", lambda s: str(s.counts["gained"])),
+        ("both right", lambda s: str(s.counts["both_right"])),
+        ("both wrong", lambda s: str(s.counts["both_wrong"])),
+        ("McNemar p", lambda s: "-" if s.mcnemar_p is None else f"{s.mcnemar_p:.3g}"),
+        ("step similarity", lambda s: "-" if s.mean_similarity is None else f"{s.mean_similarity:.2f}"),
+    ]
+    for label, cell in rows:
+        table.add_row(label, *[cell(s) for s in summaries])
+    return table
+
+
+def _group_table(title: str, key: str, groups: list[GroupStats]) -> Table:
+    table = Table(title=title, header_style="bold")
+    for col in (key, "n", "base acc", "quant acc", "drop", "rel drop", "lost", "gained"):
+        table.add_column(col, justify="left" if col == key else "right")
+    for g in groups:
+        table.add_row(escape(g.key), str(g.n), _pct(g.acc_base), _pct(g.acc_quant), _signed(g.abs_drop), _pct(g.rel_drop),
+                      str(g.lost), str(g.gained))
+    return table
+
+
+@app.command("compare")
+@cli_errors
+def compare_command(
+    quant: Annotated[list[str], typer.Option("--quant", "-q", help="Quantized run id or unique prefix (repeatable).")],
+    base: Annotated[str | None, typer.Option("--base", "-b", help="Base (full-precision) run; inferred from the quantized model's base model when omitted.")] = None,
+    by: Annotated[str, typer.Option("--by", help="Breakdown tables: subject | level | both | none.")] = "both",
+    as_json: Annotated[bool, typer.Option("--json", help="Print the numbers as JSON instead of tables.")] = False,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Pair a base run with quantized runs problem by problem: lost / gained / both right / both wrong,
+    absolute and relative degradation, breakdown by subject and level, step alignment. Writes `pairs`.
+
+    Example: qmr compare --base 768079 --quant 9e541b --quant 3c0d12 --db qmr-demo.duckdb
+    """
+    if by not in ("subject", "level", "both", "none"):
+        raise QmrError("--by must be subject, level, both or none")
+    store = open_store(db)
+    summaries = []
+    for q in quant:
+        quant_id = resolve_run(store, q)
+        if base is not None:
+            base_id = resolve_run(store, base)
+        else:
+            base_id = infer_base_run(store, quant_id)
+            if base_id is None:
+                raise QmrError(f"cannot infer the base run of {quant_id}; pass --base")
+        summaries.append(compare_runs(store, base_id, quant_id, write=True))
+    if as_json:
+        console.print_json(json.dumps([summary_dict(s) for s in summaries]))
+        return
+    bases = {s.base_run_id: s.base_model for s in summaries}
+    console.print("base run(s): " + ", ".join(f"[bold]{b}[/] ({escape(m)})" for b, m in bases.items()))
+    console.print(_comparison_table(summaries))
+    for s in summaries:
+        for w in s.warnings:
+            err_console.print(f"[yellow]warning[/] {s.quant_run_id}: {escape(w)}")
+        if s.n_base_only or s.n_quant_only:
+            err_console.print(f"[yellow]note[/] {s.quant_run_id}: unpaired problems: {s.n_base_only} only in base, {s.n_quant_only} only in quant")
+        if s.sampling:
+            console.print("[dim]sampling runs: score = share of a problem's samples right; outcome = majority[/]")
+        if by in ("subject", "both"):
+            console.print(_group_table(f"{s.quant_run_id} by subject", "subject", s.by_subject))
+        if by in ("level", "both"):
+            console.print(_group_table(f"{s.quant_run_id} by level", "level", s.by_level))
+    console.print("[dim]drop = base - quant accuracy; rel drop = drop / base accuracy; pairs stored in table `pairs`[/]")
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                    console=console, transient=True)
+
+
+@app.command("diagnose")
+@cli_errors
+def diagnose_command(
+    run: Annotated[str, typer.Option("--run", "-r", help="Run to diagnose (id or unique prefix); its wrong samples are diagnosed.")],
+    judge: Annotated[list[str] | None, typer.Option("--judge", "-j", help="symbolic | ENGINE:MODEL such as hf:smollm2-135m (repeatable; several LLM judges vote).")] = None,
+    base: Annotated[str | None, typer.Option("--base", "-b", help="Base run for pairing and teacher forcing (inferred when omitted).")] = None,
+    only_lost: Annotated[bool, typer.Option("--only-lost", help="Diagnose only problems the base run solved.")] = False,
+    teacher_forcing: Annotated[bool, typer.Option("--teacher-forcing/--no-teacher-forcing", help="Score the base trace under this run's model.")] = True,
+    control: Annotated[bool, typer.Option("--control/--no-control", help="Teacher forcing also runs the base model, to ignore tokens it would not produce itself.")] = True,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N] for judges and teacher forcing.")] = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", "-k", help="Sequences per forward pass / judge batch.")] = 4,
+    force: Annotated[bool, typer.Option("--force", help="Redo teacher forcing and LLM votes already stored.")] = False,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Locate and label the first error of every wrong sample of a run; writes `diagnoses` (one row per
+    judge plus `combined`), `judge_votes`, `symbolic_flags`, and with a base run `pairs` and `flips`.
+
+    Example: qmr diagnose --run 3c0d12 --base 768079 --judge symbolic --judge hf:smollm2-135m --db qmr-demo.duckdb
+    """
+    from qmr_core.diagnose.pipeline import diagnose_run
+
+    if batch_size < 1:
+        raise QmrError("--batch-size must be >= 1")
+    store = open_store(db)
+    run_id = resolve_run(store, run)
+    base_id = resolve_run(store, base) if base else None
+    judges = judge or ["symbolic"]
+    with _progress() as progress:
+        tasks: dict[str, int] = {}
+
+        def on_progress(stage: str, done: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.update(tasks[stage], completed=done)
+
+        report = diagnose_run(store, run_id, base_id, judges, only_lost=only_lost, teacher_forcing=teacher_forcing,
+                              control=control, device=device, batch_size=batch_size, force=force, progress=on_progress)
+    console.print(
+        f"run [bold]{run_id}[/]: {report.n_failing} wrong samples diagnosed"
+        + (f" against base [bold]{report.base_run_id}[/] ({len(report.lost)} lost)" if report.base_run_id else " (no base run)")
+    )
+    console.print(
+        f"symbolic flags: {report.n_flags}   judge votes: {report.n_votes} ({report.n_unparsed} unparsed)   "
+        f"teacher-forced traces: {report.n_flips}"
+    )
+    for note in report.notes:
+        err_console.print(f"[yellow]warning[/] {escape(note)}")
+    if report.combined:
+        console.print(_errors_tables(store, [run_id], "combined")[0])
+
+
+def _errors_tables(store, run_ids: list[str], judge: str) -> tuple[Table, Table]:
+    rows = store.query_dicts(
+        """SELECT d.run_id, coalesce(m.name, r.model_id) AS model, d.error_type, d.capability, count(*) AS n
+           FROM diagnoses d JOIN runs r USING (run_id) LEFT JOIN models m USING (model_id)
+           WHERE d.judge = ? AND d.run_id IN (SELECT unnest(?))
+           GROUP BY ALL ORDER BY d.run_id""",
+        [judge, run_ids],
+    )
+    totals: dict[str, int] = {}
+    models: dict[str, str] = {}
+    by_type: dict[tuple[str, str], int] = {}
+    by_cap: dict[tuple[str, str], int] = {}
+    for r in rows:
+        totals[r["run_id"]] = totals.get(r["run_id"], 0) + r["n"]
+        models[r["run_id"]] = r["model"]
+        t = r["error_type"] or "unlocated"
+        c = r["capability"] or "unlocated"
+        by_type[(r["run_id"], t)] = by_type.get((r["run_id"], t), 0) + r["n"]
+        by_cap[(r["run_id"], c)] = by_cap.get((r["run_id"], c), 0) + r["n"]
+
+    def table(title: str, labels: list[str], counts: dict[tuple[str, str], int]) -> Table:
+        """One row per label, one column per run (fits 80 columns for a few runs)."""
+        t = Table(title=title, header_style="bold")
+        t.add_column("")
+        for run_id in totals:
+            t.add_column(f"{run_id}\n{escape(models[run_id])}", justify="right")
+        t.add_row("wrong samples", *[str(totals[r]) for r in totals])
+        for label in labels:
+            cells = []
+            for run_id, n in totals.items():
+                k = counts.get((run_id, label), 0)
+                cells.append(f"{k} ({k / n:.0%})" if k else "-")
+            t.add_row(label, *cells)
+        return t
+
+    return (
+        table(f"error types ({judge})", list(ERROR_TYPES) + ["unlocated"], by_type),
+        table(f"capabilities ({judge})", list(CAPABILITIES) + ["unlocated"], by_cap),
+    )
+
+
+@app.command("errors")
+@cli_errors
+def errors_command(
+    run: Annotated[list[str] | None, typer.Option("--run", "-r", help="Run id or prefix (repeatable); all diagnosed runs when omitted.")] = None,
+    judge: Annotated[str, typer.Option("--judge", "-j", help="Whose diagnoses: combined | rules | symbolic | ENGINE:MODEL.")] = "combined",
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Error-type and capability tables per run, from `qmr diagnose`.
+
+    Capabilities: Execution -> numerical computation; Method, Reasoning -> reasoning planning;
+    Conceptual -> problem understanding; Degenerate -> degenerate output.
+
+    Example: qmr errors --run 3c0d12 --db qmr-demo.duckdb
+    """
+    store = open_store(db)
+    if run:
+        run_ids = [resolve_run(store, r) for r in run]
+    else:
+        run_ids = [r[0] for r in store.query("SELECT DISTINCT run_id FROM diagnoses WHERE judge = ? ORDER BY 1", [judge])]
+    if not run_ids:
+        console.print(f"no diagnoses by '{escape(judge)}' in {db} yet (run `qmr diagnose`)")
+        return
+    n = store.query("SELECT count(*) FROM diagnoses WHERE judge = ? AND run_id IN (SELECT unnest(?))", [judge, run_ids])[0][0]
+    if not n:
+        console.print(f"no diagnoses by '{escape(judge)}' for the selected run(s) (run `qmr diagnose`)")
+        return
+    types, caps = _errors_tables(store, run_ids, judge)
+    console.print(types)
+    console.print(caps)
+
+
+@app.command("judge-bench")
+@cli_errors
+def judge_bench_command(
+    file: Annotated[Path, typer.Argument(help="ProcessBench-format JSONL: problem, steps, label (earliest wrong step or -1).")],
+    judge: Annotated[list[str] | None, typer.Option("--judge", "-j", help="symbolic | ENGINE:MODEL (repeatable). Default: symbolic.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", help="First N rows only.")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N] for LLM judges.")] = "auto",
+    batch_size: Annotated[int, typer.Option("--batch-size", "-k")] = 4,
+    as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
+) -> None:
+    """Score step location on ProcessBench data: accuracy on erroneous and on correct samples, F1,
+    and the symbolic checker's earliest-flag precision.
+
+    Example: qmr judge-bench ../shared/data/processbench_gsm8k.jsonl --judge symbolic
+    """
+    from qmr_core.diagnose.judge import LLMJudge, parse_judge_spec
+    from qmr_core.diagnose.processbench import (
+        combine_predictions, flag_precision, judge_predictions, load_processbench, processbench_metrics,
+        symbolic_predictions,
+    )
+
+    specs = [parse_judge_spec(j) for j in (judge or ["symbolic"])]
+    if limit is not None and limit < 1:
+        raise QmrError("--limit must be >= 1")
+    items = load_processbench(file, limit)
+    labels = [it.label for it in items]
+    results: dict[str, dict] = {}
+    sym_preds = None
+    llm_preds: list[list[int | None]] = []
+    for spec in specs:
+        if spec.is_symbolic:
+            sym_preds = symbolic_predictions(items)
+            m = processbench_metrics(labels, [-1 if p is None else p for p in sym_preds])
+            fp = flag_precision(labels, sym_preds)
+            results[spec.spec] = {**m.__dict__, "flags_right": fp.right, "flags_wrong": fp.wrong,
+                                  "flags_after_label": fp.not_counted, "flag_precision": fp.precision}
+        else:
+            with _progress() as progress:
+                task = progress.add_task(spec.spec, total=len(items))
+                judge_obj = LLMJudge(spec, device=device)
+                preds, unparsed = judge_predictions(judge_obj, items, batch_size,
+                                                    on_batch=lambda n: progress.advance(task, n))
+            llm_preds.append(preds)
+            results[spec.spec] = processbench_metrics(labels, preds, unparsed).__dict__
+    if len(specs) > 1:
+        combined = combine_predictions(sym_preds, llm_preds)
+        results["pipeline"] = processbench_metrics(labels, combined).__dict__
+    if as_json:
+        console.print_json(json.dumps({"file": str(file), "n": len(items), "results": results}))
+        return
+    table = Table(title=f"ProcessBench step location: {escape(file.name)} ({len(items)} rows)", header_style="bold")
+    for col in ("judge", "acc (erroneous)", "acc (correct)", "F1", "n erroneous", "n correct", "unparsed"):
+        table.add_column(col, justify="left" if col == "judge" else "right")
+    for name, r in results.items():
+        table.add_row(escape(name), _pct(r["acc_error"]), _pct(r["acc_correct"]),
+                      "-" if r["f1"] is None else f"{r['f1']:.3f}", str(r["n_error"]), str(r["n_correct"]), str(r["n_unparsed"]))
+    console.print(table)
+    if "symbolic" in results:
+        r = results["symbolic"]
+        console.print(
+            f"symbolic checker flags: {r['flags_right']} right, {r['flags_wrong']} wrong "
+            f"({r['flags_after_label']} after the label, not counted); "
+            f"flag precision [bold]{_pct(r['flag_precision'])}[/]"
+        )

@@ -1,0 +1,137 @@
+"""`qmr report` (paper tables and figures) and `qmr import lm-eval` (lm-evaluation-harness samples)."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich import box
+from rich.markup import escape
+from rich.table import Table
+
+from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store
+from qmr_core.errors import QmrError
+from qmr_core.report import (
+    FORMATS, TEXT, ReportTable, build_report, render_csv_text, render_html, render_latex, render_markdown, write_csv,
+)
+
+import_app = typer.Typer(help="Bring results from other tools into the store.", no_args_is_help=True)
+app.add_typer(import_app, name="import")
+
+
+def rich_table(t: ReportTable) -> Table:
+    table = Table(title=t.title, header_style="bold", title_justify="left")
+    for col, kind in zip(t.columns, t.kinds, strict=True):
+        table.add_column(col, justify="left" if kind == TEXT else "right")
+    for row in t.text_rows():
+        table.add_row(*(escape(c) for c in row))
+    if t.note:
+        table.caption = t.note
+        table.caption_justify = "left"
+    return table
+
+
+@app.command("report")
+@cli_errors
+def report_command(
+    fmt: Annotated[str | None, typer.Option("--format", "-f", help=f"Output format: {' | '.join(FORMATS)} (csv writes one file per table into --out, a folder).")] = None,
+    out: Annotated[Path | None, typer.Option("--out", "-o", help="Write the report here (without it, --format prints to stdout).")] = None,
+    plots: Annotated[Path | None, typer.Option("--plots", help="Folder for PNG figures: accuracy vs bits, error-type stacks, first-error positions.")] = None,
+    benchmark: Annotated[list[str] | None, typer.Option("--benchmark", "-b", help="Only runs on this benchmark (repeatable).")] = None,
+    run: Annotated[list[str] | None, typer.Option("--run", "-r", help="Only this run id or prefix (repeatable).")] = None,
+    judge: Annotated[str | None, typer.Option("--judge", "-j", help="Diagnoses of this judge (default: 'combined', else the judges' majority).")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Paper tables from a store: accuracy by model x method x bits x benchmark with absolute and relative
+    degradation, by subject and level, lost/gained, format and truncation, error types, capabilities and
+    first-error positions. Prints them to the terminal; --format/--out write Markdown, LaTeX, CSV or HTML.
+
+    Example: qmr report --db qmr-demo.duckdb --format latex --out tables.tex --plots figures/
+    """
+    if fmt is None and out is not None:
+        fmt = {".md": "md", ".tex": "latex", ".html": "html", ".htm": "html"}.get(out.suffix.lower(), "csv" if not out.suffix else None)
+        if fmt is None:
+            raise QmrError(f"cannot tell the format from '{out.name}'; pass --format ({', '.join(FORMATS)})")
+    if fmt is not None and fmt not in FORMATS:
+        raise QmrError(f"unknown format '{fmt}' (one of {', '.join(FORMATS)})")
+    if out is not None and fmt != "csv" and not out.parent.exists():
+        raise QmrError(f"output folder {out.parent} does not exist")
+    store = open_store(db)
+    data, tables = build_report(store, benchmark or (), run or (), judge)
+
+    images: list[Path] = []
+    if plots is not None:
+        from qmr_core.plots import write_plots
+
+        images, skipped = write_plots(data, tables, plots, judge)
+        for name in skipped:
+            err_console.print(f"[yellow]note[/] no data for the {name} figure (it needs quantized runs with bits, or `qmr diagnose` results)")
+
+    if fmt is not None and out is None:
+        text = {"md": render_markdown, "latex": render_latex, "csv": render_csv_text}.get(fmt)
+        typer.echo(text(tables) if text else render_html(tables, [str(p) for p in images]), nl=False)
+        return
+    for t in tables:
+        console.print(rich_table(t))
+        console.print()
+    if fmt is not None and out is not None:
+        if fmt == "csv":
+            try:
+                written = write_csv(tables, out)
+            except OSError as exc:
+                raise QmrError(f"cannot write CSV files to {out}: {exc.strerror or exc}") from exc
+            console.print(f"wrote {len(written)} CSV files to {out}/")
+        else:
+            if fmt == "html":
+                text = render_html(tables, [os.path.relpath(p, out.parent) for p in images])
+            else:
+                text = render_markdown(tables) if fmt == "md" else render_latex(tables)
+            out.write_text(text, encoding="utf-8")
+            console.print(f"wrote {fmt} report to {out}" + (" (needs \\usepackage{booktabs,graphicx})" if fmt == "latex" else ""))
+    for p in images:
+        console.print(f"wrote figure {p}")
+
+
+@import_app.command("lm-eval")
+@cli_errors
+def import_lm_eval_command(
+    path: Annotated[Path, typer.Argument(help="lm-eval --output_path folder, a model folder in it, or one samples_<task>_<date>.jsonl file.")],
+    model_id: Annotated[str | None, typer.Option("--model-id", help="Store the model under this id (default: from the results file's model_args).")] = None,
+    base_model: Annotated[str | None, typer.Option("--base-model", help="Model id of the full-precision model this one is quantized from.")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="Quantization method (gptq, awq, rtn, ...) when --base-model is given.")] = None,
+    bits: Annotated[int | None, typer.Option("--bits", help="Weight bits of the quantized model.")] = None,
+    group_size: Annotated[int | None, typer.Option("--group-size", help="Quantization group size (-1 = per channel).")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Import lm-evaluation-harness --log_samples output for MATH (minerva_math*, hendrycks_math*) and GSM8K
+    (gsm8k, gsm8k_cot*) tasks: runs, problems, samples and steps, regraded by qmr's grader. Re-importing
+    the same files updates the same runs.
+
+    Example: qmr import lm-eval results/ --db runs.duckdb --base-model Qwen/Qwen2.5-7B-Instruct --method awq --bits 4
+    """
+    from qmr_core.importers.lm_eval import ModelOverride, import_lm_eval
+
+    store = open_store(db, create=True)
+    override = ModelOverride(model_id=model_id, base_model_id=base_model, method=method, bits=bits, group_size=group_size)
+    with console.status("importing and regrading ...", spinner="dots"):
+        results = import_lm_eval(store, path, override)
+    for model in sorted({r.model_id for r in results}):
+        console.print(f"model [bold]{escape(model)}[/]")
+    table = Table(title=f"imported from {escape(str(path))}", header_style="bold", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("run", "task", "benchmark", "n", "qmr ids", "lm-eval", "qmr", "differ"):
+        table.add_column(col, justify="left" if col in ("run", "task", "benchmark") else "right",
+                         overflow="fold", no_wrap=col != "task")
+    for r in results:
+        table.add_row(
+            r.run_id, escape(r.task), r.benchmark, f"{r.n_samples}", f"{r.n_mapped}/{r.n_problems}",
+            f"{r.lm_eval_score:.1%}" if r.lm_eval_score is not None else "-", f"{r.qmr_score:.1%}",
+            str(r.n_disagree) if r.n_disagree is not None else "-",
+        )
+    console.print(table)
+    for r in results:
+        for note in r.notes:
+            err_console.print(f"[yellow]note[/] {escape(r.task)}: {escape(note)}")
+    console.print("[dim]n: samples; qmr ids: problems matched to qmr's own benchmark ids (comparable with `qmr eval` "
+                  "runs); lm-eval / qmr: the harness's own metric vs qmr's regrade; differ: samples where they disagree[/]")

@@ -1,0 +1,889 @@
+"""Symbolic step checker: find the arithmetic claims a step states and flag the false ones.
+
+A claim is an equality whose sides are both fully numeric: ``12 \\times 7 = 84``, chains
+``a = b = c``, ``194 = 11 \\times 17 + 9``, ``\\frac{3}{4} = 0.75``, ``2^{10} = 1024``,
+GSM8K's ``<<48/2=24>>``, plain-text ``3 x 4 = 12``, ``12 ÷ 4 = 3``, ``40% × 25 = 10``.
+Both sides are evaluated exactly (``fractions.Fraction``) by the small tokenizer and
+recursive-descent parser below; model text is never passed to eval or sympy. Work is bounded
+by construction: capped text length, tokens per side, nesting depth, literal digits, exponent
+size and intermediate bit length, so ``10^{10^{10}}`` is refused, not computed.
+
+Precision matters more than recall: a flag must be a real error. A side is judged only when
+the text around it cannot change its meaning, so the checker skips (never flags):
+- sides next to a variable, function name, unknown LaTeX command or operator word
+  (``2x + 3 = 7``, ``f(3) = 9``, ``half of 10 = 5``, ``3 times 4 = 12``, ``17 \\bmod 5 = 2``);
+- numbers glued to ``:`` (times 3:45, ratios 2:1), ordinals and units written against the number;
+- step and list numbers ("Step 2:", "1."), which punctuation separates from the claim;
+- approximate relations (``≈``, ``\\approx``), rounding to the precision the result is written
+  with (``22/7 = 3.14``), rounding of a non-integer result to a nearby integer (``100/30 = 3``),
+  running totals written as chains (``20 + 5 = 25 + 10 = 35``), ``a / b × c`` read as
+  ``a / (b c)``, percent read either as a unit or as /100;
+- claims whose sides carry different units (``1 \\text{ hour} = 60 \\text{ minutes}``).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from fractions import Fraction
+
+CHECKER_VERSION = "qmr-symbolic/1"
+
+MAX_TEXT = 20_000  # characters of a step that are read
+MAX_SIDE_TOKENS = 120
+MAX_DEPTH = 30
+MAX_LITERAL_DIGITS = 30
+MAX_BITS = 2_000  # numerator / denominator size after any operation
+MAX_EXPONENT = 200
+MAX_CLAIMS = 200  # per step
+
+# Words that, right before a claim's left side, make it part of a longer expression.
+OPERATOR_WORDS = frozenset(
+    """of times by plus minus and mod modulo over into per than less more half twice double triple
+    thrice quarter quarters third thirds fourth fourths fifth fifths product sum difference quotient
+    multiply multiplied multiplying divide divided dividing add added adding subtract subtracted
+    subtracting from x y z n squared cubed root percent percentage with without between each every
+    dozen dozens hundred hundreds thousand thousands million millions billion billions""".split()
+)
+# Words after which a bare number can open a claim ("so 20 = 4 × 5").
+LEAD_OK_WORDS = frozenset(
+    """is are was were be been so thus then hence therefore get gets got gives give giving yields
+    yield compute computing calculate calculating calculation have has had we that which answer
+    result total also now check verify verifying confirm indeed since because""".split()
+)
+# Words that, right after a claim's right side, change its value or make it inexact.
+FOLLOW_BAD_WORDS = frozenset(
+    """times plus minus divided multiplied over squared cubed percent percentage of x y z n dozen
+    dozens hundred hundreds thousand thousands million millions billion billions trillion
+    half quarter quarters thirds remainder r rem with approximately approx about roughly nearly
+    rounded round cent cents mod modulo""".split()
+)
+APPROX_CONTEXT = re.compile(r"(?i)\b(approx\w*|roughly|rounded|rounding|round|nearly|estimat\w*|about)\b")
+# A step that says an equation is false (proof by contradiction, checking a candidate) or works
+# in another base may state false equalities on purpose: its claims are not flagged.
+NOT_ASSERTED = re.compile(
+    r"(?i)(contradiction|\bnot true\b|\bfalse\b|impossible|extraneous|absurd|\bincorrect|\bwrong\b|mistake"
+    r"|\bnot equal|\bisn't\b|\bis not\b|\bdoes not equal|\bdoesn't equal|\\neq|\bin base\b|\bbase[- ]?\d)"
+)
+# "a * b = 2a + 3b", "P \ast Q means ...": '*' may be an operator the problem defines.
+CUSTOM_STAR = re.compile(r"(?<![A-Za-z])[A-Za-z]\s*(?:\*|\\ast)\s*[A-Za-z](?![A-Za-z])")
+
+_OPS = {"+", "-", "*", "/", "^", "%"}
+_MULT = {"*", "/"}
+
+_CMD_OPS = {"times": "*", "cdot": "*", "ast": "*", "div": "/"}
+_CMD_FRAC = {"frac", "dfrac", "tfrac", "cfrac"}
+_CMD_TEXT = {"text", "mathrm", "textbf", "mbox", "textit", "mathbf", "textrm", "operatorname", "textnormal", "mathit", "emph"}
+_CMD_REL = {
+    "approx", "neq", "ne", "le", "leq", "ge", "geq", "lt", "gt", "equiv", "sim", "simeq", "cong", "pm", "mp",
+    "to", "rightarrow", "Rightarrow", "implies", "iff", "leftarrow", "Leftarrow", "longrightarrow", "propto",
+}
+_CMD_SPACE = {"quad", "qquad", "displaystyle", "boxed", "left", "right", "big", "Big", "bigg", "Bigg",
+              "bigl", "bigr", "Bigl", "Bigr", "hspace", "mathstrut"}
+
+_LABEL_RE = re.compile(r"\(([A-Za-z][A-Za-z' \-]{0,40})\)")
+def _is_label(content: str) -> bool:
+    """'(total cookies)', '(new)': words in brackets after a number; not '(x)', '(AC)', '(half)'."""
+    words = re.findall(r"[A-Za-z]+", content)
+    return any(len(w) >= 3 and w.islower() for w in words) and not {w.lower() for w in words} & _SCALE_WORDS
+
+
+_SCALE_WORDS = frozenset("dozen dozens hundred hundreds thousand thousands million millions billion billions percent half".split())
+_NUM_RE = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|\d+(?:\.\d+)?|\.\d+")
+_WORD_RE = re.compile(r"[A-Za-z]+")
+_CMD_RE = re.compile(r"\\([A-Za-z]+)")
+
+_UNICODE = {
+    "\u2212": "-", "\u2013": " \u2013 ", "\u00d7": r" \times ", "\u00b7": r" \cdot ", "\u22c5": r" \cdot ",
+    "\u00f7": r" \div ", "\u2217": "*", "\u00b2": "^2", "\u00b3": "^3", "\u2248": r" \approx ", "\u2260": r" \neq ",
+    "\u2264": r" \leq ", "\u2265": r" \geq ", "\u2261": r" \equiv ", "\u21d2": r" \implies ", "\u2192": r" \to ",
+    "\u2243": r" \simeq ", "\u00a0": " ", "\u2009": " ", "\u202f": " ",
+}
+
+
+class Refused(Exception):
+    """A side that cannot be judged: not numeric, ambiguous, or too large to evaluate."""
+
+
+# -- tokens ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Tok:
+    kind: str  # NUM OP LP RP EQ FRAC SQRT UNIT WORD PUNCT REL CMD
+    text: str
+    start: int
+    end: int
+    space_before: bool
+    value: Fraction | None = None
+    decimals: int = 0
+
+
+def normalize(text: str) -> str:
+    """Rewrite notation variants into one form; the claim text reported is taken from this form."""
+    s = text[:MAX_TEXT]
+    for a, b in _UNICODE.items():
+        s = s.replace(a, b)
+    s = s.replace("**", "")  # markdown bold
+    s = s.replace("{,}", ",")
+    s = re.sub(r"(\d)\\,(\d{3})(?!\d)", r"\1,\2", s)  # 1\,000
+    s = s.replace("\\!", "")
+    s = s.replace("\\$", "")
+    s = re.sub(r"\$(?=[-.]?\d)", "", s)  # currency
+    s = s.replace("$", " \u2016 ")  # math delimiters end a claim
+    s = s.replace("\n", " \u2016 ")
+    s = s.replace("<<", " \u27ea ").replace(">>", " \u27eb ")  # GSM8K calculator annotations
+    s = re.sub(r"\\[()\[\]]", " \u2016 ", s)
+    s = s.replace("\\%", "%").replace("\\{", "(").replace("\\}", ")")
+    s = s.replace("==", "=").replace("=>", r" \implies ").replace("<=", r" \leq ").replace(">=", r" \geq ")
+    s = s.replace("!=", r" \neq ")
+    return s
+
+
+def _brace_group(s: str, i: int) -> tuple[str, int] | None:
+    """Content of the {...} group starting at s[i] (after spaces), and the index after it."""
+    while i < len(s) and s[i] == " ":
+        i += 1
+    if i >= len(s) or s[i] != "{":
+        return None
+    depth, j = 0, i
+    while j < len(s) and j - i < 400:
+        if s[j] == "{":
+            depth += 1
+        elif s[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return s[i + 1 : j], j + 1
+        j += 1
+    return None
+
+
+def tokenize(s: str, custom_star: bool = False) -> list[Tok]:
+    toks: list[Tok] = []
+    i, space = 0, True
+    n = len(s)
+
+    def add(kind: str, text: str, start: int, end: int, **kw) -> None:
+        nonlocal space
+        toks.append(Tok(kind, text, start, end, space, **kw))
+        space = False
+
+    while i < n:
+        c = s[i]
+        if c.isspace():
+            space = True
+            i += 1
+            continue
+        if c.isdigit() or (c == "." and i + 1 < n and s[i + 1].isdigit()):
+            m = _NUM_RE.match(s, i)
+            raw = m.group(0)
+            digits = raw.replace(",", "")
+            if sum(ch.isdigit() for ch in digits) > MAX_LITERAL_DIGITS:
+                add("BIG", raw, i, m.end())
+            else:
+                whole, _, frac = digits.partition(".")
+                value = Fraction(int((whole or "0") + frac), 10 ** len(frac))
+                add("NUM", raw, i, m.end(), value=value, decimals=len(frac))
+            i = m.end()
+            continue
+        if c == "\\":
+            m = _CMD_RE.match(s, i)
+            if not m:
+                if i + 1 < n and s[i + 1] in ",;: ":  # "\," "\;" "\ " are spaces
+                    space = True
+                else:  # "\&", "\#", "\\": never part of a number
+                    add("PUNCT", s[i : i + 2], i, i + 2)
+                i += 2
+                continue
+            name, end = m.group(1), m.end()
+            if name == "ast" and custom_star:
+                add("PUNCT", "*", i, end)
+            elif name in _CMD_OPS:
+                add("OP", _CMD_OPS[name], i, end)
+            elif name in _CMD_FRAC:
+                add("FRAC", name, i, end)
+            elif name == "sqrt":
+                add("SQRT", name, i, end)
+            elif name in _CMD_TEXT:
+                group = _brace_group(s, end)
+                if group is None:
+                    add("CMD", name, i, end)
+                else:
+                    content, after = group
+                    if re.fullmatch(r"\s*[\d.,]+\s*", content):  # \textbf{12}: the number itself
+                        sub = tokenize(content)
+                        for t in sub:
+                            add(t.kind, t.text, end + 1 + t.start, end + 1 + t.end, value=t.value, decimals=t.decimals)
+                    elif content.strip():
+                        add("UNIT", content.strip(), i, after)
+                    i = after
+                    continue
+            elif name in _CMD_REL:
+                add("REL", name, i, end)
+            elif name == "boxed":
+                add("BOX", name, i, end)
+            elif name in _CMD_SPACE:
+                space = True
+            else:
+                add("CMD", name, i, end)
+            i = end
+            continue
+        if c.isalpha():
+            m = _WORD_RE.match(s, i)
+            if m:
+                add("WORD", m.group(0), i, m.end())
+                i = m.end()
+                continue
+            add("WORD", c, i, i + 1)
+            i += 1
+            continue
+        if c == "*" and custom_star:
+            add("PUNCT", c, i, i + 1)
+        elif c in _OPS:
+            add("OP", c, i, i + 1)
+        elif c == "(" and (m := _LABEL_RE.match(s, i)) and _is_label(m.group(1)):
+            add("LABEL", m.group(1), i, m.end())  # "7995 (total cookies) - 2595 (rainbow cookies)"
+            i = m.end()
+            continue
+        elif c in "({":
+            add("LP", c, i, i + 1)
+        elif c in ")}":
+            add("RP", c, i, i + 1)
+        elif c == "=":
+            add("EQ", c, i, i + 1)
+        elif c in "<>":
+            add("REL", c, i, i + 1)
+        else:
+            add("PUNCT", c, i, i + 1)
+        i += 1
+    _times_x(toks)
+    return toks
+
+
+def _times_x(toks: list[Tok]) -> None:
+    """'3 x 4' and '3x4' use x as a multiplication sign; '2x + 3' does not."""
+    for k in range(1, len(toks) - 1):
+        t = toks[k]
+        if t.kind == "WORD" and t.text in ("x", "X"):
+            prev, nxt = toks[k - 1], toks[k + 1]
+            if prev.kind in ("NUM", "RP") and nxt.kind in ("NUM", "LP") and t.space_before == nxt.space_before:
+                t.kind, t.text = "OP", "*"
+
+
+# -- evaluation ------------------------------------------------------------------------------
+
+
+def _check_size(v: Fraction) -> Fraction:
+    if v.numerator.bit_length() > MAX_BITS or v.denominator.bit_length() > MAX_BITS:
+        raise Refused("too large")
+    return v
+
+
+def _exact_root(v: Fraction, k: int) -> Fraction:
+    if v < 0:
+        raise Refused("root of a negative number")
+
+    def iroot(x: int) -> int:
+        r = round(x ** (1.0 / k)) if x.bit_length() < 1000 else 0
+        for cand in (r - 1, r, r + 1):
+            if cand >= 0 and cand**k == x:
+                return cand
+        raise Refused("irrational root")
+
+    return Fraction(iroot(v.numerator), iroot(v.denominator))
+
+
+class _Parser:
+    """Recursive descent over one side's tokens. Percent is /100 or a unit; '/' may bind the rest."""
+
+    def __init__(self, toks: list[Tok], percent_div: bool, slash_binds_rest: bool):
+        self.toks = toks
+        self.pos = 0
+        self.percent_div = percent_div
+        self.slash_binds_rest = slash_binds_rest
+        self.depth = 0
+
+    def peek(self) -> Tok | None:
+        return self.toks[self.pos] if self.pos < len(self.toks) else None
+
+    def take(self) -> Tok:
+        t = self.peek()
+        if t is None:
+            raise Refused("unexpected end")
+        self.pos += 1
+        return t
+
+    def parse(self) -> Fraction:
+        v = self.expr()
+        if self.pos != len(self.toks):
+            raise Refused(f"unexpected {self.toks[self.pos].text!r}")
+        return v
+
+    def expr(self) -> Fraction:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise Refused("nested too deep")
+        v = self.term()
+        while (t := self.peek()) is not None and t.kind == "OP" and t.text in "+-":
+            self.take()
+            rhs = self.term()
+            v = _check_size(v + rhs if t.text == "+" else v - rhs)
+        self.depth -= 1
+        return v
+
+    def _implicit(self) -> bool:
+        """'2(3+4)', '(1+2)(3)': a factor followed directly by '('."""
+        t = self.peek()
+        prev = self.toks[self.pos - 1] if self.pos else None
+        return (
+            t is not None and t.kind == "LP" and t.text == "(" and prev is not None
+            and prev.kind in ("NUM", "RP") and not t.space_before
+        )
+
+    def term(self) -> Fraction:
+        v = self.unary()
+        while True:
+            t = self.peek()
+            if t is not None and t.kind == "OP" and t.text in _MULT:
+                self.take()
+                if t.text == "*":
+                    v = _check_size(v * self.unary())
+                    continue
+                denom = self.unary()
+                if self.slash_binds_rest:  # a / b × c read as a / (b c)
+                    while (u := self.peek()) is not None and ((u.kind == "OP" and u.text == "*") or self._implicit()):
+                        if u.kind == "OP":
+                            self.take()
+                        denom = _check_size(denom * self.unary())
+                if denom == 0:
+                    raise Refused("division by zero")
+                v = _check_size(v / denom)
+            elif self._implicit():
+                v = _check_size(v * self.unary())
+            else:
+                return v
+
+    def unary(self) -> Fraction:
+        t = self.peek()
+        if t is not None and t.kind == "OP" and t.text in "+-":
+            self.take()
+            v = self.unary()
+            return -v if t.text == "-" else v
+        return self.power()
+
+    def power(self) -> Fraction:
+        base = self.postfix()
+        t = self.peek()
+        if t is not None and t.kind == "OP" and t.text == "^":
+            self.take()
+            nxt = self.peek()
+            if nxt is None:
+                raise Refused("dangling ^")
+            if nxt.kind == "NUM":
+                if len(nxt.text) != 1:  # 2^10: LaTeX reads 2^1 0, plain text 2^{10}: ambiguous
+                    raise Refused("ambiguous exponent")
+                self.take()
+                exp = nxt.value
+            elif nxt.kind == "LP":
+                exp = self.group()
+            elif nxt.kind == "OP" and nxt.text == "-":
+                exp = self.unary()
+            else:
+                raise Refused("unsupported exponent")
+            exp = self.percent(exp)
+            return _pow(base, exp)
+        return base
+
+    def percent(self, v: Fraction) -> Fraction:
+        while (t := self.peek()) is not None and t.kind == "OP" and t.text == "%":
+            self.take()
+            if self.percent_div:
+                v = v / 100
+        return v
+
+    def postfix(self) -> Fraction:
+        return self.percent(self.primary())
+
+    def group(self) -> Fraction:
+        open_ = self.take()
+        if open_.kind != "LP":
+            raise Refused("expected a group")
+        v = self.expr()
+        close = self.take()
+        if close.kind != "RP" or (open_.text == "(") != (close.text == ")"):
+            raise Refused("unbalanced brackets")
+        return v
+
+    def primary(self) -> Fraction:
+        t = self.peek()
+        if t is None:
+            raise Refused("unexpected end")
+        if t.kind == "NUM":
+            self.take()
+            return t.value
+        if t.kind == "LP":
+            return self.group()
+        if t.kind == "FRAC":
+            self.take()
+            if self.peek() is None or self.peek().kind != "LP":
+                raise Refused("\\frac without braces")
+            num = self.group()
+            if self.peek() is None or self.peek().kind != "LP":
+                raise Refused("\\frac without braces")
+            den = self.group()
+            if den == 0:
+                raise Refused("division by zero")
+            return _check_size(num / den)
+        if t.kind == "SQRT":
+            self.take()
+            if self.peek() is None or self.peek().kind != "LP":
+                raise Refused("\\sqrt without braces")
+            return _exact_root(self.group(), 2)
+        raise Refused(f"not numeric: {t.text!r}")
+
+
+def _pow(base: Fraction, exp: Fraction) -> Fraction:
+    if exp.denominator != 1:
+        raise Refused("fractional exponent")
+    e = exp.numerator
+    if abs(e) > MAX_EXPONENT:
+        raise Refused("exponent too large")
+    bits = max(base.numerator.bit_length(), base.denominator.bit_length())
+    if bits * abs(e) > MAX_BITS:
+        raise Refused("power too large")
+    if base == 0 and e < 0:
+        raise Refused("division by zero")
+    return base**e
+
+
+@dataclass
+class Side:
+    toks: list[Tok]
+    units: frozenset[str]
+    values: set[Fraction]  # every admissible reading (percent as unit or /100, '/' grouping)
+    value: Fraction  # the standard reading
+    literal: Tok | None  # the side is one number as written (the "stated" value)
+    text: str
+    has_percent: bool
+    has_decimal: bool
+
+
+def _unit_key(text: str) -> str:
+    words = re.findall(r"[a-z]+", text.lower())
+    return " ".join(w[:-1] if w.endswith("s") and len(w) > 3 else w for w in words)
+
+
+def _strip_units(toks: list[Tok]) -> tuple[list[Tok], list[str]]:
+    """Remove unit text (and a unit's own exponent, as in cm^2) and \\boxed marks from a side."""
+    core: list[Tok] = []
+    units: list[str] = []
+    k = 0
+    while k < len(toks):
+        t = toks[k]
+        if t.kind == "BOX":
+            k += 1
+            continue
+        if t.kind == "LABEL":
+            if k == 0 or toks[k - 1].kind not in ("NUM", "RP", "UNIT"):
+                raise Refused("a label without a number")
+            k += 1
+            continue
+        if t.kind != "UNIT":
+            core.append(t)
+            k += 1
+            continue
+        if k == 0 or toks[k - 1].kind not in ("NUM", "RP", "UNIT"):
+            raise Refused("text used as a quantity")  # \text{Jamal's apples} + 8
+        key = _unit_key(t.text)
+        k += 1
+        if k < len(toks) and toks[k].kind == "OP" and toks[k].text == "^":  # cm^2 is a unit, not a power
+            k += 1
+            if k < len(toks) and toks[k].kind == "NUM":
+                key += "^" + toks[k].text
+                k += 1
+            elif k < len(toks) and toks[k].kind == "LP":
+                depth = 0
+                while k < len(toks):
+                    depth += 1 if toks[k].kind == "LP" else -1 if toks[k].kind == "RP" else 0
+                    key += toks[k].text
+                    k += 1
+                    if depth == 0:
+                        break
+            else:
+                raise Refused("unit with an unreadable exponent")
+        units.append(key)
+    for k in range(len(core) - 2):
+        if core[k].kind == "LP" and core[k + 1].kind == "NUM" and "," in core[k + 1].text and core[k + 2].kind == "RP":
+            raise Refused("(28,365) is a pair or a gcd, not a number")
+    return core, units
+
+
+def evaluate_side(toks: list[Tok], source: str) -> Side:
+    core, unit_keys = _strip_units(toks)
+    units = frozenset(unit_keys)
+    if not core:
+        raise Refused("empty")
+    if len(core) > MAX_SIDE_TOKENS:
+        raise Refused("too long")
+    if any(t.kind == "BIG" for t in core):
+        raise Refused("literal too long")
+    has_percent = any(t.kind == "OP" and t.text == "%" for t in core)
+    if has_percent and any(t.kind == "OP" and t.text in "+-" for t in core[1:]):
+        raise Refused("percent in a sum")  # 50 - 20% means 50 minus 20% of 50
+    values: set[Fraction] = set()
+    standard: Fraction | None = None
+    for percent_div in (True, False) if has_percent else (True,):
+        for slash in (False, True):
+            v = _Parser(core, percent_div, slash).parse()
+            if standard is None:
+                standard = v
+            values.add(v)
+    nums = [t for t in core if t.kind == "NUM"]
+    literal = None
+    if len(nums) == 1 and all(t.kind in ("NUM", "LP", "RP") or (t.kind == "OP" and t.text in "%-") for t in core):
+        literal = nums[0]
+    text = source[toks[0].start : toks[-1].end].strip()
+    return Side(core, units, values, standard, literal, text, has_percent, any(t.decimals for t in nums))
+
+
+def _fmt(v: Fraction) -> str:
+    if v.denominator == 1:
+        return str(v.numerator)
+    d = v.denominator
+    while d % 2 == 0:
+        d //= 2
+    while d % 5 == 0:
+        d //= 5
+    if d == 1 and v.denominator < 10**12:  # terminating decimal: exact
+        digits = len(str(v.denominator)) + 1
+        return f"{float(v):.{digits}f}".rstrip("0").rstrip(".") if abs(v) < 1e15 else str(v)
+    return f"{v.numerator}/{v.denominator}"
+
+
+# -- claims ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Claim:
+    text: str  # "lhs = rhs" as written (after notation normalization)
+    lhs: str
+    rhs: str
+    lhs_value: Fraction
+    rhs_value: Fraction
+    holds: bool
+    computed: str  # the exact value of the computed side
+    stated: str  # the value the step states for it
+
+    def describe(self) -> str:
+        return f"{self.text} is false: the left side is {_fmt(self.lhs_value)}, the right side {_fmt(self.rhs_value)}"
+
+
+@dataclass
+class StepCheck:
+    claims: list[Claim] = field(default_factory=list)
+
+    @property
+    def false_claims(self) -> list[Claim]:
+        return [c for c in self.claims if not c.holds]
+
+
+_MATH_KINDS = {"NUM", "OP", "LP", "RP", "EQ", "FRAC", "SQRT", "UNIT", "BIG", "BOX", "LABEL"}
+_CLEAN_ADJACENT = {"\u27ea", "\u27eb", "\u2016"}
+_PLAIN_PUNCT = {".", ",", ";", ":", "?", "!"} | _CLEAN_ADJACENT  # other symbols (– & | ~) may be operators
+_END_PUNCT = {".", ",", ";", "?"}
+
+
+def _segments(toks: list[Tok]) -> Iterator[tuple[int, int]]:
+    """Maximal runs of math tokens [i, j) that contain an '='."""
+    i, n = 0, len(toks)
+    while i < n:
+        if toks[i].kind not in _MATH_KINDS:
+            i += 1
+            continue
+        j = i
+        while j < n and toks[j].kind in _MATH_KINDS:
+            j += 1
+        if any(t.kind == "EQ" for t in toks[i:j]):
+            yield i, j
+        i = j
+
+
+def _split_sides(seg: list[Tok]) -> list[list[Tok]]:
+    sides: list[list[Tok]] = [[]]
+    for t in seg:
+        if t.kind == "EQ":
+            sides.append([])
+        else:
+            sides[-1].append(t)
+    return sides
+
+
+def _trim_outer_parens(side: list[Tok], leading: bool) -> list[Tok]:
+    """'(3 + 4 = 7)': the segment's first side keeps an unmatched '(' and its last side a ')'."""
+    def balance(ts: list[Tok]) -> int:
+        return sum(1 if t.kind == "LP" else -1 if t.kind == "RP" else 0 for t in ts)
+
+    side = list(side)
+    if leading:
+        while side:
+            if side[0].kind == "LP" and balance(side) > 0:
+                side = side[1:]
+            elif side[0].kind == "BOX" and len(side) > 1 and side[1].kind == "LP" and balance(side) > 0:
+                side = side[2:]  # "\boxed{150 \div 3 = 50}": the box holds the whole claim
+            else:
+                break
+    else:
+        while side and side[-1].kind == "RP" and balance(side) < 0:
+            side = side[:-1]
+    return side
+
+
+def _meaningful(toks: list[Tok], k: int, step: int) -> Tok | None:
+    """The nearest token from k on (direction step) that is not a math delimiter."""
+    while 0 <= k < len(toks) and toks[k].text == "\u2016":
+        k += step
+    return toks[k] if 0 <= k < len(toks) else None
+
+
+def _continues(toks: list[Tok], k: int, step: int) -> bool:
+    """Does the expression go on past math delimiters ('20 \\(\\times\\) 2 = 40')?"""
+    while 0 <= k < len(toks) and toks[k].text == "\u2016":
+        k += step
+    return 0 <= k < len(toks) and toks[k].kind in _MATH_KINDS and toks[k].kind != "EQ"
+
+
+def _first_side_ok(toks: list[Tok], seg_start: int, side: list[Tok]) -> bool:
+    if not side:
+        return False
+    if seg_start > 0 and toks[seg_start - 1].text == "\u2016" and _continues(toks, seg_start - 1, -1):
+        return False
+    prev = toks[seg_start - 1] if seg_start > 0 else None
+    core = [t for t in side if t.kind != "UNIT"]
+    if not core:
+        return False
+    if core[0].kind == "BOX":
+        return False  # "\boxed{11} = 2": boxed used as an operator
+    if prev is not None:
+        if not toks[seg_start].space_before and prev.text not in _CLEAN_ADJACENT:
+            return False  # glued to a word, a colon, a subscript...
+        if prev.kind in ("CMD", "REL") or (prev.kind == "PUNCT" and prev.text not in _PLAIN_PUNCT):
+            return False
+        if prev.kind == "WORD" and core[0].kind == "LP":
+            return False  # "f \left( 3 \right) = 9": function application
+        word_tok = _meaningful(toks, seg_start - 1, -1)
+        if word_tok is not None and word_tok.kind in ("CMD", "REL"):
+            return False
+        if word_tok is not None and word_tok.kind == "WORD":
+            word = word_tok.text.lower()
+            if word in OPERATOR_WORDS:
+                return False
+            bare = sum(1 for t in core if t.kind == "NUM") == 1 and not any(
+                t.kind in ("OP", "FRAC", "SQRT") and t.text != "%" for t in core
+            )
+            if bare and word not in LEAD_OK_WORDS:
+                return False
+    head = core[0]
+    if head.kind == "OP":
+        if head.text != "-":
+            return False
+        nxt = core[1] if len(core) > 1 else None
+        if nxt is None or nxt.space_before or nxt.kind not in ("NUM", "LP", "FRAC", "SQRT"):
+            return False  # "x - 3 = 5": the minus is binary
+        word_tok = _meaningful(toks, seg_start - 1, -1)
+        if word_tok is not None and word_tok.kind == "WORD" and word_tok.text.lower() not in LEAD_OK_WORDS:
+            return False
+    return True
+
+
+def _last_side_ok(toks: list[Tok], seg_end: int, side: list[Tok]) -> bool:
+    if not any(t.kind != "UNIT" for t in side):
+        return False
+    nxt = toks[seg_end] if seg_end < len(toks) else None
+    if nxt is None:
+        return True
+    if nxt.text == "\u2016" and _continues(toks, seg_end, 1):
+        return False
+    after = toks[seg_end + 1] if seg_end + 1 < len(toks) else None
+    if not nxt.space_before:
+        if nxt.text in _CLEAN_ADJACENT:
+            return True
+        if nxt.kind == "PUNCT" and nxt.text in _END_PUNCT:  # sentence end, not "2.\overline{5}"
+            return after is None or after.space_before or after.text in _CLEAN_ADJACENT
+        if nxt.kind == "REL":
+            return True
+        return False  # "4:00", "12th", "3x", "8!"
+    if nxt.kind == "CMD" or (nxt.kind == "PUNCT" and nxt.text not in _PLAIN_PUNCT):
+        return False  # "= 3 \pi", "= 56 – 3"
+    word_tok = _meaningful(toks, seg_end, 1)
+    if word_tok is not None and word_tok.kind == "WORD" and word_tok.text.lower() in FOLLOW_BAD_WORDS:
+        return False
+    if word_tok is not None and word_tok.kind == "CMD":
+        return False
+    return True
+
+
+_SCALE_UNITS = frozenset(
+    "dozen hundred thousand million billion trillion percent cent k m b score pair".split()
+)
+
+
+def _units_comparable(a: Side, b: Side) -> bool:
+    """Units on both sides must match; a unit on one side only is the result's unit (= 3 dollars),
+    accepted when the other side is a computation and the unit is not a scale word (dozen, cents)."""
+    if a.units == b.units:
+        return True
+    if a.units and b.units:
+        return False
+    unit_side, bare_side = (a, b) if a.units else (b, a)
+    if bare_side.literal is not None:
+        return False  # "2 = 120 minutes": a conversion written without its factor
+    words = {w for u in unit_side.units for w in u.split()}
+    return not (words & _SCALE_UNITS)
+
+
+def _holds(lhs: Side, rhs: Side, approx_context: bool) -> bool:
+    """Equal under some admissible reading, or within the rounding the text itself allows."""
+    if lhs.values & rhs.values:
+        return True
+    stated = rhs if rhs.literal is not None else lhs if lhs.literal is not None else None
+    for a in lhs.values:
+        for b in rhs.values:
+            diff = abs(a - b)
+            scale = max(abs(a), abs(b))
+            if approx_context and diff <= scale * Fraction(5, 100):
+                return True
+            if stated is not None:
+                computed = a if stated is rhs else b
+                decimals = stated.literal.decimals
+                if decimals and diff <= Fraction(1, 10**decimals):  # 22/7 = 3.14, 2/3 = 0.66
+                    return True
+                if not decimals and computed.denominator != 1 and diff < 1:  # 100/30 = 3 (rounded)
+                    return True
+            if (lhs.has_decimal or rhs.has_decimal) and diff <= scale / 100:  # rounded inputs: 0.33 × 3 = 1
+                return True
+    return False
+
+
+def find_claims(text: str, context: str = "") -> StepCheck:
+    """Every fully numeric equality the step states, judged exactly.
+
+    ``context`` is the problem text (and other steps): it tells whether '*' is a custom operator.
+    """
+    source = normalize(text)
+    custom_star = bool(CUSTOM_STAR.search(context) or CUSTOM_STAR.search(text))
+    toks = tokenize(source, custom_star)
+    approx_context = bool(APPROX_CONTEXT.search(source))
+    asserted = not NOT_ASSERTED.search(text)
+    check = StepCheck()
+    for seg_start, seg_end in _segments(toks):
+        seg = toks[seg_start:seg_end]
+        raw_sides = _split_sides(seg)
+        last = len(raw_sides) - 1
+        sides: list[Side | None] = []
+        for k, raw in enumerate(raw_sides):
+            side = raw
+            if k == 0:
+                side = _trim_outer_parens(side, leading=True)
+                if not _first_side_ok(toks, seg_start, side):
+                    sides.append(None)
+                    continue
+            if k == last:
+                side = _trim_outer_parens(side, leading=False)
+                if not _last_side_ok(toks, seg_end, side):
+                    sides.append(None)
+                    continue
+            try:
+                sides.append(evaluate_side(side, source) if side else None)
+            except (Refused, ZeroDivisionError, OverflowError, ValueError):
+                sides.append(None)
+        for k in range(len(sides) - 1):
+            lhs, rhs = sides[k], sides[k + 1]
+            if lhs is None or rhs is None:
+                continue
+            holds = _holds(lhs, rhs, approx_context)
+            if not holds and not _units_comparable(lhs, rhs):
+                continue  # possibly a unit conversion: not judged
+            if not holds and (_running_total(lhs, rhs) or _remainder(lhs, rhs) or _remainder(rhs, lhs) or not asserted):
+                continue
+            stated, computed = (rhs, lhs) if rhs.literal is not None or lhs.literal is None else (lhs, rhs)
+            check.claims.append(
+                Claim(
+                    text=f"{lhs.text} = {rhs.text}",
+                    lhs=lhs.text,
+                    rhs=rhs.text,
+                    lhs_value=lhs.value,
+                    rhs_value=rhs.value,
+                    holds=holds,
+                    computed=_fmt(computed.value),
+                    stated=_fmt(stated.value),
+                )
+            )
+            if len(check.claims) >= MAX_CLAIMS:
+                return check
+    return check
+
+
+def _remainder(division: Side, other: Side) -> bool:
+    """'500 \\div 13 = 13 \\cdot 38 + 6': division with remainder, equal to the dividend."""
+    t = division.toks
+    return (
+        len(t) == 3 and t[0].kind == "NUM" and t[1].kind == "OP" and t[1].text == "/" and t[2].kind == "NUM"
+        and other.value == t[0].value
+    )
+
+
+def _running_total(lhs: Side, rhs: Side) -> bool:
+    """'20 + 5 = 25 + 10 = 35': the right side starts with the left side's value and goes on."""
+    core = rhs.toks
+    if len(core) < 3 or core[0].kind != "NUM" or core[1].kind != "OP" or core[1].text not in "+-*/":
+        return False
+    return core[0].value in lhs.values
+
+
+# -- traces ----------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Flag:
+    step_idx: int
+    claim_idx: int  # position among the step's judged claims
+    claim: Claim
+
+
+@dataclass
+class TraceCheck:
+    n_claims: int
+    flags: list[Flag]
+
+    @property
+    def first_error_step(self) -> int | None:
+        return min((f.step_idx for f in self.flags), default=None)
+
+
+def check_steps(steps: Sequence[str], problem: str = "") -> TraceCheck:
+    flags: list[Flag] = []
+    n = 0
+    context = problem[:MAX_TEXT] + "\n" + "\n".join(steps)[:MAX_TEXT]
+    for idx, text in enumerate(steps):
+        result = find_claims(text, context)
+        n += len(result.claims)
+        for k, claim in enumerate(result.claims):
+            if not claim.holds:
+                flags.append(Flag(idx, k, claim))
+    return TraceCheck(n, flags)
+
+
+def exact_value(expression: str) -> Fraction:
+    """Evaluate one numeric expression exactly (for tests and tools); raises Refused."""
+    source = normalize(expression)
+    toks = tokenize(source)
+    if any(t.kind not in _MATH_KINDS or t.kind == "EQ" for t in toks):
+        raise Refused("not a numeric expression")
+    return evaluate_side(toks, source).value
+
+
+__all__ = [
+    "CHECKER_VERSION", "Claim", "Flag", "Refused", "StepCheck", "TraceCheck", "check_steps", "exact_value",
+    "find_claims",
+]

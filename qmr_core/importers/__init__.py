@@ -1,0 +1,1 @@
+"""Importers: results of other evaluation tools as qmr runs."""

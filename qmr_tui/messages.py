@@ -1,0 +1,70 @@
+"""Messages that workers post back to the UI thread (workers never touch widgets)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import pyarrow as pa
+from textual.message import Message
+
+from qmr_core.annotations import Annotation
+from qmr_core.browse import FailureFilters, FilterResult, RunInfo, TraceDetail
+from qmr_core.browse.summary import Summary
+from qmr_core.store import Store
+
+
+@dataclass
+class StoreOpened(Message):
+    store: Store
+
+
+@dataclass
+class LoadFailed(Message):
+    """A worker met an error; `what` says which load, for the message shown."""
+
+    what: str
+    error: str
+
+
+@dataclass
+class RunsLoaded(Message):
+    runs: list[RunInfo]
+
+
+@dataclass
+class RowsLoaded(Message):
+    rows: pa.Table
+    judges: list[tuple[str, int]]
+    labels: dict[str, str]
+    judge: str | None
+    seconds: float
+    partial: bool = False  # a first page only; the whole comparison follows
+
+
+@dataclass
+class SearchDone(Message):
+    text: str
+    matches: pa.Table | None
+
+
+@dataclass
+class FiltersApplied(Message):
+    result: FilterResult
+    filters: FailureFilters
+
+
+@dataclass
+class TraceLoaded(Message):
+    detail: TraceDetail
+    prefetch: bool = False
+
+
+@dataclass
+class SummaryLoaded(Message):
+    summary: Summary
+
+
+@dataclass
+class AnnotationSaved(Message):
+    annotation: Annotation
+    action: str

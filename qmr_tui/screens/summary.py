@@ -1,0 +1,123 @@
+"""Summary screen: accuracy and degradation, lost/gained, error types, judges vs your verdicts."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from rich.console import Group, RenderableType
+from rich.table import Table
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from qmr_core.browse import Comparison, list_runs
+from qmr_core.browse.summary import Summary, load_summary
+from qmr_tui.messages import LoadFailed, SummaryLoaded
+from qmr_tui.widgets.bar_chart import BarChart
+
+if TYPE_CHECKING:
+    from qmr_tui.app import QmrApp
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{x:.1%}"
+
+
+class SummaryScreen(Screen[None]):
+    BINDINGS = [
+        Binding("r", "refresh", "Refresh"),
+        Binding("q,escape", "back", "Back"),
+    ]
+
+    app: QmrApp
+
+    def __init__(self, comparison: Comparison | None) -> None:
+        super().__init__(id="summary")
+        self.comparison = comparison
+
+    def compose(self) -> ComposeResult:
+        yield Static("qmr · summary", classes="title")
+        with VerticalScroll(id="summary-body"):
+            yield Static("loading …", id="summary-content")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        self.query_one("#summary-body").focus()
+        self._load()
+
+    @work(thread=True, exclusive=True, group="summary", exit_on_error=False)
+    def _load(self) -> None:
+        store = self.app.store
+        try:
+            runs = list_runs(store)  # type: ignore[arg-type]
+            summary = load_summary(store, runs, self.comparison, self.app.judge, self.app.annotations.arrow())  # type: ignore[arg-type]
+        except Exception as exc:
+            self.post_message(LoadFailed("summary", str(exc)))
+            return
+        self.post_message(SummaryLoaded(summary))
+
+    def on_load_failed(self, message: LoadFailed) -> None:
+        self.query_one("#summary-content", Static).update(Text(f"error: {message.error}", style="bold red"))
+
+    def on_summary_loaded(self, message: SummaryLoaded) -> None:
+        self.query_one("#summary-content", Static).update(self.render_summary(message.summary))
+
+    def render_summary(self, s: Summary) -> RenderableType:
+        parts: list[RenderableType] = []
+        acc = Table(title="Accuracy by model × method × bits", title_justify="left", header_style="bold", expand=False)
+        for col in ("model", "quantization", "bench", "n", "acc", "Δ pp", "rel. degr."):
+            acc.add_column(col, justify="right" if col in ("n", "acc", "Δ pp", "rel. degr.") else "left")
+        for row in s.accuracy:
+            r = row.run
+            delta = "-" if row.delta is None else f"{row.delta * 100:+.1f}"
+            acc.add_row(r.family, r.short_quant, r.benchmark, str(r.n), _pct(r.accuracy), delta, _pct(row.relative))
+        parts += [acc, Text("rel. degr. = (acc_fp − acc_q) / acc_fp against the full-precision run of the same model, "
+                            "benchmark and prompt", style="dim"), Text()]
+        runs_in = [a for a in s.accuracy if self.comparison is None or a.run.run_id in self.comparison.run_ids]
+        parts += [BarChart("Accuracy", [(f"{a.run.family} {a.run.short_quant}", a.run.accuracy or 0.0) for a in runs_in], 1.0), Text()]
+        if s.outcomes:
+            out = Table(title="Per-problem outcomes vs the base run", title_justify="left", header_style="bold")
+            for col in ("quantized run", "lost", "gained", "both right", "both wrong", "net"):
+                out.add_column(col, justify="left" if col == "quantized run" else "right")
+            for run_id, counts in s.outcomes.items():
+                out.add_row(self.app.run_label(run_id), str(counts["lost"]), str(counts["gained"]), str(counts["both_right"]),
+                            str(counts["both_wrong"]), f"{counts['gained'] - counts['lost']:+d}")
+            parts += [out, Text()]
+        if s.errors:
+            judge = self.app.judge or "?"
+            for run_id, rows in s.errors.items():
+                total = sum(n for _, _, n in rows)
+                by_type: dict[str, int] = {}
+                by_cap: dict[str, int] = {}
+                for etype, cap, n in rows:
+                    by_type[etype] = by_type.get(etype, 0) + n
+                    by_cap[cap] = by_cap.get(cap, 0) + n
+                label = self.app.run_label(run_id)
+                parts.append(BarChart(f"Error types · {label} · judge {judge} · {total} diagnosed",
+                                      [(f"[E:{t}]", n / total) for t, n in sorted(by_type.items(), key=lambda x: -x[1])], 1.0, style="red"))
+                parts.append(BarChart(f"Capabilities · {label}",
+                                      [(c, n / total) for c, n in sorted(by_cap.items(), key=lambda x: -x[1])], 1.0, style="magenta"))
+                parts.append(Text())
+        elif self.comparison is not None:
+            parts += [Text("No diagnoses for these runs yet: run `qmr diagnose` to fill error types.", style="yellow"), Text()]
+        judges = Table(title="Judges vs your verdicts (accept / correct on the trace screen)", title_justify="left", header_style="bold")
+        for col in ("judge", "checked", "step right", "type right", "both right"):
+            judges.add_column(col, justify="left" if col == "judge" else "right")
+        for j in s.judges:
+            judges.add_row(j.judge, str(j.n), f"{j.step_ok} ({j.step_accuracy:.1%})", f"{j.type_ok} ({j.type_accuracy:.1%})",
+                           f"{j.both_ok} ({j.both_ok / j.n:.1%})" if j.n else "-")
+        parts.append(judges)
+        verdicts = ", ".join(f"{v} {n}" for v, n in sorted(s.verdicts.items())) or "none yet"
+        parts.append(Text(f"your verdicts: {verdicts}  (stored in {self.app.annotations.path.name})", style="dim"))
+        return Group(*parts)
+
+    def action_refresh(self) -> None:
+        self.query_one("#summary-content", Static).update("loading …")
+        self._load()
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,489 @@
+"""Trace screen: problem and gold on top, both traces as aligned step rows, diagnosis and verdicts."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import TYPE_CHECKING
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult, SystemCommand
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import Screen
+from textual.widgets import Footer, Static
+
+from qmr_core.annotations import Annotation
+from qmr_core.browse import FailureFilters, TraceDetail, load_trace
+from qmr_core.browse.trace import Side, describe_annotation, sample_markdown
+from qmr_tui.messages import AnnotationSaved, LoadFailed, TraceLoaded
+from qmr_tui.widgets.trace_view import GUTTER, NUM, TraceView
+
+if TYPE_CHECKING:
+    from qmr_tui.app import QmrApp
+    from qmr_tui.screens.failures import FailuresScreen
+
+CACHE_SIZE = 64
+
+
+def _answer(extracted: str | None) -> str:
+    return "∅ (no answer)" if extracted is None else extracted
+
+
+class TraceScreen(Screen[None]):
+    BINDINGS = [
+        Binding("n", "next", "Next", tooltip="Next failure"),
+        Binding("p", "prev", "Prev", tooltip="Previous failure"),
+        Binding("j,down", "step(1)", "Step down", show=False, tooltip="Next step"),
+        Binding("k,up", "step(-1)", "Step up", show=False, tooltip="Previous step"),
+        Binding("tab", "switch_pane", "Pane", priority=True, tooltip="Switch between base and quantized trace"),
+        Binding("a", "accept", "Accept", tooltip="Accept the judge's diagnosis of this trace"),
+        Binding("c", "correct", "Correct", tooltip="Correct the diagnosis: choose the faulty step and error type"),
+        Binding("e", "note", "Note", tooltip="Write a note on this sample"),
+        Binding("y", "copy_step", "Copy", tooltip="Copy the current step (OSC 52)"),
+        Binding("Y", "copy_sample", "Copy sample", show=False, tooltip="Copy problem and both traces as Markdown"),
+        Binding("slash", "search", "Search", show=False, key_display="/", tooltip="Search problems and traces"),
+        Binding("f", "filters", "Filters", show=False, tooltip="Filter the failure list"),
+        Binding("enter", "detail", "Detail", show=False, tooltip="Full text of the current step, all judges"),
+        Binding("v", "layout", "Layout", show=False, tooltip="Cycle layout: auto, side by side, stacked"),
+        Binding("g,home", "edge(0)", "First step", show=False),
+        Binding("G,end", "edge(1)", "Last step", show=False),
+        Binding("s", "summary", "Summary", show=False, tooltip="Summary of the comparison"),
+        Binding("r", "refresh", "Refresh", show=False, tooltip="Reload this problem from the store"),
+        Binding("q,escape", "back", "Back", tooltip="Back to the failure list"),
+    ]
+
+    app: QmrApp
+
+    def __init__(self, base_run_id: str, index: int) -> None:
+        super().__init__(id="trace")
+        self.base_run_id = base_run_id
+        self.index = index
+        self.key: tuple[str, str] | None = None
+        self.detail: TraceDetail | None = None
+        self.cache: OrderedDict[tuple[str, str], TraceDetail] = OrderedDict()
+        self._positions: tuple[int, dict[tuple[str, str], int]] = (0, {})
+
+    def compose(self) -> ComposeResult:
+        yield Static("", id="trace-title", classes="title")
+        with VerticalScroll(id="problem-box"):
+            yield Static("", id="problem")
+        yield Static("", id="answers")
+        with Vertical(id="diagnosis"):
+            yield Static("", id="diag-main", classes="one-line")
+            yield Static("", id="diag-verdict", classes="one-line")
+            yield Static("", id="diag-why")
+            yield Static("", id="diag-markers", classes="one-line")
+        yield Static("", id="trace-head")
+        yield TraceView(id="trace-view")
+        yield Footer(compact=True)
+
+    @property
+    def view(self) -> TraceView:
+        return self.query_one(TraceView)
+
+    def on_mount(self) -> None:
+        self.show_index(self.index)
+        self.view.focus()
+
+    # -- navigation ---------------------------------------------------------------------------
+
+    def _position(self) -> int:
+        """Where the shown problem sits in the (possibly re-filtered) failure list."""
+        keys = self.app.nav_keys
+        if self._positions[0] != id(keys):
+            self._positions = (id(keys), {k: i for i, k in enumerate(keys)})
+        if self.key is not None and self.key in self._positions[1]:
+            return self._positions[1][self.key]
+        return self.index
+
+    def show_index(self, index: int) -> None:
+        keys = self.app.nav_keys
+        if not keys:
+            self.query_one("#trace-title", Static).update("no failures match the filters (f to change them)")
+            return
+        self.index = max(0, min(index, len(keys) - 1))
+        self.key = keys[self.index]
+        cached = self.cache.get(self.key)
+        if cached is not None:
+            self._display(cached)
+            self._prefetch()
+        else:
+            self.query_one("#trace-title", Static).update(f"loading {self.key[1]} …")
+            self._load(self.key)
+
+    def _judge(self) -> str | None:
+        return self.app.judge
+
+    @work(thread=True, exclusive=True, group="trace", exit_on_error=False)
+    def _load(self, key: tuple[str, str]) -> None:
+        try:
+            detail = load_trace(self.app.store, self.base_run_id, key[0], key[1], self._judge(),  # type: ignore[arg-type]
+                                self.app.annotations, self.app.labels)
+        except Exception as exc:
+            self.post_message(LoadFailed("trace", str(exc)))
+            return
+        self.post_message(TraceLoaded(detail))
+
+    def _prefetch(self) -> None:
+        keys = self.app.nav_keys
+        wanted = [keys[i] for i in (self.index + 1, self.index - 1, self.index + 2) if 0 <= i < len(keys)]
+        missing = [k for k in wanted if k not in self.cache]
+        if missing:
+            self._prefetch_worker(missing)
+
+    @work(thread=True, exclusive=True, group="prefetch", exit_on_error=False)
+    def _prefetch_worker(self, keys: list[tuple[str, str]]) -> None:
+        for key in keys:
+            try:
+                detail = load_trace(self.app.store, self.base_run_id, key[0], key[1], self._judge(),  # type: ignore[arg-type]
+                                    self.app.annotations, self.app.labels)
+            except Exception:
+                return  # the real load will report it when the user gets there
+            self.post_message(TraceLoaded(detail, prefetch=True))
+
+    def on_trace_loaded(self, message: TraceLoaded) -> None:
+        detail = message.detail
+        self.cache[detail.key] = detail
+        self.cache.move_to_end(detail.key)
+        while len(self.cache) > CACHE_SIZE:
+            self.cache.popitem(last=False)
+        if not message.prefetch and detail.key == self.key:
+            self._display(detail)
+            self._prefetch()
+
+    def on_load_failed(self, message: LoadFailed) -> None:
+        self.query_one("#trace-title", Static).update(Text(f"error: {message.error}", style="bold red"))
+
+    # -- display ------------------------------------------------------------------------------
+
+    def _display(self, detail: TraceDetail, keep_cursor: bool = False) -> None:
+        same = self.detail is not None and self.detail.key == detail.key
+        self.detail = detail
+        view = self.view
+        cursor = view.cursor if (keep_cursor and same) else None
+        active = view.active if (keep_cursor and same) else None
+        view.set_reactive(TraceView.highlight, self.app.filters.search)
+        view.show(detail, self._judge(), cursor, active)
+        self._update_title()
+        self.query_one("#problem", Static).update(Text(detail.problem))
+        self._update_answers()
+        self._update_diagnosis()
+        self._update_head()
+
+    def _update_title(self) -> None:
+        d = self.detail
+        if d is None:
+            return
+        total = len(self.app.nav_keys)
+        pos = self._position() + 1
+        where = " · ".join(x for x in (d.subject, f"level {d.level}" if d.level else None) if x)
+        outcome = {"lost": "LOST", "gained": "GAINED", "both_wrong": "BOTH WRONG", "both_right": "BOTH RIGHT"}[d.outcome]
+        style = {"LOST": "bold red", "GAINED": "bold green"}.get(outcome, "bold yellow")
+        self.query_one("#trace-title", Static).update(
+            Text.assemble((outcome, style), f"  {d.problem_id}", (f"  {where}" if where else "", "dim"),
+                          (f"  ·  {pos}/{total}", "bold"))
+        )
+
+    def _update_answers(self) -> None:
+        d = self.detail
+        if d is None:
+            return
+
+        def mark(ok: bool) -> tuple[str, str]:
+            return ("✓ right", "green") if ok else ("✗ wrong", "red")
+
+        self.query_one("#answers", Static).update(
+            Text.assemble(
+                ("gold ", "bold"), d.gold, "  │  ",
+                (f"{d.base.label}: ", "bold"), _answer(d.base.extracted), " ", mark(d.base.correct), "  │  ",
+                (f"{d.quant.label}: ", "bold"), _answer(d.quant.extracted), " ", mark(d.quant.correct),
+            )
+        )
+
+    def _update_diagnosis(self) -> None:
+        d = self.detail
+        if d is None:
+            return
+        side_name: Side = self.view.active
+        side = d.side(side_name)
+        judge = self._judge()
+        diag = side.diagnosis(judge)
+        who = "base" if side_name == "base" else "quantized"
+        main = Text()
+        why = Text()
+        if diag is None:
+            if side.correct:
+                main.append(f"the {who} trace is right: nothing to diagnose", style="dim")
+            else:
+                main.append(f"no diagnosis of the {who} trace", style="yellow")
+                main.append(" (run `qmr diagnose`; c records your own verdict)", style="dim")
+        else:
+            agree, n = side.agreement(judge)
+            step = "none" if diag.first_error_step is None else str(diag.first_error_step + 1)
+            main.append(diag.tag, style="bold red")
+            main.append(f" {who} step {step}")
+            if diag.capability:
+                main.append(f" · {diag.capability}")
+            main.append(f" · {diag.judge}", style="dim")
+            if n > 1:
+                main.append(f" {agree}/{n} agree", style="dim")
+            if diag.rationale:
+                why.append(" ".join(diag.rationale.split()), style="italic")
+        self.query_one("#diag-main", Static).update(main)
+        verdict = describe_annotation(side.annotation)
+        box = self.query_one("#diag-verdict", Static)
+        box.update(Text(verdict, style="bold cyan"))
+        box.display = bool(verdict)
+        why_box = self.query_one("#diag-why", Static)
+        why_box.update(why)
+        why_box.display = bool(why)
+        markers = []
+        if d.divergent_row is not None:
+            r = d.rows[d.divergent_row]
+            step_idx = r.quant if r.quant is not None else r.base
+            markers.append(f"[DIV] step {step_idx + 1} ({d.divergent_source})" if step_idx is not None else "[DIV]")
+        if d.flip is not None:
+            markers.append(d.flip.describe())
+        for f in side.flags:
+            markers.append(f"[SYM] step {f.step_idx + 1}: {f.text}")
+        marker_box = self.query_one("#diag-markers", Static)
+        marker_box.update(Text("  ".join(markers), style="dim"))
+        marker_box.display = bool(markers)
+
+    def _update_head(self) -> None:
+        d = self.detail
+        if d is None:
+            return
+        view = self.view
+        active = view.active
+        if view.split:
+            width = view.scrollable_content_region.width or view.size.width
+            text_w = max(8, (width - GUTTER - 2 * NUM - 3) // 2)
+            left = self._side_head(d, "base", active == "base")
+            right = self._side_head(d, "quant", active == "quant")
+            left.truncate(text_w + NUM, pad=True)
+            self.query_one("#trace-head", Static).update(Text.assemble(" " * GUTTER, left, " │ ", right))
+        else:
+            self.query_one("#trace-head", Static).update(
+                Text.assemble(
+                    " " * GUTTER, ("B", "bold"), f" = {d.base.label}  ", ("Q", "bold"), f" = {d.quant.label}  ",
+                    ("=", "bold"), " same step  ·  tab: ", (f"{'base' if active == 'base' else 'quantized'} active", "bold reverse"),
+                )
+            )
+
+    @staticmethod
+    def _side_head(d: TraceDetail, side: Side, active: bool) -> Text:
+        trace = d.side(side)
+        ok = "✓" if trace.correct else "✗"
+        text = Text(f"{trace.label} {ok} ({len(trace.steps)} steps)", style="bold reverse" if active else "bold")
+        return text
+
+    def on_trace_view_cursor_moved(self, _message: TraceView.CursorMoved) -> None:
+        self._update_diagnosis()
+        self._update_head()
+
+    def on_resize(self) -> None:
+        self._update_head()
+
+    # -- actions ------------------------------------------------------------------------------
+
+    def action_next(self) -> None:
+        if self.app.nav_keys:
+            pos = self._position()
+            if pos + 1 >= len(self.app.nav_keys):
+                self.notify("last failure in the list", timeout=2)
+                return
+            self.show_index(pos + 1)
+
+    def action_prev(self) -> None:
+        if self.app.nav_keys:
+            pos = self._position()
+            if pos <= 0:
+                self.notify("first failure in the list", timeout=2)
+                return
+            self.show_index(pos - 1)
+
+    def action_step(self, delta: int) -> None:
+        self.view.move(delta)
+
+    def action_edge(self, end: int) -> None:
+        if self.detail and self.detail.rows:
+            self.view.cursor = len(self.detail.rows) - 1 if end else 0
+
+    def action_switch_pane(self) -> None:
+        self.view.toggle_side()
+
+    def action_layout(self) -> None:
+        order = ("auto", "split", "unified")
+        self.view.layout_mode = order[(order.index(self.view.layout_mode) + 1) % 3]  # type: ignore[assignment]
+        self._update_head()
+        self.notify(f"layout: {self.view.layout_mode}", timeout=2)
+
+    def _failing(self) -> tuple[Side, tuple[str, str, int]] | None:
+        if self.detail is None:
+            return None
+        side = self.view.active
+        return side, (self.detail.side(side).run_id, self.detail.problem_id, 0)
+
+    def action_accept(self) -> None:
+        target = self._failing()
+        if target is None or self.detail is None:
+            return
+        side, key = target
+        diag = self.detail.side(side).diagnosis(self._judge())
+        if diag is None:
+            self.notify("nothing to accept: this trace has no diagnosis; press c to record the faulty step", severity="warning")
+            return
+        self._save("accept", key, diag.judge, diag.first_error_step, diag.error_type)
+
+    def action_correct(self) -> None:
+        target = self._failing()
+        if target is None or self.detail is None:
+            return
+        from qmr_tui.screens.dialogs import CorrectScreen
+
+        side, key = target
+        trace = self.detail.side(side)
+        diag = trace.diagnosis(self._judge())
+        step = self.view.current_step(side)
+        if step is None:
+            step = diag.first_error_step if diag else None
+        default_type = (trace.annotation.error_type if trace.annotation and trace.annotation.error_type else None) or (
+            diag.error_type if diag else None
+        )
+        extra_types = [d.error_type for d in trace.diagnoses if d.error_type]
+
+        def done(result: tuple[int | None, str] | None) -> None:
+            if result is not None:
+                self._save("correct", key, diag.judge if diag else self._judge(), result[0], result[1])
+
+        self.app.push_screen(CorrectScreen(trace.label, trace.steps, step, default_type, extra_types), done)
+
+    def action_note(self) -> None:
+        target = self._failing()
+        if target is None or self.detail is None:
+            return
+        from qmr_tui.screens.dialogs import NoteScreen
+
+        side, key = target
+        ann = self.detail.side(side).annotation
+        self.app.push_screen(
+            NoteScreen(self.detail.side(side).label, ann.note if ann and ann.note else ""),
+            lambda note: self._save("note", key, None, None, None, note) if note is not None else None,
+        )
+
+    @work(thread=True, group="annotate", exit_on_error=False)
+    def _save(self, action: str, key: tuple[str, str, int], judge: str | None, step: int | None,
+              error_type: str | None, note: str | None = None) -> None:
+        store = self.app.annotations
+        try:
+            if action == "accept":
+                ann = store.accept(key, judge or "", step, error_type)
+            elif action == "correct":
+                ann = store.correct(key, judge, step, error_type)
+            else:
+                ann = store.set_note(key, note or "")
+        except Exception as exc:
+            self.post_message(LoadFailed("annotation", str(exc)))
+            return
+        self.post_message(AnnotationSaved(ann, action))
+
+    def on_annotation_saved(self, message: AnnotationSaved) -> None:
+        ann: Annotation = message.annotation
+        for detail in self.cache.values():
+            if detail.problem_id != ann.problem_id:
+                continue
+            for side in (detail.base, detail.quant):
+                if side.run_id == ann.run_id:
+                    side.annotation = ann
+        if self.detail is not None:
+            self._display(self.detail, keep_cursor=True)
+        failures = self._failures_screen()
+        if failures is not None:
+            failures.stale = True
+        what = {"accept": "accepted", "correct": "corrected", "note": "note saved"}[message.action]
+        self.notify(f"{what}: {describe_annotation(ann) or 'note cleared'} (saved in {self.app.annotations.path.name})", timeout=4)
+
+    def action_copy_step(self) -> None:
+        d = self.detail
+        if d is None or not d.rows:
+            return
+        side = self.view.active
+        step = self.view.current_step(side)
+        if step is None:
+            side = "base" if side == "quant" else "quant"
+            step = self.view.current_step(side)
+        if step is None:
+            return
+        trace = d.side(side)
+        self.app.copy_to_clipboard(trace.steps[step])
+        self.notify(f"copied step {step + 1} of {trace.label} (OSC 52; in tmux set `set-clipboard on`)", timeout=3)
+
+    def action_copy_sample(self) -> None:
+        if self.detail is not None:
+            self.app.copy_to_clipboard(sample_markdown(self.detail))
+            self.notify("copied the problem and both traces as Markdown (OSC 52)", timeout=3)
+
+    def action_detail(self) -> None:
+        if self.detail is not None and self.detail.rows:
+            from qmr_tui.screens.dialogs import DetailScreen
+
+            self.app.push_screen(DetailScreen(self.detail, self.view.cursor, self._judge()))
+
+    def _failures_screen(self) -> FailuresScreen | None:
+        from qmr_tui.screens.failures import FailuresScreen
+
+        return next((s for s in self.app.screen_stack if isinstance(s, FailuresScreen)), None)
+
+    def action_search(self) -> None:
+        from qmr_tui.screens.dialogs import SearchScreen
+
+        def done(text: str | None) -> None:
+            failures = self._failures_screen()
+            if text is None or failures is None:
+                return
+            failures.set_filters(FailureFilters(**{**self.app.filters.__dict__, "search": text.strip()}))
+            self.view.highlight = text.strip()
+
+        self.app.push_screen(SearchScreen(self.app.filters.search), done)
+
+    def action_filters(self) -> None:
+        failures = self._failures_screen()
+        if failures is not None:
+            failures.action_filters()
+
+    def action_summary(self) -> None:
+        from qmr_tui.screens.summary import SummaryScreen
+
+        failures = self._failures_screen()
+        self.app.push_screen(SummaryScreen(failures.comparison if failures else None))
+
+    def action_refresh(self) -> None:
+        self.cache.clear()
+        if self.key is not None:
+            self.query_one("#trace-title", Static).update(f"reloading {self.key[1]} …")
+            self._load(self.key)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()
+
+    def on_screen_resume(self) -> None:
+        if self.detail is not None and self.detail.judge != self._judge():
+            self.action_refresh()  # the judge was changed in the filters: diagnoses differ
+        elif self.detail is not None:
+            self._update_title()
+
+    def palette_commands(self) -> list[SystemCommand]:
+        return [
+            SystemCommand("Layout: side by side", "two columns (needs about 100 columns)", self._layout("split")),
+            SystemCommand("Layout: stacked", "unified view, one trace under the other", self._layout("unified")),
+            SystemCommand("Layout: automatic", "side by side from 100 columns", self._layout("auto")),
+        ]
+
+    def _layout(self, mode: str):  # noqa: ANN202
+        def apply() -> None:
+            self.view.layout_mode = mode  # type: ignore[assignment]
+            self._update_head()
+
+        return apply
