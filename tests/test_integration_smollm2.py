@@ -34,7 +34,14 @@ def test_demo_subset_writes_three_runs(tmp_path):
         "SELECT m.model_id, m.method, m.bits, count(*) FROM runs JOIN models m USING (model_id) "
         "JOIN samples USING (run_id) GROUP BY ALL ORDER BY 1"
     ).fetchall()
+    n_pairs = con.execute("SELECT count(*) FROM pairs").fetchone()[0]
+    diagnosed = con.execute(
+        "SELECT count(*) FROM diagnoses d JOIN runs r USING (run_id) WHERE r.model_id = 'smollm2-135m@rtn-w3g64'"
+    ).fetchone()[0]
     con.close()
+    assert n_pairs == 4  # 2 problems x 2 quantized runs
+    assert diagnosed >= 1  # 16 tokens leave the 3-bit model no room to answer: its failures are diagnosed
+    assert "qmr tui --db" in result.output
     assert [(m[0], m[1], m[2], m[3]) for m in models] == [
         ("smollm2-135m", "none", None, 2),
         ("smollm2-135m@rtn-w3g64", "rtn", 3, 2),
