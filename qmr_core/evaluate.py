@@ -99,8 +99,8 @@ def register_model(store: Store, ref: ModelRef, extra: dict | None = None) -> No
         exists = con.execute("SELECT 1 FROM models WHERE model_id = ?", [ref.model_id]).fetchone()
         if not exists:
             upsert_rows(con, "models", [_model_row(ref, extra)])
-        elif extra:
-            sets = ", ".join(f"{k} = ?" for k in extra)
+        elif extra:  # fill gaps only: quantize's own record (e.g. the source's n_params) wins over load-time values
+            sets = ", ".join(f"{k} = coalesce({k}, ?)" for k in extra)
             con.execute(f"UPDATE models SET {sets} WHERE model_id = ?", [*extra.values(), ref.model_id])
 
 
