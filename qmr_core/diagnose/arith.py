@@ -1,0 +1,412 @@
+"""Exact arithmetic on untrusted text: a tokenizer for plain-text and LaTeX arithmetic and a
+recursive-descent parser that evaluates it with ``fractions.Fraction``.
+
+Never eval or sympy. Every cost is bounded: text length, tokens per side, nesting depth, literal
+digits, exponent size and the bit length of every intermediate value, so ``10^{10^{10}}`` is
+refused (``Refused``), not computed. Used by the symbolic step checker (symbolic.py).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+
+MAX_TEXT = 20_000  # characters of a step that are read
+MAX_SIDE_TOKENS = 120
+MAX_DEPTH = 30
+MAX_LITERAL_DIGITS = 30
+MAX_BITS = 2_000  # numerator / denominator size after any operation
+MAX_EXPONENT = 200
+
+_OPS = {"+", "-", "*", "/", "^", "%"}
+_MULT = {"*", "/"}
+
+_CMD_OPS = {"times": "*", "cdot": "*", "ast": "*", "div": "/"}
+_CMD_FRAC = {"frac", "dfrac", "tfrac", "cfrac"}
+_CMD_TEXT = {"text", "mathrm", "textbf", "mbox", "textit", "mathbf", "textrm", "operatorname", "textnormal", "mathit", "emph"}
+_CMD_REL = {
+    "approx", "neq", "ne", "le", "leq", "ge", "geq", "lt", "gt", "equiv", "sim", "simeq", "cong", "pm", "mp",
+    "to", "rightarrow", "Rightarrow", "implies", "iff", "leftarrow", "Leftarrow", "longrightarrow", "propto",
+}
+_CMD_SPACE = {"quad", "qquad", "displaystyle", "boxed", "left", "right", "big", "Big", "bigg", "Bigg",
+              "bigl", "bigr", "Bigl", "Bigr", "hspace", "mathstrut"}
+
+_LABEL_RE = re.compile(r"\(([A-Za-z][A-Za-z' \-]{0,40})\)")
+
+
+def _is_label(content: str) -> bool:
+    """'(total cookies)', '(new)': words in brackets after a number; not '(x)', '(AC)', '(half)'."""
+    words = re.findall(r"[A-Za-z]+", content)
+    return any(len(w) >= 3 and w.islower() for w in words) and not {w.lower() for w in words} & _SCALE_WORDS
+
+
+_SCALE_WORDS = frozenset("dozen dozens hundred hundreds thousand thousands million millions billion billions percent half".split())
+_NUM_RE = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|\d+(?:\.\d+)?|\.\d+")
+_WORD_RE = re.compile(r"[A-Za-z]+")
+_CMD_RE = re.compile(r"\\([A-Za-z]+)")
+
+_UNICODE = {
+    "\u2212": "-", "\u2013": " \u2013 ", "\u00d7": r" \times ", "\u00b7": r" \cdot ", "\u22c5": r" \cdot ",
+    "\u00f7": r" \div ", "\u2217": "*", "\u00b2": "^2", "\u00b3": "^3", "\u2248": r" \approx ", "\u2260": r" \neq ",
+    "\u2264": r" \leq ", "\u2265": r" \geq ", "\u2261": r" \equiv ", "\u21d2": r" \implies ", "\u2192": r" \to ",
+    "\u2243": r" \simeq ", "\u00a0": " ", "\u2009": " ", "\u202f": " ",
+}
+
+
+
+class Refused(Exception):
+    """A side that cannot be judged: not numeric, ambiguous, or too large to evaluate."""
+
+
+# -- tokens ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Tok:
+    kind: str  # NUM OP LP RP EQ FRAC SQRT UNIT WORD PUNCT REL CMD
+    text: str
+    start: int
+    end: int
+    space_before: bool
+    value: Fraction | None = None
+    decimals: int = 0
+
+
+def normalize(text: str) -> str:
+    """Rewrite notation variants into one form; the claim text reported is taken from this form."""
+    s = text[:MAX_TEXT]
+    for a, b in _UNICODE.items():
+        s = s.replace(a, b)
+    s = s.replace("**", "")  # markdown bold
+    s = s.replace("{,}", ",")
+    s = re.sub(r"(\d)\\,(\d{3})(?!\d)", r"\1,\2", s)  # 1\,000
+    s = s.replace("\\!", "")
+    s = s.replace("\\$", "")
+    s = re.sub(r"\$(?=[-.]?\d)", "", s)  # currency
+    s = s.replace("$", " \u2016 ")  # math delimiters end a claim
+    s = s.replace("\n", " \u2016 ")
+    s = s.replace("<<", " \u27ea ").replace(">>", " \u27eb ")  # GSM8K calculator annotations
+    s = re.sub(r"\\[()\[\]]", " \u2016 ", s)
+    s = s.replace("\\%", "%").replace("\\{", "(").replace("\\}", ")")
+    s = s.replace("==", "=").replace("=>", r" \implies ").replace("<=", r" \leq ").replace(">=", r" \geq ")
+    s = s.replace("!=", r" \neq ")
+    return s
+
+
+def _brace_group(s: str, i: int) -> tuple[str, int] | None:
+    """Content of the {...} group starting at s[i] (after spaces), and the index after it."""
+    while i < len(s) and s[i] == " ":
+        i += 1
+    if i >= len(s) or s[i] != "{":
+        return None
+    depth, j = 0, i
+    while j < len(s) and j - i < 400:
+        if s[j] == "{":
+            depth += 1
+        elif s[j] == "}":
+            depth -= 1
+            if depth == 0:
+                return s[i + 1 : j], j + 1
+        j += 1
+    return None
+
+
+def tokenize(s: str, custom_star: bool = False) -> list[Tok]:
+    toks: list[Tok] = []
+    i, space = 0, True
+    n = len(s)
+
+    def add(kind: str, text: str, start: int, end: int, **kw) -> None:
+        nonlocal space
+        toks.append(Tok(kind, text, start, end, space, **kw))
+        space = False
+
+    while i < n:
+        c = s[i]
+        if c.isspace():
+            space = True
+            i += 1
+            continue
+        if c.isdigit() or (c == "." and i + 1 < n and s[i + 1].isdigit()):
+            m = _NUM_RE.match(s, i)
+            raw = m.group(0)
+            digits = raw.replace(",", "")
+            if sum(ch.isdigit() for ch in digits) > MAX_LITERAL_DIGITS:
+                add("BIG", raw, i, m.end())
+            else:
+                whole, _, frac = digits.partition(".")
+                value = Fraction(int((whole or "0") + frac), 10 ** len(frac))
+                add("NUM", raw, i, m.end(), value=value, decimals=len(frac))
+            i = m.end()
+            continue
+        if c == "\\":
+            m = _CMD_RE.match(s, i)
+            if not m:
+                if i + 1 < n and s[i + 1] in ",;: ":  # "\," "\;" "\ " are spaces
+                    space = True
+                else:  # "\&", "\#", "\\": never part of a number
+                    add("PUNCT", s[i : i + 2], i, i + 2)
+                i += 2
+                continue
+            name, end = m.group(1), m.end()
+            if name == "ast" and custom_star:
+                add("PUNCT", "*", i, end)
+            elif name in _CMD_OPS:
+                add("OP", _CMD_OPS[name], i, end)
+            elif name in _CMD_FRAC:
+                add("FRAC", name, i, end)
+            elif name == "sqrt":
+                add("SQRT", name, i, end)
+            elif name in _CMD_TEXT:
+                group = _brace_group(s, end)
+                if group is None:
+                    add("CMD", name, i, end)
+                else:
+                    content, after = group
+                    if re.fullmatch(r"\s*[\d.,]+\s*", content):  # \textbf{12}: the number itself
+                        sub = tokenize(content)
+                        for t in sub:
+                            add(t.kind, t.text, end + 1 + t.start, end + 1 + t.end, value=t.value, decimals=t.decimals)
+                    elif content.strip():
+                        add("UNIT", content.strip(), i, after)
+                    i = after
+                    continue
+            elif name in _CMD_REL:
+                add("REL", name, i, end)
+            elif name == "boxed":
+                add("BOX", name, i, end)
+            elif name in _CMD_SPACE:
+                space = True
+            else:
+                add("CMD", name, i, end)
+            i = end
+            continue
+        if c.isalpha():
+            m = _WORD_RE.match(s, i)
+            if m:
+                add("WORD", m.group(0), i, m.end())
+                i = m.end()
+                continue
+            add("WORD", c, i, i + 1)
+            i += 1
+            continue
+        if c == "*" and custom_star:
+            add("PUNCT", c, i, i + 1)
+        elif c in _OPS:
+            add("OP", c, i, i + 1)
+        elif c == "(" and (m := _LABEL_RE.match(s, i)) and _is_label(m.group(1)):
+            add("LABEL", m.group(1), i, m.end())  # "7995 (total cookies) - 2595 (rainbow cookies)"
+            i = m.end()
+            continue
+        elif c in "({":
+            add("LP", c, i, i + 1)
+        elif c in ")}":
+            add("RP", c, i, i + 1)
+        elif c == "=":
+            add("EQ", c, i, i + 1)
+        elif c in "<>":
+            add("REL", c, i, i + 1)
+        else:
+            add("PUNCT", c, i, i + 1)
+        i += 1
+    _times_x(toks)
+    return toks
+
+
+def _times_x(toks: list[Tok]) -> None:
+    """'3 x 4' and '3x4' use x as a multiplication sign; '2x + 3' does not."""
+    for k in range(1, len(toks) - 1):
+        t = toks[k]
+        if t.kind == "WORD" and t.text in ("x", "X"):
+            prev, nxt = toks[k - 1], toks[k + 1]
+            if prev.kind in ("NUM", "RP") and nxt.kind in ("NUM", "LP") and t.space_before == nxt.space_before:
+                t.kind, t.text = "OP", "*"
+
+
+# -- evaluation ------------------------------------------------------------------------------
+
+
+def _check_size(v: Fraction) -> Fraction:
+    if v.numerator.bit_length() > MAX_BITS or v.denominator.bit_length() > MAX_BITS:
+        raise Refused("too large")
+    return v
+
+
+def _exact_root(v: Fraction, k: int) -> Fraction:
+    if v < 0:
+        raise Refused("root of a negative number")
+
+    def iroot(x: int) -> int:
+        r = round(x ** (1.0 / k)) if x.bit_length() < 1000 else 0
+        for cand in (r - 1, r, r + 1):
+            if cand >= 0 and cand**k == x:
+                return cand
+        raise Refused("irrational root")
+
+    return Fraction(iroot(v.numerator), iroot(v.denominator))
+
+
+class Parser:
+    """Recursive descent over one side's tokens. Percent is /100 or a unit; '/' may bind the rest."""
+
+    def __init__(self, toks: list[Tok], percent_div: bool, slash_binds_rest: bool):
+        self.toks = toks
+        self.pos = 0
+        self.percent_div = percent_div
+        self.slash_binds_rest = slash_binds_rest
+        self.depth = 0
+
+    def peek(self) -> Tok | None:
+        return self.toks[self.pos] if self.pos < len(self.toks) else None
+
+    def take(self) -> Tok:
+        t = self.peek()
+        if t is None:
+            raise Refused("unexpected end")
+        self.pos += 1
+        return t
+
+    def parse(self) -> Fraction:
+        v = self.expr()
+        if self.pos != len(self.toks):
+            raise Refused(f"unexpected {self.toks[self.pos].text!r}")
+        return v
+
+    def expr(self) -> Fraction:
+        self.depth += 1
+        if self.depth > MAX_DEPTH:
+            raise Refused("nested too deep")
+        v = self.term()
+        while (t := self.peek()) is not None and t.kind == "OP" and t.text in "+-":
+            self.take()
+            rhs = self.term()
+            v = _check_size(v + rhs if t.text == "+" else v - rhs)
+        self.depth -= 1
+        return v
+
+    def _implicit(self) -> bool:
+        """'2(3+4)', '(1+2)(3)': a factor followed directly by '('."""
+        t = self.peek()
+        prev = self.toks[self.pos - 1] if self.pos else None
+        return (
+            t is not None and t.kind == "LP" and t.text == "(" and prev is not None
+            and prev.kind in ("NUM", "RP") and not t.space_before
+        )
+
+    def term(self) -> Fraction:
+        v = self.unary()
+        while True:
+            t = self.peek()
+            if t is not None and t.kind == "OP" and t.text in _MULT:
+                self.take()
+                if t.text == "*":
+                    v = _check_size(v * self.unary())
+                    continue
+                denom = self.unary()
+                if self.slash_binds_rest:  # a / b × c read as a / (b c)
+                    while (u := self.peek()) is not None and ((u.kind == "OP" and u.text == "*") or self._implicit()):
+                        if u.kind == "OP":
+                            self.take()
+                        denom = _check_size(denom * self.unary())
+                if denom == 0:
+                    raise Refused("division by zero")
+                v = _check_size(v / denom)
+            elif self._implicit():
+                v = _check_size(v * self.unary())
+            else:
+                return v
+
+    def unary(self) -> Fraction:
+        t = self.peek()
+        if t is not None and t.kind == "OP" and t.text in "+-":
+            self.take()
+            v = self.unary()
+            return -v if t.text == "-" else v
+        return self.power()
+
+    def power(self) -> Fraction:
+        base = self.postfix()
+        t = self.peek()
+        if t is not None and t.kind == "OP" and t.text == "^":
+            self.take()
+            nxt = self.peek()
+            if nxt is None:
+                raise Refused("dangling ^")
+            if nxt.kind == "NUM":
+                if len(nxt.text) != 1:  # 2^10: LaTeX reads 2^1 0, plain text 2^{10}: ambiguous
+                    raise Refused("ambiguous exponent")
+                self.take()
+                exp = nxt.value
+            elif nxt.kind == "LP":
+                exp = self.group()
+            elif nxt.kind == "OP" and nxt.text == "-":
+                exp = self.unary()
+            else:
+                raise Refused("unsupported exponent")
+            exp = self.percent(exp)
+            return _pow(base, exp)
+        return base
+
+    def percent(self, v: Fraction) -> Fraction:
+        while (t := self.peek()) is not None and t.kind == "OP" and t.text == "%":
+            self.take()
+            if self.percent_div:
+                v = v / 100
+        return v
+
+    def postfix(self) -> Fraction:
+        return self.percent(self.primary())
+
+    def group(self) -> Fraction:
+        open_ = self.take()
+        if open_.kind != "LP":
+            raise Refused("expected a group")
+        v = self.expr()
+        close = self.take()
+        if close.kind != "RP" or (open_.text == "(") != (close.text == ")"):
+            raise Refused("unbalanced brackets")
+        return v
+
+    def primary(self) -> Fraction:
+        t = self.peek()
+        if t is None:
+            raise Refused("unexpected end")
+        if t.kind == "NUM":
+            self.take()
+            return t.value
+        if t.kind == "LP":
+            return self.group()
+        if t.kind == "FRAC":
+            self.take()
+            if self.peek() is None or self.peek().kind != "LP":
+                raise Refused("\\frac without braces")
+            num = self.group()
+            if self.peek() is None or self.peek().kind != "LP":
+                raise Refused("\\frac without braces")
+            den = self.group()
+            if den == 0:
+                raise Refused("division by zero")
+            return _check_size(num / den)
+        if t.kind == "SQRT":
+            self.take()
+            if self.peek() is None or self.peek().kind != "LP":
+                raise Refused("\\sqrt without braces")
+            return _exact_root(self.group(), 2)
+        raise Refused(f"not numeric: {t.text!r}")
+
+
+def _pow(base: Fraction, exp: Fraction) -> Fraction:
+    if exp.denominator != 1:
+        raise Refused("fractional exponent")
+    e = exp.numerator
+    if abs(e) > MAX_EXPONENT:
+        raise Refused("exponent too large")
+    bits = max(base.numerator.bit_length(), base.denominator.bit_length())
+    if bits * abs(e) > MAX_BITS:
+        raise Refused("power too large")
+    if base == 0 and e < 0:
+        raise Refused("division by zero")
+    return base**e
+
+
