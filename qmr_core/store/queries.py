@@ -37,3 +37,16 @@ def quant_label(row: dict[str, Any]) -> str:
     if group:
         parts.append("per-channel" if group == -1 else f"g{group}")
     return " ".join(parts)
+
+
+def run_problems(store: Store, run_id: str) -> list:
+    """The problems a run has samples for, as benchmark Problems, in problem-id order."""
+    from qmr_core.benchmarks import Problem
+
+    rows = store.query_dicts(
+        """SELECT p.problem_id, p.benchmark, p.unique_id, p.problem, p.answer, p.solution, p.subject, p.level, p.kind
+           FROM problems p WHERE p.problem_id IN (SELECT DISTINCT problem_id FROM samples WHERE run_id = ?)
+           ORDER BY p.problem_id""",
+        [run_id],
+    )
+    return [Problem(**{**r, "solution": r["solution"] or "", "subject": r["subject"] or ""}) for r in rows]
