@@ -1,0 +1,144 @@
+"""`qmr sensitivity`: quantize one layer / module kind at a time and measure the damage."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, open_store, resolve_run
+from qmr_core.errors import QmrError
+
+METHODS = ("rtn", "gptq")
+
+
+def _quantizer(method: str, bits: int | None, group_size: int | None, asym: bool, source: Path | None, model):
+    from qmr_core import sensitivity as sens
+    from qmr_core.quant.rtn import RTNSpec, choose_group_size
+
+    if method not in METHODS:
+        raise QmrError(f"unknown method '{method}'; choose from {', '.join(METHODS)}")
+    if method == "rtn":
+        if source is not None:
+            raise QmrError("--from is for weights swapped in from a checkpoint (gptq); rtn quantizes on the fly")
+        if bits is None:
+            raise QmrError("--bits is required with --method rtn")
+        return sens.RTNQuantizer(RTNSpec(bits, group_size or choose_group_size(model), not asym))
+    if source is None:
+        raise QmrError(
+            "--method gptq swaps in weights from a GPTQ checkpoint: make one with "
+            "`qmr quantize --model M --method gptq --bits B --out DIR` and pass --from DIR"
+        )
+    q = sens.checkpoint_quantizer(source, method)
+    if bits is not None and q.bits is not None and bits != q.bits:
+        raise QmrError(f"--bits {bits} but the checkpoint {source} has {q.bits}-bit weights")
+    return q
+
+
+def _print_grid(store, sens_id: str | None, metric: str) -> None:
+    from qmr_core.sensitivity import load_grid
+    from qmr_core.sensitivity_table import METRICS, extremes, grid_table
+
+    if metric not in METRICS:
+        raise QmrError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")
+    grid = load_grid(store, sens_id)
+    info = grid.info
+    group = info["group_size"]
+    quant = f"{info['method']} w{info['bits']}" + (f" g{group}" if group and group > 0 else " per-channel" if group == -1 else "")
+    title = f"{escape(info['model_id'])}, {quant}: {METRICS[metric]}"
+    console.print(grid_table(grid, metric, title=title))
+    console.print(
+        f"analysis {info['sens_id']}: {info['n_traces']} correct traces of run {info['trace_run_id']}, "
+        f"{info['n_tokens']} output tokens; full-precision NLL {info['baseline_nll']:.3f}"
+        + (f", accuracy {info['baseline_acc']:.0%} on {info['n_acc_problems']} problems" if info["baseline_acc"] is not None else "")
+    )
+    console.print(extremes(grid, metric))
+
+
+@app.command("sensitivity")
+@cli_errors
+def sensitivity_command(
+    model: Annotated[str | None, typer.Option("--model", "-m", help="Full-precision model (alias, folder, .gguf, hub id).")] = None,
+    method: Annotated[str, typer.Option("--method", help="rtn (built in, fast) | gptq (weights from --from CHECKPOINT).")] = "rtn",
+    bits: Annotated[int | None, typer.Option("--bits", "-b", help="Weight bits (2..8).")] = None,
+    group_size: Annotated[int | None, typer.Option("--group-size", "-g", help="RTN group size; -1 per channel; default: largest of 128/64/32 that fits.")] = None,
+    asym: Annotated[bool, typer.Option("--asym", help="Asymmetric RTN grid.")] = False,
+    source: Annotated[Path | None, typer.Option("--from", help="Quantized checkpoint whose weights are swapped in (gptq).")] = None,
+    run: Annotated[str | None, typer.Option("--run", "-r", help="Run whose correct traces are scored (default: the model's run with most).")] = None,
+    traces: Annotated[int, typer.Option("--traces", "-n", help="Correct traces to score.")] = 8,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", help="Output tokens scored per trace.")] = 256,
+    scope: Annotated[str, typer.Option("--scope", help="Comma list of cells (layer x kind), layers, kinds.")] = "cells,layers,kinds",
+    accuracy: Annotated[int, typer.Option("--accuracy", help="Also measure greedy accuracy on N problems of the run (layers and kinds only; slow).")] = 0,
+    acc_tokens: Annotated[int, typer.Option("--acc-max-new-tokens", help="Generation budget for --accuracy.")] = 256,
+    batch_size: Annotated[int, typer.Option("--batch-size", "-k")] = 8,
+    device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda | mps")] = "auto",
+    metric: Annotated[str, typer.Option("--metric", help="Table metric: delta_nll | out_err | weight_err | accuracy.")] = "delta_nll",
+    show: Annotated[str | None, typer.Option("--show", help="Print a stored analysis (id or prefix; 'latest') instead of measuring.")] = None,
+    list_all: Annotated[bool, typer.Option("--list", help="List stored analyses.")] = False,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Quantize one decoder layer, one module kind, or one (layer, kind) cell at a time, the rest at full
+    precision; measure the layer's relative output error and the NLL of the full-precision model's
+    correct traces. Stored (resumable) and printed as a layer x module table.
+
+    Example: qmr sensitivity --model smollm2-135m --method rtn --bits 3 --db qmr-demo.duckdb
+    """
+    from qmr_core import sensitivity as sens
+
+    if list_all:
+        store = open_store(db)
+        table = Table(title="sensitivity analyses", header_style="bold")
+        for col in ("id", "model", "method", "bits", "group", "traces", "tokens", "fp NLL", "configs", "max ΔNLL"):
+            table.add_column(col)
+        for r in sens.list_analyses(store):
+            table.add_row(r["sens_id"], escape(r["model_id"]), r["method"], str(r["bits"]), str(r["group_size"]),
+                          str(r["n_traces"]), str(r["n_tokens"]), f"{r['baseline_nll']:.3f}", str(r["n_configs"]),
+                          "-" if r["max_delta_nll"] is None else f"{r['max_delta_nll']:.3f}")
+        console.print(table)
+        return
+    if show is not None:
+        _print_grid(open_store(db), None if show == "latest" else show, metric)
+        return
+    if model is None:
+        raise QmrError("pass --model to measure, or --show ID / --list to read stored analyses")
+    if "@" in model:
+        raise QmrError(f"--model takes the full-precision model; the quantizer comes from --method/--bits, not '{model}'")
+    if traces < 1 or max_tokens < 1:
+        raise QmrError("--traces and --max-tokens must be positive")
+    scopes = [s.strip() for s in scope.split(",") if s.strip()]
+    store = open_store(db)
+    from qmr_core.engines import build_engine, model_ref_for
+    from qmr_core.engines.base import Decoding
+    from qmr_core.evaluate import register_model
+    from qmr_core.prompts import get_template
+    from qmr_core.store.queries import run_problems
+
+    ref = model_ref_for("hf", model)
+    run_id = resolve_run(store, run) if run else sens.pick_trace_run(store, ref.model_id)
+    with console.status(f"loading {escape(ref.name)} ..."):
+        engine = build_engine("hf", ref, device=device)
+    register_model(store, ref)
+    quantizer = _quantizer(method, bits, group_size, asym, source, engine.model)
+    acc_problems, template, decoding = [], None, None
+    if accuracy:
+        prompt = store.query("SELECT prompt_template FROM runs WHERE run_id = ?", [run_id])[0][0]
+        template, decoding = get_template(prompt), Decoding(max_new_tokens=acc_tokens)
+        acc_problems = run_problems(store, run_id)[:accuracy]
+    with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+                  console=console, transient=True) as progress:
+        task = progress.add_task("measuring", total=None)
+
+        def on_row(cfg, row, k, total) -> None:
+            progress.update(task, total=total, completed=k, description=f"{cfg.label()}: ΔNLL {row.delta_nll:+.3f}")
+
+        result = sens.analyze(store, engine, ref.model_id, quantizer, run_id, traces, max_tokens, scopes,
+                              acc_problems, template, decoding, batch_size, on_row)
+    if not result.replay:
+        console.print("[yellow]note[/]: layer replay did not reproduce this model's logits; every configuration ran the full model")
+    console.print(f"{len(result.rows) - result.reused} configurations measured in {result.seconds:.0f} s"
+                  + (f" ({result.reused} already stored)" if result.reused else ""))
+    _print_grid(store, result.sens_id, metric)

@@ -1,0 +1,573 @@
+"""Layer-wise sensitivity: quantize one part of the network at a time and measure the damage.
+
+A configuration quantizes one (decoder layer, module kind) cell, one whole layer, or one module kind
+in every layer; the rest stays at full precision. For each it measures
+- the relative error of the output of the last quantized layer, on the same inputs;
+- the mean negative log-likelihood of the full-precision model's correct traces (output tokens only)
+  under the partly quantized model, and its increase over full precision;
+- optionally, greedy accuracy on a small problem subset (whole layers and module kinds only).
+
+Speed: the full-precision forward pass is run once, keeping each decoder layer's input and the
+keyword arguments the model passes it (mask, rotary embeddings). A configuration whose first quantized
+layer is i then replays layers i..L from the cached input. The replay is checked once against the
+model's own forward pass; where it does not reproduce the logits, every configuration runs the full
+model instead (slower, same numbers).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from qmr_core import __version__
+from qmr_core.errors import QmrError
+from qmr_core.quant.rtn import RTNSpec, fake_quantize
+from qmr_core.store import Store
+
+ALL = "all"  # module column for "every module of the layer"
+EVERY_LAYER = -1
+SCOPES = ("cells", "layers", "kinds")
+REPLAY_TOLERANCE = 1e-3  # max |logit| difference accepted between replay and the real forward pass
+
+
+# -- quantizers ------------------------------------------------------------------------------
+
+
+class Quantizer:
+    """Gives the quantized weight of a named Linear."""
+
+    method: str
+    bits: int | None = None
+    group_size: int | None = None
+    symmetric: bool | None = None
+
+    def weight(self, name: str, w: torch.Tensor) -> torch.Tensor:
+        raise NotImplementedError
+
+    def describe(self) -> dict:
+        raise NotImplementedError
+
+
+@dataclass
+class RTNQuantizer(Quantizer):
+    spec: RTNSpec
+    method: str = "rtn"
+
+    def __post_init__(self) -> None:
+        self.bits, self.group_size, self.symmetric = self.spec.bits, self.spec.group_size, self.spec.symmetric
+
+    def weight(self, name: str, w: torch.Tensor) -> torch.Tensor:
+        return fake_quantize(w, self.spec)
+
+    def describe(self) -> dict:
+        return self.spec.as_dict()
+
+
+@dataclass
+class CheckpointQuantizer(Quantizer):
+    """Weights swapped in from a quantized checkpoint (e.g. GPTQ), dequantized through its kernel."""
+
+    folder: Path
+    weights: dict[str, torch.Tensor]
+    method: str = "gptq"
+    bits: int | None = None
+    group_size: int | None = None
+    symmetric: bool | None = None
+
+    def weight(self, name: str, w: torch.Tensor) -> torch.Tensor:
+        if name not in self.weights:
+            raise QmrError(f"checkpoint {self.folder} has no quantized weight for {name}")
+        q = self.weights[name]
+        if q.shape != w.shape:
+            raise QmrError(f"checkpoint weight {name} has shape {tuple(q.shape)}, the model's has {tuple(w.shape)}")
+        return q.to(w.dtype)
+
+    def describe(self) -> dict:
+        return {"method": self.method, "checkpoint": str(self.folder), "bits": self.bits, "group_size": self.group_size}
+
+
+def checkpoint_quantizer(folder: Path, method: str) -> CheckpointQuantizer:
+    from qmr_core.quant import loading
+
+    folder = Path(folder).expanduser().resolve()
+    config = loading.read_quant_config(folder) if folder.is_dir() else None
+    if not config:
+        raise QmrError(f"{folder} is not a quantized checkpoint (no quantization_config); make one with qmr quantize --method {method}")
+    found = (loading.quant_method(folder) or "").lower()
+    if found != method:
+        raise QmrError(f"{folder} holds a '{found}' checkpoint, not '{method}'")
+    if method != "gptq":
+        raise QmrError(f"sensitivity swaps in per-module weights; '{method}' rescales norms as well, so only gptq checkpoints are read")
+    from qmr_core.quant.gptqmodel_backend import dequantized_weights
+
+    weights = dequantized_weights(folder)
+    if not weights:
+        raise QmrError(f"no GPTQ-quantized modules found in {folder} (a gptqmodel checkpoint is expected)")
+    return CheckpointQuantizer(folder, weights, method, config.get("bits"), config.get("group_size"), config.get("sym"))
+
+
+# -- model structure -------------------------------------------------------------------------
+
+
+@dataclass
+class Layout:
+    layers: nn.ModuleList
+    norm: nn.Module
+    head: nn.Module
+    prefix: str  # module-name prefix of the layers, e.g. "model.layers"
+    kinds: list[str]  # module kinds in the order they appear in a layer
+    linears: dict[int, dict[str, tuple[str, nn.Linear]]]  # layer -> kind -> (full name, module)
+
+
+_KIND_ORDER = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+
+
+def model_layout(model: nn.Module) -> Layout:
+    inner = getattr(model, "model", None)
+    layers = getattr(inner, "layers", None)
+    norm = getattr(inner, "norm", None)
+    head = getattr(model, "lm_head", None)
+    if not isinstance(layers, nn.ModuleList) or norm is None or head is None:
+        raise QmrError(f"{type(model).__name__}: sensitivity needs a decoder with model.layers, model.norm and lm_head")
+    prefix = next(name for name, mod in model.named_modules() if mod is layers)
+    linears: dict[int, dict[str, tuple[str, nn.Linear]]] = {}
+    kinds: list[str] = []
+    for i, layer in enumerate(layers):
+        linears[i] = {}
+        for sub, mod in layer.named_modules():
+            if isinstance(mod, nn.Linear):
+                kind = sub.rsplit(".", 1)[-1]
+                linears[i][kind] = (f"{prefix}.{i}.{sub}", mod)
+                if kind not in kinds:
+                    kinds.append(kind)
+    kinds.sort(key=lambda k: (_KIND_ORDER.index(k) if k in _KIND_ORDER else len(_KIND_ORDER), k))
+    return Layout(layers, norm, head, prefix, kinds, linears)
+
+
+# -- traces ----------------------------------------------------------------------------------
+
+
+@dataclass
+class Trace:
+    problem_id: str
+    prompt: str  # exactly what the model saw
+    output: str
+
+
+def correct_traces(store: Store, run_id: str, limit: int) -> list[Trace]:
+    rows = store.query(
+        """SELECT problem_id, prompt, output FROM samples
+           WHERE run_id = ? AND correct AND prompt IS NOT NULL AND length(output) > 0
+           ORDER BY problem_id, sample_idx LIMIT ?""",
+        [run_id, limit],
+    )
+    return [Trace(*r) for r in rows]
+
+
+def pick_trace_run(store: Store, model_id: str) -> str:
+    """The full-precision run of the model with the most correct samples that carry their prompt."""
+    row = store.query(
+        """SELECT r.run_id FROM runs r JOIN samples s USING (run_id)
+           WHERE r.model_id = ? AND s.correct AND s.prompt IS NOT NULL
+           GROUP BY r.run_id ORDER BY count(*) DESC, r.run_id LIMIT 1""",
+        [model_id],
+    )
+    if not row:
+        raise QmrError(f"no run of {model_id} with correct samples in the store; run qmr eval --model {model_id} first (or pass --run)")
+    return row[0][0]
+
+
+@dataclass
+class Encoded:
+    input_ids: torch.Tensor  # [B, T], right padded
+    attention_mask: torch.Tensor
+    targets: torch.Tensor  # [N] token ids scored
+    rows: torch.Tensor  # [N] batch row of each scored position
+    cols: torch.Tensor  # [N] position whose logits predict it
+    n_tokens: int
+
+
+def encode_traces(tokenizer, traces: Sequence[Trace], max_output_tokens: int) -> Encoded:
+    seqs, spans = [], []
+    for t in traces:
+        prompt = tokenizer(t.prompt, add_special_tokens=False)["input_ids"]
+        out = tokenizer(t.output, add_special_tokens=False)["input_ids"][:max_output_tokens]
+        if not out:
+            continue
+        seqs.append(prompt + out)
+        spans.append((len(prompt), len(prompt) + len(out)))
+    if not seqs:
+        raise QmrError("no trace has output tokens to score")
+    width = max(len(s) for s in seqs)
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
+    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
+    mask = torch.zeros((len(seqs), width), dtype=torch.long)
+    rows, cols, targets = [], [], []
+    for b, (seq, (start, end)) in enumerate(zip(seqs, spans)):
+        ids[b, : len(seq)] = torch.tensor(seq)
+        mask[b, : len(seq)] = 1
+        for pos in range(start, end):
+            rows.append(b)
+            cols.append(pos - 1)
+            targets.append(seq[pos])
+    return Encoded(ids, mask, torch.tensor(targets), torch.tensor(rows), torch.tensor(cols), len(targets))
+
+
+# -- the measurement -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Config:
+    layer: int  # EVERY_LAYER for a module kind in all layers
+    module: str  # a module kind, or ALL for the whole layer
+
+    def label(self) -> str:
+        if (self.layer, self.module) == (EVERY_LAYER, ALL):
+            return "whole model"
+        where = "every layer" if self.layer == EVERY_LAYER else f"layer {self.layer}"
+        return f"{where}, {'all modules' if self.module == ALL else self.module}"
+
+
+@dataclass
+class Row:
+    layer: int
+    module: str
+    n_modules: int
+    weight_err: float
+    out_err: float
+    nll: float
+    delta_nll: float
+    accuracy: float | None = None
+    seconds: float = 0.0
+
+    def as_row(self, sens_id: str) -> dict:
+        return {"sens_id": sens_id, **self.__dict__}
+
+
+def configurations(layout: Layout, scopes: Iterable[str]) -> list[Config]:
+    scopes = set(scopes)
+    bad = scopes - set(SCOPES)
+    if bad:
+        raise QmrError(f"unknown scope(s) {', '.join(sorted(bad))}; choose from {', '.join(SCOPES)}")
+    configs: list[Config] = [Config(EVERY_LAYER, ALL)]  # the whole model quantized: the reference damage
+    n = len(layout.layers)
+    if "layers" in scopes:
+        configs += [Config(i, ALL) for i in range(n)]
+    if "kinds" in scopes:
+        configs += [Config(EVERY_LAYER, k) for k in layout.kinds]
+    if "cells" in scopes:
+        configs += [Config(i, k) for i in range(n) for k in layout.kinds if k in layout.linears[i]]
+    return configs
+
+
+def _modules_of(layout: Layout, cfg: Config) -> list[tuple[int, str, nn.Linear]]:
+    layers = range(len(layout.layers)) if cfg.layer == EVERY_LAYER else [cfg.layer]
+    found = []
+    for i in layers:
+        for kind, (name, mod) in layout.linears[i].items():
+            if cfg.module in (ALL, kind):
+                found.append((i, name, mod))
+    return found
+
+
+class _Recorder:
+    """Captures each decoder layer's input, keyword arguments and output during one forward pass."""
+
+    def __init__(self, layout: Layout):
+        self.inputs: dict[int, torch.Tensor] = {}
+        self.kwargs: dict[int, dict] = {}
+        self.outputs: dict[int, torch.Tensor] = {}
+        self.handles = []
+        for i, layer in enumerate(layout.layers):
+            self.handles.append(layer.register_forward_pre_hook(self._pre(i), with_kwargs=True))
+            self.handles.append(layer.register_forward_hook(self._post(i)))
+
+    def _pre(self, i: int) -> Callable:
+        def hook(module, args, kwargs):
+            hidden = args[0] if args else kwargs["hidden_states"]
+            self.inputs[i] = hidden.detach()
+            self.kwargs[i] = {k: v for k, v in kwargs.items() if k != "hidden_states"}
+            self.extra_args = args[1:]
+        return hook
+
+    def _post(self, i: int) -> Callable:
+        def hook(module, args, output):
+            self.outputs[i] = _hidden(output).detach()
+        return hook
+
+    def close(self) -> None:
+        for h in self.handles:
+            h.remove()
+
+
+def _hidden(output) -> torch.Tensor:
+    return output[0] if isinstance(output, (tuple, list)) else output
+
+
+@dataclass
+class Sensitivity:
+    """Measures configurations against the model's full-precision behaviour on `encoded` traces."""
+
+    model: nn.Module
+    layout: Layout
+    encoded: Encoded
+    quantizer: Quantizer
+    device: str = "cpu"
+    replay: bool = field(init=False, default=True)
+
+    def __post_init__(self) -> None:
+        self.ids = self.encoded.input_ids.to(self.device)
+        self.mask = self.encoded.attention_mask.to(self.device)
+        self.targets = self.encoded.targets.to(self.device)
+        self.rows, self.cols = self.encoded.rows.to(self.device), self.encoded.cols.to(self.device)
+        recorder = _Recorder(self.layout)
+        try:
+            with torch.no_grad():
+                logits = self.model(input_ids=self.ids, attention_mask=self.mask, use_cache=False).logits
+        finally:
+            recorder.close()
+        self.cache = recorder
+        self.baseline_nll = self._nll_from_logits(logits[self.rows, self.cols])
+        replayed = self._replay(0, None)[1]
+        diff = (replayed - logits[self.rows, self.cols]).abs().max().item()
+        self.replay = diff <= REPLAY_TOLERANCE
+        self.replay_diff = diff
+
+    def _nll_from_logits(self, logits: torch.Tensor) -> float:
+        return torch.nn.functional.cross_entropy(logits.float(), self.targets).item()
+
+    @torch.no_grad()
+    def _replay(self, start: int, watch: int | None) -> tuple[torch.Tensor | None, torch.Tensor]:
+        """Run layers start..L from the cached input; return (output of layer `watch`, scored logits)."""
+        hidden = self.cache.inputs[start]
+        watched = None
+        for i in range(start, len(self.layout.layers)):
+            hidden = _hidden(self.layout.layers[i](hidden, *self.cache.extra_args, **self.cache.kwargs[i]))
+            if i == watch:
+                watched = hidden
+        hidden = self.layout.norm(hidden)
+        return watched, self.layout.head(hidden[self.rows, self.cols])
+
+    @torch.no_grad()
+    def _full(self, watch: int | None) -> tuple[torch.Tensor | None, torch.Tensor]:
+        watched: dict[int, torch.Tensor] = {}
+        handle = None
+        if watch is not None:
+            handle = self.layout.layers[watch].register_forward_hook(lambda m, a, o: watched.__setitem__(0, _hidden(o)))
+        try:
+            logits = self.model(input_ids=self.ids, attention_mask=self.mask, use_cache=False).logits
+        finally:
+            if handle:
+                handle.remove()
+        return watched.get(0), logits[self.rows, self.cols]
+
+    @torch.no_grad()
+    def measure(self, cfg: Config, accuracy: Callable[[], float] | None = None) -> Row:
+        started = time.perf_counter()
+        modules = _modules_of(self.layout, cfg)
+        if not modules:
+            raise QmrError(f"nothing to quantize for {cfg.label()}")
+        saved = []
+        err_num = err_den = 0.0
+        try:
+            for _, name, mod in modules:
+                original = mod.weight.data
+                quantized = self.quantizer.weight(name, original)
+                err_num += (original.float() - quantized.float()).pow(2).sum().item()
+                err_den += original.float().pow(2).sum().item()
+                saved.append((mod, original))
+                mod.weight.data = quantized
+            first = min(i for i, _, _ in modules)
+            last = max(i for i, _, _ in modules)
+            watched, logits = self._replay(first, last) if self.replay else self._full(last)
+            ref = self.cache.outputs[last]
+            valid = self.mask.bool()
+            out_err = ((watched - ref)[valid].float().norm() / ref[valid].float().norm().clamp_min(1e-12)).item()
+            nll = self._nll_from_logits(logits)
+            acc = accuracy() if accuracy is not None else None
+        finally:
+            for mod, original in saved:
+                mod.weight.data = original
+        return Row(
+            layer=cfg.layer, module=cfg.module, n_modules=len(modules),
+            weight_err=math.sqrt(err_num / err_den) if err_den else 0.0, out_err=out_err,
+            nll=nll, delta_nll=nll - self.baseline_nll, accuracy=acc, seconds=time.perf_counter() - started,
+        )
+
+
+# -- accuracy on a problem subset ------------------------------------------------------------
+
+
+def accuracy_probe(engine, problems: Sequence, template, decoding, batch_size: int) -> Callable[[], float]:
+    """Greedy accuracy of the engine's current weights on `problems` (graded like qmr eval)."""
+    from qmr_core.grading import grade
+
+    def run() -> float:
+        right = 0
+        for k in range(0, len(problems), batch_size):
+            chunk = problems[k : k + batch_size]
+            gens = engine.generate([template.render(p) for p in chunk], decoding)
+            right += sum(grade(p.answer, g.text, p.kind).correct for p, g in zip(chunk, gens))
+        return right / len(problems) if problems else float("nan")
+
+    return run
+
+
+# -- storage and the whole analysis ----------------------------------------------------------
+
+
+def sensitivity_id(model_id: str, quantizer: dict, trace_run_id: str, trace_ids: Sequence[str], max_tokens: int,
+                   acc_ids: Sequence[str]) -> str:
+    payload = json.dumps([model_id, quantizer, trace_run_id, list(trace_ids), max_tokens, list(acc_ids)], sort_keys=True)
+    return hashlib.sha256(payload.encode()).hexdigest()[:12]
+
+
+def stored_rows(store: Store, sens_id: str) -> dict[tuple[int, str], Row]:
+    rows = store.query_dicts("SELECT * FROM sensitivity WHERE sens_id = ?", [sens_id])
+    return {
+        (r["layer"], r["module"]): Row(**{k: r[k] for k in Row.__dataclass_fields__})
+        for r in rows
+    }
+
+
+def record_analysis(store: Store, row: dict) -> None:
+    store.upsert("sensitivity_runs", [row])
+
+
+def record_rows(store: Store, sens_id: str, rows: Sequence[Row]) -> None:
+    if rows:
+        store.upsert("sensitivity", [r.as_row(sens_id) for r in rows])
+
+
+# -- reading back ----------------------------------------------------------------------------
+
+
+@dataclass
+class Grid:
+    """A stored analysis arranged as layer x module kind."""
+
+    info: dict
+    kinds: list[str]
+    n_layers: int
+    cells: dict[tuple[int, str], Row]
+
+    def value(self, layer: int, module: str, metric: str = "delta_nll") -> float | None:
+        row = self.cells.get((layer, module))
+        return None if row is None else getattr(row, metric)
+
+    def ranked_layers(self, metric: str = "delta_nll") -> list[tuple[int, float]]:
+        vals = [(i, self.value(i, ALL, metric)) for i in range(self.n_layers)]
+        return sorted(((i, v) for i, v in vals if v is not None), key=lambda t: -t[1])
+
+
+def _kind_key(kind: str) -> tuple:
+    return (_KIND_ORDER.index(kind) if kind in _KIND_ORDER else len(_KIND_ORDER), kind)
+
+
+def load_grid(store: Store, sens_id: str | None = None) -> Grid:
+    if sens_id is None:
+        found = store.query("SELECT sens_id FROM sensitivity_runs ORDER BY created_at DESC LIMIT 1")
+        if not found:
+            raise QmrError("no sensitivity analysis in this store; run qmr sensitivity first")
+        sens_id = found[0][0]
+    info = store.query_dicts("SELECT * FROM sensitivity_runs WHERE sens_id = ? OR sens_id LIKE ? || '%'", [sens_id, sens_id])
+    if len(info) != 1:
+        raise QmrError(f"no sensitivity analysis '{sens_id}' in this store" if not info else f"'{sens_id}' is ambiguous")
+    cells = stored_rows(store, info[0]["sens_id"])
+    kinds = sorted({m for _, m in cells if m != ALL}, key=_kind_key)
+    layers = [i for i, _ in cells if i != EVERY_LAYER]
+    return Grid(info[0], kinds, (max(layers) + 1) if layers else 0, cells)
+
+
+def list_analyses(store: Store) -> list[dict]:
+    return store.query_dicts(
+        """SELECT a.sens_id, a.model_id, a.method, a.bits, a.group_size, a.n_traces, a.n_tokens, a.baseline_nll,
+                  count(s.layer) AS n_configs, max(s.delta_nll) AS max_delta_nll, a.created_at
+           FROM sensitivity_runs a LEFT JOIN sensitivity s USING (sens_id)
+           GROUP BY ALL ORDER BY a.created_at"""
+    )
+
+
+def analysis_row(sens_id: str, model_id: str, quantizer: Quantizer, trace_run_id: str, n_traces: int, n_tokens: int,
+                 baseline_nll: float, baseline_acc: float | None, n_acc: int, seconds: float, device: str) -> dict:
+    return {
+        "sens_id": sens_id, "model_id": model_id, "method": quantizer.method, "bits": quantizer.bits,
+        "group_size": quantizer.group_size, "is_symmetric": quantizer.symmetric,
+        "quantizer_json": json.dumps(quantizer.describe(), sort_keys=True), "trace_run_id": trace_run_id,
+        "n_traces": n_traces, "n_tokens": n_tokens, "baseline_nll": baseline_nll, "baseline_acc": baseline_acc,
+        "n_acc_problems": n_acc or None, "seconds": seconds, "device": device, "qmr_version": __version__,
+    }
+
+
+@dataclass
+class AnalysisResult:
+    sens_id: str
+    baseline_nll: float
+    baseline_acc: float | None
+    rows: list[Row]
+    reused: int
+    replay: bool
+    seconds: float
+
+
+def analyze(
+    store: Store,
+    engine,
+    model_id: str,
+    quantizer: Quantizer,
+    trace_run_id: str,
+    n_traces: int = 8,
+    max_output_tokens: int = 256,
+    scopes: Iterable[str] = SCOPES,
+    acc_problems: Sequence = (),
+    acc_template=None,
+    acc_decoding=None,
+    batch_size: int = 8,
+    on_row: Callable[[Config, Row, int, int], None] | None = None,
+) -> AnalysisResult:
+    """Measure every configuration of `scopes` not already stored for the same analysis (resumable)."""
+    started = time.perf_counter()
+    traces = correct_traces(store, trace_run_id, n_traces)
+    if not traces:
+        raise QmrError(f"run {trace_run_id} has no correct samples with stored prompts to score")
+    layout = model_layout(engine.model)
+    configs = configurations(layout, scopes)
+    sens_id = sensitivity_id(model_id, quantizer.describe(), trace_run_id, [t.problem_id for t in traces],
+                             max_output_tokens, [p.problem_id for p in acc_problems])
+    done = stored_rows(store, sens_id)
+    encoded = encode_traces(engine.tokenizer, traces, max_output_tokens)
+    meter = Sensitivity(engine.model, layout, encoded, quantizer, device=engine.device)
+    probe = accuracy_probe(engine, acc_problems, acc_template, acc_decoding, batch_size) if acc_problems else None
+    known = store.query("SELECT baseline_acc FROM sensitivity_runs WHERE sens_id = ?", [sens_id])
+    baseline_acc = known[0][0] if known and known[0][0] is not None else (probe() if probe else None)
+    info = analysis_row(sens_id, model_id, quantizer, trace_run_id, len(traces), encoded.n_tokens, meter.baseline_nll,
+                        baseline_acc, len(acc_problems), 0.0, str(engine.device))
+    if known:
+        info["seconds"] = store.query("SELECT seconds FROM sensitivity_runs WHERE sens_id = ?", [sens_id])[0][0] or 0.0
+    record_analysis(store, info)
+    rows = [done[(c.layer, c.module)] for c in configs if (c.layer, c.module) in done]
+    todo = [c for c in configs if (c.layer, c.module) not in done]
+    pending: list[Row] = []
+    for k, cfg in enumerate(todo, 1):
+        coarse = cfg.module == ALL or cfg.layer == EVERY_LAYER  # accuracy is measured for these, not for cells
+        row = meter.measure(cfg, probe if coarse else None)
+        rows.append(row)
+        pending.append(row)
+        if on_row:
+            on_row(cfg, row, k, len(todo))
+        if len(pending) >= 16:
+            record_rows(store, sens_id, pending)
+            pending = []
+    record_rows(store, sens_id, pending)
+    elapsed = time.perf_counter() - started
+    info["seconds"] = (info["seconds"] or 0.0) + elapsed
+    record_analysis(store, info)
+    return AnalysisResult(sens_id, meter.baseline_nll, baseline_acc, rows, len(configs) - len(todo), meter.replay, elapsed)
