@@ -393,3 +393,28 @@ async def test_app_keeps_working_while_another_process_writes(store_path):
         await pilot.press("enter")
         await settle(pilot)
         assert isinstance(app.screen, TraceScreen)
+
+
+async def test_summary_shows_the_sensitivity_heat_map(store_path):
+    store = Store(store_path)
+    store.upsert("sensitivity_runs", [{"sens_id": "sens-1", "model_id": "tiny-fp", "method": "rtn", "bits": 3, "group_size": 64,
+                                       "quantizer_json": "{}", "trace_run_id": BASE, "n_traces": 4, "n_tokens": 200,
+                                       "baseline_nll": 1.5}])
+    rows = [{"sens_id": "sens-1", "layer": layer, "module": module, "n_modules": 1, "nll": 1.5 + d, "delta_nll": d}
+            for layer, module, d in [(0, "q_proj", 0.01), (0, "down_proj", 0.30), (1, "q_proj", 0.02), (1, "down_proj", 0.05),
+                                     (0, "all", 0.42), (1, "all", 0.07), (-1, "q_proj", 0.03), (-1, "down_proj", 0.4), (-1, "all", 0.9)]]
+    store.upsert("sensitivity", rows)
+    app = QmrApp(store_path, run=Q3)
+    async with app.run_test(size=(160, 50)) as pilot:
+        await settle(pilot)
+        await pilot.press("s")
+        await settle(pilot)
+        assert isinstance(app.screen, SummaryScreen)
+        from rich.console import Console
+
+        console = Console(width=160, record=True, file=open("/dev/null", "w"))
+        console.print(app.screen.query_one("#summary-content").content)
+        shown = console.export_text()
+        assert "Layer sensitivity · tiny-fp · rtn w3" in shown
+        assert "down" in shown and "whole layer" in shown and "0.420" in shown and "0.900" in shown
+        assert "most damaging layers: 0 (0.420)" in shown and "6.0x" in shown

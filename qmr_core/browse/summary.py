@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+import duckdb
 import pyarrow as pa
 
 from qmr_core.annotations import ARROW_SCHEMA as ANNOTATION_SCHEMA
 from qmr_core.browse.runs import Comparison, RunInfo
+from qmr_core.sensitivity import Grid, load_grid
 from qmr_core.store import Store
 
 OUTCOME_SQL = """
@@ -84,6 +86,7 @@ class Summary:
     judges: list[JudgeScore]
     annotated: int
     verdicts: dict[str, int] = field(default_factory=dict)
+    sensitivity: Grid | None = None  # the newest layer-wise analysis of the base model (any model if none)
 
 
 def accuracy_rows(runs: list[RunInfo]) -> list[AccuracyRow]:
@@ -124,4 +127,18 @@ def load_summary(
     for v in ann.column("verdict").to_pylist():
         if v:
             verdicts[v] = verdicts.get(v, 0) + 1
-    return Summary(accuracy_rows(runs), outcomes, errors, judges, sum(verdicts.values()), verdicts)
+    base_model = next((r.model_id for r in runs if comparison is not None and r.run_id == comparison.base_run_id), None)
+    grid = latest_grid(store, base_model)
+    return Summary(accuracy_rows(runs), outcomes, errors, judges, sum(verdicts.values()), verdicts, grid)
+
+
+def latest_grid(store: Store, model_id: str | None) -> Grid | None:
+    """The newest sensitivity analysis, preferring one of `model_id`; None when the store has none."""
+    try:
+        rows = store.query(
+            "SELECT sens_id FROM sensitivity_runs ORDER BY (model_id = ?) DESC NULLS LAST, created_at DESC LIMIT 1",
+            [model_id],
+        )
+    except duckdb.CatalogException:  # a store from before schema v4, opened read-only
+        return None
+    return load_grid(store, rows[0][0]) if rows else None

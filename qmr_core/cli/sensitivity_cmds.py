@@ -50,7 +50,8 @@ def _print_grid(store, sens_id: str | None, metric: str) -> None:
     group = info["group_size"]
     quant = f"{info['method']} w{info['bits']}" + (f" g{group}" if group and group > 0 else " per-channel" if group == -1 else "")
     title = f"{escape(info['model_id'])}, {quant}: {METRICS[metric]}"
-    console.print(grid_table(grid, metric, title=title))
+    console.print(f"[bold]{title}[/]")
+    console.print(grid_table(grid, metric))
     console.print(
         f"analysis {info['sens_id']}: {info['n_traces']} correct traces of run {info['trace_run_id']}, "
         f"{info['n_tokens']} output tokens; full-precision NLL {info['baseline_nll']:.3f}"

@@ -16,6 +16,8 @@ from textual.widgets import Footer, Static
 
 from qmr_core.browse import Comparison, list_runs
 from qmr_core.browse.summary import Summary, load_summary
+from qmr_core.sensitivity import Grid
+from qmr_core.sensitivity_table import extremes, grid_table
 from qmr_tui.messages import LoadFailed, SummaryLoaded
 from qmr_tui.widgets.bar_chart import BarChart
 
@@ -104,6 +106,8 @@ class SummaryScreen(Screen[None]):
                 parts.append(Text())
         elif self.comparison is not None:
             parts += [Text("No diagnoses for these runs yet: run `qmr diagnose` to fill error types.", style="yellow"), Text()]
+        if s.sensitivity is not None:
+            parts += self.render_sensitivity(s.sensitivity)
         judges = Table(title="Judges vs your verdicts (accept / correct on the trace screen)", title_justify="left", header_style="bold")
         for col in ("judge", "checked", "step right", "type right", "both right"):
             judges.add_column(col, justify="left" if col == "judge" else "right")
@@ -114,6 +118,14 @@ class SummaryScreen(Screen[None]):
         verdicts = ", ".join(f"{v} {n}" for v, n in sorted(s.verdicts.items())) or "none yet"
         parts.append(Text(f"your verdicts: {verdicts}  (stored in {self.app.annotations.path.name})", style="dim"))
         return Group(*parts)
+
+    def render_sensitivity(self, grid: Grid) -> list[RenderableType]:
+        info = grid.info
+        title = (f"Layer sensitivity · {info['model_id']} · {info['method']} w{info['bits']} · "
+                 f"ΔNLL of {info['n_traces']} full-precision correct traces (nats/token)")
+        return [Text(title, style="bold"), grid_table(grid, "delta_nll"), Text(extremes(grid, "delta_nll"), style="dim"),
+                Text("hotter = more damage when only that part is quantized; `qmr sensitivity --show` for other metrics",
+                     style="dim"), Text()]
 
     def action_refresh(self) -> None:
         self.query_one("#summary-content", Static).update("loading …")
