@@ -47,3 +47,28 @@ def test_demo_subset_writes_three_runs(tmp_path):
         ("smollm2-135m@rtn-w3g64", "rtn", 3, 2),
         ("smollm2-135m@rtn-w4g64", "rtn", 4, 2),
     ]
+
+
+def test_sensitivity_replay_holds_on_smollm2(tmp_path):
+    """The cached-layer replay reproduces the real model's logits, and 3-bit RTN of every layer costs NLL."""
+    import json
+
+    from qmr_core import sensitivity as sens
+    from qmr_core.engines.hf import HFEngine
+    from qmr_core.model_registry import resolve_model
+    from qmr_core.paths import REPO_DIR
+    from qmr_core.prompts import get_template
+    from qmr_core.quant.rtn import RTNSpec
+
+    engine = HFEngine(resolve_model("smollm2-135m"), device="cpu")
+    rows = [json.loads(line) for line in (REPO_DIR / "data" / "sample_math.jsonl").read_text().splitlines()[:2]]
+    traces = [sens.Trace(r["unique_id"], engine.render(get_template("steps").render(r["problem"])), r["solution"]) for r in rows]
+    enc = sens.encode_traces(engine.tokenizer, traces, 40)
+    layout = sens.model_layout(engine.model)
+    meter = sens.Sensitivity(engine.model, layout, enc, sens.RTNQuantizer(RTNSpec(3, 64)))
+    assert len(layout.layers) == 30 and layout.kinds[0] == "q_proj"
+    assert meter.replay, f"replay differs from the forward pass by {meter.replay_diff}"
+    whole = meter.measure(sens.Config(sens.EVERY_LAYER, sens.ALL))
+    one = meter.measure(sens.Config(29, "q_proj"))
+    assert whole.delta_nll > 0 and whole.out_err > one.out_err > 0
+    assert abs(one.delta_nll) < whole.delta_nll
