@@ -25,6 +25,10 @@ from qmr_tui.screens.dialogs import ErrorScreen, HelpScreen
 from qmr_tui.screens.failures import FailuresScreen
 from qmr_tui.screens.runs import RunsScreen
 
+# Keep the store open this long after a read so browsing skips DuckDB's cold open; a writing
+# `qmr eval` waits at most about this long for its batch (see Store's keep_warm_s).
+WARM_HOLD_S = 1.0
+
 
 class QmrApp(App[None]):
     CSS_PATH = "app.tcss"
@@ -62,7 +66,7 @@ class QmrApp(App[None]):
     @work(thread=True, exclusive=True, group="store", exit_on_error=False)
     def open_store(self) -> None:
         try:
-            store = Store(self.db_path, create=False)
+            store = Store(self.db_path, create=False, keep_warm_s=WARM_HOLD_S)
         except QmrError as exc:
             self.post_message(LoadFailed("store", str(exc)))
             return
@@ -70,6 +74,10 @@ class QmrApp(App[None]):
             self.post_message(LoadFailed("store", f"cannot open store {self.db_path}: {exc}"))
             return
         self.post_message(StoreOpened(store))
+
+    def on_unmount(self) -> None:
+        if self.store is not None:
+            self.store.close()
 
     def on_store_opened(self, message: StoreOpened) -> None:
         self.store = message.store

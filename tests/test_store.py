@@ -8,6 +8,7 @@ import pytest
 
 from qmr_core.errors import QmrError
 from qmr_core.store import SCHEMA_VERSION, Store
+from tests.conftest import REPO
 
 
 def test_create_reopen_and_idempotent_upsert(tmp_path):
@@ -92,3 +93,50 @@ def test_lock_wait_gives_up_with_a_clear_error(tmp_path):
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_warm_hold_expires_and_pauses(tmp_path):
+    store = Store(tmp_path / "s.duckdb", keep_warm_s=0.3)
+    store.query("SELECT 1")
+    assert store._warm._con is not None  # held after a read
+    time.sleep(1.0)
+    assert store._warm._con is None  # gone after keep_warm_s
+    store._warm.seconds = 30  # now expire by hand: the pause after it is 15 s, longer than this test
+    store.query("SELECT 1")
+    store._warm._expire()
+    store.query("SELECT 1")
+    assert store._warm._con is None  # paused for half as long, so a waiting writer gets in
+    store._warm._paused_until = 0
+    store.query("SELECT 1")
+    assert store._warm._con is not None
+    store.upsert("problems", [{"problem_id": "b/1", "benchmark": "b", "unique_id": "1", "kind": "math",
+                               "problem": "p", "answer": "1", "content_hash": "h"}])
+    assert store.query("SELECT count(*) FROM problems") == [(1,)]
+    store.close()
+    assert store._warm._con is None
+
+
+def test_a_writer_gets_in_while_a_warm_reader_keeps_reading(tmp_path):
+    path = tmp_path / "s.duckdb"
+    reader = Store(path, keep_warm_s=0.5)
+    writer = subprocess.Popen(
+        [sys.executable, "-c", textwrap.dedent(f"""
+            import time
+            from qmr_core.store import Store
+            time.sleep(0.3)
+            started = time.monotonic()
+            store = Store({str(path)!r}, create=False)
+            store.execute("INSERT INTO problems VALUES ('b/1', 'b', '1', NULL, NULL, 'math', 'p', NULL, '1', 'h')")
+            print(f"{{time.monotonic() - started:.2f}}", flush=True)
+        """)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, cwd=str(REPO),
+    )
+    deadline = time.monotonic() + 6
+    seen = 0
+    while time.monotonic() < deadline and writer.poll() is None:
+        seen = reader.query("SELECT count(*) FROM problems")[0][0]
+    out, err = writer.communicate(timeout=30)
+    assert writer.returncode == 0, err
+    assert float(out.strip()) < 3.0  # waited for at most a hold or two, not until the reader stopped
+    assert reader.query("SELECT count(*) FROM problems") == [(1,)]
+    reader.close()
