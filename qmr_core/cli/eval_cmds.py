@@ -56,6 +56,7 @@ def evaluate_model(
     dtype: str = "auto",
     engine_options: dict | None = None,
     quiet: bool = False,
+    parent_run_id: str | None = None,
 ) -> tuple[str, BatchStats]:
     """Plan, load the model only if something is pending, run with a progress bar. Returns (run_id, stats)."""
     decoding = decoding or Decoding()
@@ -78,7 +79,7 @@ def evaluate_model(
     if hasattr(eng, "model"):
         extra["n_params"] = sum(p.numel() for p in eng.model.parameters())
     register_model(store, ref, extra)
-    start_run(store, plan, eng.describe() | {"batch_size": batch_size})
+    start_run(store, plan, eng.describe() | {"batch_size": batch_size}, parent_run_id=parent_run_id)
     done_before = len(problems) * decoding.n_samples - len(plan.pending)
     if not quiet:
         console.print(

@@ -120,6 +120,13 @@ def load_model_and_tokenizer(ref: ModelRef, device: str = "cpu", dtype: torch.dt
     layer_errors: dict[str, float] = {}
     if ref.rtn is not None:
         layer_errors = rtn_quantize_(model, ref.rtn)
+    if ref.adapter is not None:  # a recovery LoRA on the (fake-)quantized weights, kept unmerged
+        try:
+            from peft import PeftModel
+        except ImportError:
+            raise QmrError(f"{ref.name} is a LoRA adapter and needs peft: pip install peft") from None
+        model = PeftModel.from_pretrained(model, ref.adapter, is_trainable=False).to(device)
+        model.eval()
     return model, tokenizer, layer_errors
 
 

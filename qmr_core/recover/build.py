@@ -1,0 +1,296 @@
+"""`qmr recover build`: the lost problems of a comparison -> examples cut at the first faulty step.
+
+For a lost problem the quantized trace Q went wrong at a diagnosed step k while the full-precision
+trace F solved it. The example's prompt is what the model saw plus the part of Q before step k;
+F's remainder is the wanted continuation (SFT completion, DPO chosen) and Q's remainder the
+unwanted one (DPO rejected). That only makes sense while F and Q agree up to the cut, so when they
+diverged earlier the cut moves back to the last quantized step that starts inside their common
+prefix (possibly the very start). A control set cuts the same training problems at a random step,
+so a recovery can be credited to *where* the examples are cut rather than to the data itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import random
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from qmr_core.compare import compare_runs, infer_base_run
+from qmr_core.diagnose.taxonomy import ERROR_TYPES, normalize_type
+from qmr_core.errors import QmrError
+from qmr_core.store import Store, upsert_rows
+
+KINDS = ("targeted", "control")
+COMBINED = "combined"
+UNTYPED = "-"
+
+
+@dataclass(frozen=True)
+class Cut:
+    step: int  # quantized-trace step the prefix stops before
+    char: int  # prefix length in characters
+    prefix: str
+    chosen: str  # full-precision continuation
+    rejected: str  # quantized continuation
+    moved_back: bool  # the traces diverged before the requested step
+
+
+def common_prefix_len(a: str, b: str) -> int:
+    n = min(len(a), len(b))
+    i = 0
+    while i < n and a[i] == b[i]:
+        i += 1
+    return i
+
+
+def cut_traces(quant: str, spans: Sequence[tuple[int, int]], full: str, step: int) -> Cut:
+    """Cut both traces before quantized step `step` (clamped to the trace), or earlier where they differ sooner."""
+    k = min(max(step, 0), len(spans) - 1) if spans else 0
+    b = spans[k][0] if spans else 0
+    if full.startswith(quant[:b]):
+        return Cut(k, b, quant[:b], full[b:], quant[b:], False)
+    shared = common_prefix_len(full, quant)
+    k2, b2 = 0, 0
+    for j, (start, _end) in enumerate(spans[:k]):
+        if start <= shared:
+            k2, b2 = j, start
+    return Cut(k2, b2, quant[:b2], full[b2:], quant[b2:], True)
+
+
+@dataclass
+class LostTrace:
+    problem_id: str
+    sample_idx: int  # of the quantized sample
+    prompt: str
+    quant: str
+    spans: list[tuple[int, int]]
+    full: str
+    error_step: int
+    error_type: str | None
+    located_by: str  # judge name, "combined" or "divergence"
+
+
+@dataclass
+class BuildReport:
+    set_id: str
+    base_run_id: str
+    quant_run_id: str
+    n_lost: int
+    targeted: list[dict]
+    control: list[dict]
+    holdout: list[str]
+    holdout_types: dict[str, str | None]
+    skipped: Counter = field(default_factory=Counter)
+    located_by: Counter = field(default_factory=Counter)
+    moved_back: int = 0  # targeted cuts placed before the faulty step because the traces diverged earlier
+    files: list[Path] = field(default_factory=list)
+
+    def by_type(self) -> list[tuple[str, int, int]]:
+        """(error type, training examples, held-out problems)."""
+        train = Counter(r["error_type"] or UNTYPED for r in self.targeted)
+        held = Counter(t or UNTYPED for t in self.holdout_types.values())
+        return [(t, train.get(t, 0), held.get(t, 0)) for t in sorted(set(train) | set(held), key=lambda s: (s == UNTYPED, s))]
+
+
+def parse_error_types(names: Sequence[str] | None) -> list[str]:
+    out = []
+    for name in names or ():
+        t = normalize_type(name)
+        if t is None:
+            raise QmrError(f"unknown error type '{name}' (known: {', '.join(ERROR_TYPES)})")
+        if t not in out:
+            out.append(t)
+    return out
+
+
+def _lost_ids(store: Store, base_run_id: str, quant_run_id: str) -> dict[str, int | None]:
+    """Lost problem id -> first divergent step, running the comparison first if it is not stored."""
+    sql = "SELECT problem_id, outcome, first_divergent_step FROM pairs WHERE base_run_id = ? AND quant_run_id = ?"
+    rows = store.query(sql, [base_run_id, quant_run_id])
+    if not rows:
+        compare_runs(store, base_run_id, quant_run_id)
+        rows = store.query(sql, [base_run_id, quant_run_id])
+    return {pid: div for pid, outcome, div in rows if outcome == "lost"}
+
+
+def _diagnoses(store: Store, run_id: str, judge: str) -> dict[tuple[str, int, str], tuple[int | None, str | None]]:
+    rows = store.query(
+        "SELECT problem_id, sample_idx, judge, first_error_step, error_type FROM diagnoses WHERE run_id = ? AND judge IN (?, ?)",
+        [run_id, judge, COMBINED],
+    )
+    return {(p, i, j): (step, etype) for p, i, j, step, etype in rows}
+
+
+def locate(diag: dict, pid: str, idx: int, judge: str, divergent: int | None) -> tuple[int | None, str | None, str]:
+    """First faulty step and error type: the judge's row, else the combined verdict, else the divergent step."""
+    mine, comb = diag.get((pid, idx, judge), (None, None)), diag.get((pid, idx, COMBINED), (None, None))
+    etype = mine[1] or comb[1]
+    if mine[0] is not None:
+        return mine[0], etype, judge
+    if comb[0] is not None:
+        return comb[0], etype, COMBINED
+    return divergent, etype, "divergence"
+
+
+def error_types_of(store: Store, run_id: str, problem_ids: Sequence[str], judge: str) -> dict[str, str | None]:
+    """The quantized run's error type per problem (first wrong sample; judge, else combined)."""
+    diag = _diagnoses(store, run_id, judge)
+    first_wrong = dict(store.query(
+        """SELECT problem_id, min(sample_idx) FROM samples WHERE run_id = ? AND NOT correct
+           AND problem_id IN (SELECT unnest(?)) GROUP BY problem_id""",
+        [run_id, list(problem_ids)],
+    ))
+    return {pid: locate(diag, pid, idx, judge, None)[1] for pid, idx in first_wrong.items()}
+
+
+def load_lost_traces(store: Store, base_run_id: str, quant_run_id: str, judge: str, skipped: Counter) -> tuple[int, list[LostTrace]]:
+    lost = _lost_ids(store, base_run_id, quant_run_id)
+    ids = sorted(lost)
+    quant_rows = store.query_dicts(
+        """SELECT problem_id, sample_idx, prompt, output FROM samples WHERE run_id = ? AND NOT correct
+           AND problem_id IN (SELECT unnest(?)) ORDER BY problem_id, sample_idx""",
+        [quant_run_id, ids],
+    )
+    base_rows = store.query_dicts(
+        """SELECT problem_id, sample_idx, output FROM samples WHERE run_id = ? AND correct
+           AND problem_id IN (SELECT unnest(?)) ORDER BY problem_id, sample_idx""",
+        [base_run_id, ids],
+    )
+    quant: dict[str, dict] = {}
+    for r in quant_rows:
+        quant.setdefault(r["problem_id"], r)  # the first wrong sample
+    full: dict[str, dict] = {}
+    for r in base_rows:
+        full.setdefault(r["problem_id"], r)  # the first right sample
+    spans: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for pid, idx, start, end in store.query(
+        """SELECT problem_id, sample_idx, span_start, span_end FROM steps WHERE run_id = ?
+           AND problem_id IN (SELECT unnest(?)) ORDER BY problem_id, sample_idx, step_idx""",
+        [quant_run_id, ids],
+    ):
+        spans.setdefault((pid, idx), []).append((start, end))
+    diag = _diagnoses(store, quant_run_id, judge)
+    traces = []
+    for pid in ids:
+        q, f = quant.get(pid), full.get(pid)
+        if q is None or f is None:
+            skipped["no wrong/right sample pair"] += 1
+            continue
+        if not q["prompt"]:
+            skipped["no stored prompt"] += 1
+            continue
+        if q["output"] == f["output"]:
+            skipped["identical traces"] += 1
+            continue
+        divergent = lost[pid] if q["sample_idx"] == 0 and f["sample_idx"] == 0 else None
+        step, etype, by = locate(diag, pid, q["sample_idx"], judge, divergent)
+        if step is None:
+            skipped["no located faulty step"] += 1
+            continue
+        traces.append(LostTrace(pid, q["sample_idx"], q["prompt"], q["output"], spans.get((pid, q["sample_idx"]), []),
+                                f["output"], int(step), etype, by))
+    return len(ids), traces
+
+
+def example_row(set_id: str, kind: str, t: LostTrace, step: int) -> dict:
+    c = cut_traces(t.quant, t.spans, t.full, step)
+    return {
+        "set_id": set_id, "kind": kind, "problem_id": t.problem_id, "sample_idx": t.sample_idx,
+        "cut_step": c.step, "cut_char": c.char, "error_step": t.error_step, "error_type": t.error_type,
+        "prompt": t.prompt + c.prefix, "chosen": c.chosen, "rejected": c.rejected,
+    }
+
+
+def split_holdout(problem_ids: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
+    """(train, holdout): a seeded random `fraction` held out, always leaving at least one to train on."""
+    ids = sorted(problem_ids)
+    n_hold = min(int(fraction * len(ids) + 0.5), len(ids) - 1)
+    held = set(random.Random(f"holdout:{seed}").sample(ids, max(n_hold, 0)))
+    return [p for p in ids if p not in held], sorted(held)
+
+
+def make_set_id(base_run_id: str, quant_run_id: str, judge: str, types: list[str], holdout: float, seed: int) -> str:
+    key = json.dumps([base_run_id, quant_run_id, judge, sorted(types), holdout, seed])
+    return hashlib.sha256(key.encode()).hexdigest()[:12]
+
+
+def build_set(
+    store: Store,
+    quant_run_id: str,
+    base_run_id: str | None = None,
+    judge: str = COMBINED,
+    error_types: Sequence[str] | None = None,
+    holdout: float = 0.3,
+    seed: int = 0,
+    out_dir: Path | None = None,
+) -> BuildReport:
+    if not 0 <= holdout < 1:
+        raise QmrError(f"--holdout must be in [0, 1), got {holdout}")
+    types = parse_error_types(error_types)
+    if base_run_id is None:
+        base_run_id = infer_base_run(store, quant_run_id)
+        if base_run_id is None:
+            raise QmrError(f"cannot tell which run is the full-precision base of {quant_run_id}; pass --base")
+    skipped: Counter = Counter()
+    n_lost, traces = load_lost_traces(store, base_run_id, quant_run_id, judge, skipped)
+    if not n_lost:
+        raise QmrError(f"run {quant_run_id} lost no problems against {base_run_id}: nothing to recover")
+    if types:
+        kept = [t for t in traces if t.error_type and normalize_type(t.error_type) in types]
+        if len(kept) < len(traces):
+            skipped["other error type"] += len(traces) - len(kept)
+        traces = kept
+    if not traces:
+        why = ", ".join(f"{n} {k}" for k, n in skipped.items())
+        raise QmrError(f"none of the {n_lost} lost problems gives an example ({why})")
+    by_id = {t.problem_id: t for t in traces}
+    train_ids, held = split_holdout(list(by_id), holdout, seed)
+    set_id = make_set_id(base_run_id, quant_run_id, judge, types, holdout, seed)
+    targeted = [example_row(set_id, "targeted", by_id[p], by_id[p].error_step) for p in train_ids]
+    rng = random.Random(f"control:{seed}")
+    control = [example_row(set_id, "control", by_id[p], rng.randrange(max(len(by_id[p].spans), 1))) for p in train_ids]
+    out_dir = Path(out_dir) if out_dir else store.path.parent / "recovery" / set_id
+    report = BuildReport(
+        set_id=set_id, base_run_id=base_run_id, quant_run_id=quant_run_id, n_lost=n_lost, targeted=targeted,
+        control=control, holdout=held, holdout_types={p: by_id[p].error_type for p in held}, skipped=skipped,
+        located_by=Counter(t.located_by for t in traces),
+        moved_back=sum(cut_traces(by_id[p].quant, by_id[p].spans, by_id[p].full, by_id[p].error_step).moved_back
+                       for p in train_ids),
+    )
+    filters = {"error_types": types, "holdout": holdout, "n_lost": n_lost, "skipped": dict(skipped),
+               "located_by": dict(report.located_by)}
+    with store.transaction() as con:
+        con.execute("DELETE FROM recovery_examples WHERE set_id = ?", [set_id])
+        upsert_rows(con, "recovery_sets", [{
+            "set_id": set_id, "base_run_id": base_run_id, "quant_run_id": quant_run_id, "judge": judge,
+            "filters_json": json.dumps(filters, sort_keys=True), "seed": seed, "n_targeted": len(targeted),
+            "n_control": len(control), "holdout_json": json.dumps(held), "export_dir": str(out_dir.resolve()),
+        }])
+        upsert_rows(con, "recovery_examples", targeted + control)
+    report.files = export_jsonl(out_dir, targeted, control)
+    return report
+
+
+def _meta(r: dict) -> dict:
+    return {k: r[k] for k in ("problem_id", "sample_idx", "error_type", "error_step", "cut_step", "cut_char")}
+
+
+def export_jsonl(out_dir: Path, targeted: list[dict], control: list[dict]) -> list[Path]:
+    """Four files: {targeted,control}.{sft,dpo}.jsonl in trl's prompt-completion and preference formats."""
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise QmrError(f"cannot create {out_dir}: {exc}") from exc
+    files = []
+    for kind, rows in (("targeted", targeted), ("control", control)):
+        sft = [{"prompt": r["prompt"], "completion": r["chosen"], "meta": _meta(r)} for r in rows]
+        dpo = [{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"], "meta": _meta(r)} for r in rows]
+        for fmt, lines in (("sft", sft), ("dpo", dpo)):
+            path = out_dir / f"{kind}.{fmt}.jsonl"
+            path.write_text("".join(json.dumps(line, ensure_ascii=False) + "\n" for line in lines), encoding="utf-8")
+            files.append(path)
+    return files

@@ -1,0 +1,224 @@
+"""`qmr recover train`: a LoRA adapter on the frozen quantized model, trained with trl (SFT or DPO) on CPU.
+
+The quantized model is loaded exactly as evaluation loads it (built-in RTN gives fake-quantized float
+weights), so the adapter learns to correct the model that was measured. trl wraps the model with the
+LoRA from `peft_config`; for DPO its reference is the same model with the adapter disabled, i.e. the
+frozen quantized model itself.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import asdict, dataclass, field
+from importlib.util import find_spec
+from pathlib import Path
+
+from qmr_core.errors import QmrError
+from qmr_core.recover.recipe import write_recipe
+from qmr_core.store import Store
+
+OBJECTIVES = ("sft", "dpo")
+KINDS = ("targeted", "control")
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+MAX_LENGTH = 2048  # prompt + continuation tokens; the demo's longest is well under 1024
+
+
+@dataclass(frozen=True)
+class TrainParams:
+    kind: str = "targeted"
+    objective: str = "sft"
+    lr: float = 2e-4
+    rank: int = 8
+    alpha: int = 16
+    beta: float = 0.1  # DPO only
+    epochs: float = 1.0
+    max_steps: int | None = None
+    max_minutes: float | None = None
+    batch_size: int = 1
+    seed: int = 0
+
+    def check(self) -> None:
+        if self.kind not in KINDS:
+            raise QmrError(f"--kind must be one of {', '.join(KINDS)}, got '{self.kind}'")
+        if self.objective not in OBJECTIVES:
+            raise QmrError(f"--objective must be one of {', '.join(OBJECTIVES)}, got '{self.objective}'")
+        if self.lr <= 0 or self.rank < 1 or self.alpha <= 0 or self.beta <= 0 or self.epochs <= 0 or self.batch_size < 1:
+            raise QmrError("need --lr > 0, --rank >= 1, --alpha > 0, --beta > 0, --epochs > 0, --batch-size >= 1")
+        if self.max_steps is not None and self.max_steps < 1:
+            raise QmrError("--max-steps must be >= 1")
+        if self.max_minutes is not None and self.max_minutes <= 0:
+            raise QmrError("--max-minutes must be > 0")
+
+    def short_hash(self) -> str:
+        return hashlib.sha256(json.dumps(asdict(self), sort_keys=True).encode()).hexdigest()[:6]
+
+
+@dataclass
+class TrainResult:
+    adapter_id: str
+    adapter_dir: Path
+    model_id: str
+    n_train: int
+    steps: int
+    seconds: float
+    losses: list[float] = field(default_factory=list)
+    stopped_by_time: bool = False
+
+    @property
+    def final_loss(self) -> float | None:
+        return self.losses[-1] if self.losses else None
+
+
+def _set_row(store: Store, set_id: str) -> dict:
+    rows = store.query_dicts("SELECT * FROM recovery_sets WHERE set_id LIKE ? ORDER BY set_id", [set_id + "%"])
+    if not rows:
+        raise QmrError(f"no recovery set '{set_id}' in {store.path} (build one with `qmr recover build`)")
+    if len(rows) > 1 and rows[0]["set_id"] != set_id:
+        raise QmrError(f"set prefix '{set_id}' is ambiguous: {', '.join(r['set_id'] for r in rows[:5])}")
+    return rows[0]
+
+
+def _callbacks(max_minutes: float | None, on_step: Callable[[int, float], None] | None):
+    from transformers import TrainerCallback
+
+    class Recorder(TrainerCallback):
+        """Per-step losses from the trainer's logs, and a wall-clock stop."""
+
+        def __init__(self) -> None:
+            self.losses: list[float] = []
+            self.started = time.monotonic()
+            self.stopped_by_time = False
+
+        def on_train_begin(self, args, state, control, **kwargs):
+            self.started = time.monotonic()
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "loss" in logs:
+                self.losses.append(float(logs["loss"]))
+                if on_step:
+                    on_step(state.global_step, float(logs["loss"]))
+
+        def on_step_end(self, args, state, control, **kwargs):
+            if max_minutes is not None and time.monotonic() - self.started >= max_minutes * 60:
+                self.stopped_by_time = True
+                control.should_training_stop = True
+            return control
+
+    return Recorder()
+
+
+def _lora_config(model, params: TrainParams):
+    from peft import LoraConfig
+    from torch import nn
+
+    present = {name.rsplit(".", 1)[-1] for name, m in model.named_modules() if isinstance(m, nn.Linear)}
+    targets = [t for t in LORA_TARGETS if t in present]
+    if not targets:
+        raise QmrError(f"the model has none of the projections LoRA targets ({', '.join(LORA_TARGETS)})")
+    return LoraConfig(r=params.rank, lora_alpha=params.alpha, lora_dropout=0.0, target_modules=targets,
+                      bias="none", task_type="CAUSAL_LM")
+
+
+def _trainer(model, tokenizer, rows: list[dict], params: TrainParams, lora, work_dir: str, recorder):
+    from datasets import Dataset
+
+    common = dict(
+        output_dir=work_dir, learning_rate=params.lr, num_train_epochs=params.epochs,
+        max_steps=params.max_steps or -1, per_device_train_batch_size=params.batch_size, logging_steps=1,
+        save_strategy="no", report_to="none", use_cpu=True, bf16=False, fp16=False, gradient_checkpointing=False,
+        seed=params.seed, data_seed=params.seed, disable_tqdm=True, dataloader_num_workers=0, max_length=MAX_LENGTH,
+    )
+    if params.objective == "sft":
+        from trl import SFTConfig, SFTTrainer
+
+        data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["chosen"]} for r in rows])
+        args = SFTConfig(**common, completion_only_loss=True, packing=False)
+        return SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
+                          peft_config=lora, callbacks=[recorder])
+    from trl import DPOConfig, DPOTrainer
+
+    data = Dataset.from_list([{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows])
+    args = DPOConfig(**common, beta=params.beta)
+    return DPOTrainer(model=model, ref_model=None, args=args, train_dataset=data, processing_class=tokenizer,
+                      peft_config=lora, callbacks=[recorder])
+
+
+def train_adapter(
+    store: Store,
+    set_id: str,
+    params: TrainParams,
+    out_dir: Path | None = None,
+    on_step: Callable[[int, float], None] | None = None,
+) -> TrainResult:
+    params.check()
+    missing = [m for m in ("peft", "trl") if find_spec(m) is None]
+    if missing:
+        raise QmrError(f"recovery training needs peft and trl: pip install peft trl ({', '.join(missing)} missing)")
+    import datasets
+    import torch
+    from transformers import PrinterCallback
+
+    from qmr_core.diagnose.pipeline import run_model_spec
+    from qmr_core.engines.hf import _quiet_transformers, load_model_and_tokenizer
+    from qmr_core.model_registry import resolve_model
+
+    rec_set = _set_row(store, set_id)
+    set_id, quant_run_id = rec_set["set_id"], rec_set["quant_run_id"]
+    rows = store.query_dicts(
+        "SELECT * FROM recovery_examples WHERE set_id = ? AND kind = ? ORDER BY problem_id, sample_idx",
+        [set_id, params.kind],
+    )
+    if not rows:
+        raise QmrError(f"recovery set {set_id} has no {params.kind} examples")
+    base_spec = run_model_spec(store, quant_run_id)
+    ref = resolve_model(base_spec)
+    if ref.adapter:
+        raise QmrError(f"run {quant_run_id} already used a recovery adapter; train on a quantized model's run")
+    quant_model_id = store.query("SELECT model_id FROM runs WHERE run_id = ?", [quant_run_id])[0][0]
+    out_dir = Path(out_dir) if out_dir else (
+        store.path.parent / "recovery" / set_id / f"{params.kind}-{params.objective}-{params.short_hash()}")
+
+    model, tokenizer, _ = load_model_and_tokenizer(ref, "cpu", torch.float32)
+    model.requires_grad_(False)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    lora = _lora_config(model, params)
+    recorder = _callbacks(params.max_minutes, on_step)
+    datasets.disable_progress_bars()
+    with tempfile.TemporaryDirectory(prefix="qmr-recover-") as work, _quiet_transformers():
+        trainer = _trainer(model, tokenizer, rows, params, lora, work, recorder)
+        trainer.remove_callback(PrinterCallback)  # per-step losses come through `on_step` instead
+        started = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - started
+        steps = int(trainer.state.global_step)
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise QmrError(f"cannot create {out_dir}: {exc}") from exc
+        trainer.model.save_pretrained(str(out_dir))
+    problem_ids = sorted({r["problem_id"] for r in rows})
+    hparams = asdict(params) | {"target_modules": sorted(lora.target_modules),
+                                "lora_dropout": 0.0, "max_length": MAX_LENGTH, "dtype": "float32", "device": "cpu",
+                                "stopped_by_time": recorder.stopped_by_time}
+    write_recipe(out_dir, {
+        "base_model": base_spec, "set_id": set_id, "kind": params.kind, "objective": params.objective,
+        "parent_run_id": quant_run_id, "quant_model_id": quant_model_id, "hparams": hparams,
+        "train_problem_ids": problem_ids, "steps": steps, "train_seconds": seconds,
+    })
+    recovered = resolve_model(str(out_dir))
+    adapter_id = recovered.model_id.rsplit("+lora-", 1)[1]
+    result = TrainResult(adapter_id, out_dir.resolve(), recovered.model_id, len(rows), steps, seconds,
+                         recorder.losses, recorder.stopped_by_time)
+    store.upsert("recoveries", [{
+        "adapter_id": adapter_id, "set_id": set_id, "kind": params.kind, "objective": params.objective,
+        "quant_model_id": quant_model_id, "model_id": recovered.model_id, "parent_run_id": quant_run_id,
+        "hparams_json": json.dumps(hparams, sort_keys=True), "n_train": len(rows), "steps": steps,
+        "train_seconds": seconds, "final_loss": result.final_loss, "losses_json": json.dumps(result.losses),
+        "adapter_path": str(result.adapter_dir), "eval_run_id": None, "summary_json": None,
+    }])
+    return result
