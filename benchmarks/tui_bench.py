@@ -27,7 +27,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from qmr_core.browse import default_comparison, list_runs, load_trace  # noqa: E402
-from qmr_core.store import Store  # noqa: E402
+from qmr_core.store import READER_WARM_HOLD_S, Store  # noqa: E402
 from tests.tui_store import BASE, Q3, build_large_store  # noqa: E402
 
 
@@ -63,7 +63,7 @@ async def measure(db: Path, presses: int) -> dict[str, float | list[float]]:
     out: dict[str, float | list[float]] = {}
     started = time.perf_counter()
     # as `qmr tui --db DB --run BASE` does: check/open the store, then the app (base vs both quantized runs)
-    app = QmrApp(db, run=BASE, store=Store(db, create=False))
+    app = QmrApp(db, run=BASE, store=Store(db, create=False, keep_warm_s=READER_WARM_HOLD_S))
     async with app.run_test(size=(160, 50)) as pilot:
 
         def table_shown() -> bool:

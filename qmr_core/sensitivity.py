@@ -30,11 +30,9 @@ from torch import nn
 from qmr_core import __version__
 from qmr_core.errors import QmrError
 from qmr_core.quant.rtn import RTNSpec, fake_quantize
+from qmr_core.sensitivity_grid import ALL, EVERY_LAYER, KIND_ORDER, SCOPES, Row, record_analysis, record_rows, stored_rows
 from qmr_core.store import Store
 
-ALL = "all"  # module column for "every module of the layer"
-EVERY_LAYER = -1
-SCOPES = ("cells", "layers", "kinds")
 REPLAY_TOLERANCE = 1e-3  # max |logit| difference accepted between replay and the real forward pass
 
 
@@ -88,7 +86,7 @@ class CheckpointQuantizer(Quantizer):
         q = self.weights[name]
         if q.shape != w.shape:
             raise QmrError(f"checkpoint weight {name} has shape {tuple(q.shape)}, the model's has {tuple(w.shape)}")
-        return q.to(w.dtype)
+        return q.to(device=w.device, dtype=w.dtype)
 
     def describe(self) -> dict:
         return {"method": self.method, "checkpoint": str(self.folder), "bits": self.bits, "group_size": self.group_size}
@@ -124,10 +122,7 @@ class Layout:
     head: nn.Module
     prefix: str  # module-name prefix of the layers, e.g. "model.layers"
     kinds: list[str]  # module kinds in the order they appear in a layer
-    linears: dict[int, dict[str, tuple[str, nn.Linear]]]  # layer -> kind -> (full name, module)
-
-
-_KIND_ORDER = ("q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj")
+    linears: dict[int, dict[str, list[tuple[str, nn.Linear]]]]  # layer -> kind -> [(full name, module)]
 
 
 def model_layout(model: nn.Module) -> Layout:
@@ -144,11 +139,11 @@ def model_layout(model: nn.Module) -> Layout:
         linears[i] = {}
         for sub, mod in layer.named_modules():
             if isinstance(mod, nn.Linear):
-                kind = sub.rsplit(".", 1)[-1]
-                linears[i][kind] = (f"{prefix}.{i}.{sub}", mod)
+                kind = sub.rsplit(".", 1)[-1]  # experts of a MoE layer share their kind
+                linears[i].setdefault(kind, []).append((f"{prefix}.{i}.{sub}", mod))
                 if kind not in kinds:
                     kinds.append(kind)
-    kinds.sort(key=lambda k: (_KIND_ORDER.index(k) if k in _KIND_ORDER else len(_KIND_ORDER), k))
+    kinds.sort(key=lambda k: (KIND_ORDER.index(k) if k in KIND_ORDER else len(KIND_ORDER), k))
     return Layout(layers, norm, head, prefix, kinds, linears)
 
 
@@ -195,15 +190,18 @@ class Encoded:
     n_tokens: int
 
 
-def encode_traces(tokenizer, traces: Sequence[Trace], max_output_tokens: int) -> Encoded:
+def encode_traces(tokenizer, traces: Sequence[Trace], max_output_tokens: int, prompt_special_tokens: bool = False) -> Encoded:
+    """Prompt and output tokenized apart, as generation produced them (teacher forcing does the same);
+    `prompt_special_tokens` follows the engine (BOS where there is no chat template)."""
     seqs, spans = [], []
     for t in traces:
-        prompt = tokenizer(t.prompt, add_special_tokens=False)["input_ids"]
+        prompt = tokenizer(t.prompt, add_special_tokens=prompt_special_tokens)["input_ids"]
         out = tokenizer(t.output, add_special_tokens=False)["input_ids"][:max_output_tokens]
-        if not out:
+        start = len(prompt) if prompt else 1  # with no prompt the first token has nothing to predict it
+        if len(prompt) + len(out) <= start:
             continue
         seqs.append(prompt + out)
-        spans.append((len(prompt), len(prompt) + len(out)))
+        spans.append((start, len(prompt) + len(out)))
     if not seqs:
         raise QmrError("no trace has output tokens to score")
     width = max(len(s) for s in seqs)
@@ -236,22 +234,6 @@ class Config:
         return f"{where}, {'all modules' if self.module == ALL else self.module}"
 
 
-@dataclass
-class Row:
-    layer: int
-    module: str
-    n_modules: int
-    weight_err: float
-    out_err: float
-    nll: float
-    delta_nll: float
-    accuracy: float | None = None
-    seconds: float = 0.0
-
-    def as_row(self, sens_id: str) -> dict:
-        return {"sens_id": sens_id, **self.__dict__}
-
-
 def configurations(layout: Layout, scopes: Iterable[str]) -> list[Config]:
     scopes = set(scopes)
     bad = scopes - set(SCOPES)
@@ -272,9 +254,9 @@ def _modules_of(layout: Layout, cfg: Config) -> list[tuple[int, str, nn.Linear]]
     layers = range(len(layout.layers)) if cfg.layer == EVERY_LAYER else [cfg.layer]
     found = []
     for i in layers:
-        for kind, (name, mod) in layout.linears[i].items():
+        for kind, modules in layout.linears[i].items():
             if cfg.module in (ALL, kind):
-                found.append((i, name, mod))
+                found += [(i, name, mod) for name, mod in modules]
     return found
 
 
@@ -283,6 +265,7 @@ class _Recorder:
 
     def __init__(self, layout: Layout):
         self.inputs: dict[int, torch.Tensor] = {}
+        self.args: dict[int, tuple] = {}
         self.kwargs: dict[int, dict] = {}
         self.outputs: dict[int, torch.Tensor] = {}
         self.handles = []
@@ -295,7 +278,7 @@ class _Recorder:
             hidden = args[0] if args else kwargs["hidden_states"]
             self.inputs[i] = hidden.detach()
             self.kwargs[i] = {k: v for k, v in kwargs.items() if k != "hidden_states"}
-            self.extra_args = args[1:]
+            self.args[i] = tuple(args[1:])
         return hook
 
     def _post(self, i: int) -> Callable:
@@ -335,11 +318,15 @@ class Sensitivity:
         finally:
             recorder.close()
         self.cache = recorder
-        self.baseline_nll = self._nll_from_logits(logits[self.rows, self.cols])
-        replayed = self._replay(0, None)[1]
-        diff = (replayed - logits[self.rows, self.cols]).abs().max().item()
-        self.replay = diff <= REPLAY_TOLERANCE
-        self.replay_diff = diff
+        forward = logits[self.rows, self.cols]
+        try:
+            replayed = self._replay(0, None)[1]
+            self.replay_diff = (replayed - forward).abs().max().item()
+        except Exception:  # a layer that cannot be called on its own: measure with full passes
+            replayed, self.replay_diff = None, float("inf")
+        self.replay = self.replay_diff <= REPLAY_TOLERANCE
+        # The baseline comes from the same path as the configurations, so their difference holds no path noise.
+        self.baseline_nll = self._nll_from_logits(replayed if self.replay else forward)
 
     def _nll_from_logits(self, logits: torch.Tensor) -> float:
         return torch.nn.functional.cross_entropy(logits.float(), self.targets).item()
@@ -350,7 +337,7 @@ class Sensitivity:
         hidden = self.cache.inputs[start]
         watched = None
         for i in range(start, len(self.layout.layers)):
-            hidden = _hidden(self.layout.layers[i](hidden, *self.cache.extra_args, **self.cache.kwargs[i]))
+            hidden = _hidden(self.layout.layers[i](hidden, *self.cache.args[i], **self.cache.kwargs[i]))
             if i == watch:
                 watched = hidden
         hidden = self.layout.norm(hidden)
@@ -425,75 +412,10 @@ def accuracy_probe(engine, problems: Sequence, template, decoding, batch_size: i
 
 
 def sensitivity_id(model_id: str, quantizer: dict, trace_run_id: str, trace_ids: Sequence[str], max_tokens: int,
-                   acc_ids: Sequence[str]) -> str:
-    payload = json.dumps([model_id, quantizer, trace_run_id, list(trace_ids), max_tokens, list(acc_ids)], sort_keys=True)
+                   setup: dict) -> str:
+    """Everything that changes the numbers: a resumed analysis must match all of it."""
+    payload = json.dumps([model_id, quantizer, trace_run_id, list(trace_ids), max_tokens, setup], sort_keys=True)
     return hashlib.sha256(payload.encode()).hexdigest()[:12]
-
-
-def stored_rows(store: Store, sens_id: str) -> dict[tuple[int, str], Row]:
-    rows = store.query_dicts("SELECT * FROM sensitivity WHERE sens_id = ?", [sens_id])
-    return {
-        (r["layer"], r["module"]): Row(**{k: r[k] for k in Row.__dataclass_fields__})
-        for r in rows
-    }
-
-
-def record_analysis(store: Store, row: dict) -> None:
-    store.upsert("sensitivity_runs", [row])
-
-
-def record_rows(store: Store, sens_id: str, rows: Sequence[Row]) -> None:
-    if rows:
-        store.upsert("sensitivity", [r.as_row(sens_id) for r in rows])
-
-
-# -- reading back ----------------------------------------------------------------------------
-
-
-@dataclass
-class Grid:
-    """A stored analysis arranged as layer x module kind."""
-
-    info: dict
-    kinds: list[str]
-    n_layers: int
-    cells: dict[tuple[int, str], Row]
-
-    def value(self, layer: int, module: str, metric: str = "delta_nll") -> float | None:
-        row = self.cells.get((layer, module))
-        return None if row is None else getattr(row, metric)
-
-    def ranked_layers(self, metric: str = "delta_nll") -> list[tuple[int, float]]:
-        vals = [(i, self.value(i, ALL, metric)) for i in range(self.n_layers)]
-        return sorted(((i, v) for i, v in vals if v is not None), key=lambda t: -t[1])
-
-
-def _kind_key(kind: str) -> tuple:
-    return (_KIND_ORDER.index(kind) if kind in _KIND_ORDER else len(_KIND_ORDER), kind)
-
-
-def load_grid(store: Store, sens_id: str | None = None) -> Grid:
-    if sens_id is None:
-        found = store.query("SELECT sens_id FROM sensitivity_runs ORDER BY created_at DESC LIMIT 1")
-        if not found:
-            raise QmrError("no sensitivity analysis in this store; run qmr sensitivity first")
-        sens_id = found[0][0]
-    info = store.query_dicts("SELECT * FROM sensitivity_runs WHERE sens_id = ? OR sens_id LIKE ? || '%'", [sens_id, sens_id])
-    if len(info) != 1:
-        raise QmrError(f"no sensitivity analysis '{sens_id}' in this store" if not info else f"'{sens_id}' is ambiguous")
-    cells = stored_rows(store, info[0]["sens_id"])
-    kinds = sorted({m for _, m in cells if m != ALL}, key=_kind_key)
-    layers = [i for i, _ in cells if i != EVERY_LAYER]
-    return Grid(info[0], kinds, (max(layers) + 1) if layers else 0, cells)
-
-
-def list_analyses(store: Store) -> list[dict]:
-    return store.query_dicts(
-        """SELECT a.sens_id, a.model_id, a.method, a.bits, a.group_size, a.n_traces, a.n_tokens, a.baseline_nll,
-                  count(s.layer) AS n_configs, max(s.delta_nll) AS max_delta_nll, a.created_at
-           FROM sensitivity_runs a LEFT JOIN sensitivity s USING (sens_id)
-           GROUP BY ALL ORDER BY a.created_at"""
-    )
 
 
 def analysis_row(sens_id: str, model_id: str, quantizer: Quantizer, trace_run_id: str, n_traces: int, n_tokens: int,
@@ -540,10 +462,13 @@ def analyze(
         raise QmrError(f"run {trace_run_id} has no correct samples with stored prompts to score")
     layout = model_layout(engine.model)
     configs = configurations(layout, scopes)
+    setup = {"device": str(engine.device), "dtype": str(engine.torch_dtype), "acc_problems": [p.problem_id for p in acc_problems],
+             "acc_template": getattr(acc_template, "name", None),
+             "acc_decoding": acc_decoding.as_dict() if acc_decoding is not None else None}
     sens_id = sensitivity_id(model_id, quantizer.describe(), trace_run_id, [t.problem_id for t in traces],
-                             max_output_tokens, [p.problem_id for p in acc_problems])
+                             max_output_tokens, setup)
     done = stored_rows(store, sens_id)
-    encoded = encode_traces(engine.tokenizer, traces, max_output_tokens)
+    encoded = encode_traces(engine.tokenizer, traces, max_output_tokens, not engine.has_chat_template)
     meter = Sensitivity(engine.model, layout, encoded, quantizer, device=engine.device)
     probe = accuracy_probe(engine, acc_problems, acc_template, acc_decoding, batch_size) if acc_problems else None
     known = store.query("SELECT baseline_acc FROM sensitivity_runs WHERE sens_id = ?", [sens_id])

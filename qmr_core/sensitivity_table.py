@@ -5,7 +5,7 @@ from __future__ import annotations
 from rich.table import Table
 from rich.text import Text
 
-from qmr_core.sensitivity import ALL, EVERY_LAYER, Grid
+from qmr_core.sensitivity_grid import ALL, EVERY_LAYER, HIGHER_IS_BETTER, Grid, damage
 
 METRICS = {
     "delta_nll": "increase in NLL of full-precision correct traces (nats/token)",
@@ -17,8 +17,9 @@ METRICS = {
 SHADES = ("grey15", "grey30", "dark_orange3", "orange_red1", "red3")
 
 
-def shade_levels(values: list[float | None]) -> list[int | None]:
-    """Rank-based heat level 0..4 per value (None stays None); ties share a level."""
+def shade_levels(values: list[float | None], metric: str = "delta_nll") -> list[int | None]:
+    """Rank-based heat level 0..4 per value, hotter = more damage (None stays None); ties share a level."""
+    values = [None if v is None else damage(v, metric) for v in values]
     present = sorted(v for v in values if v is not None)
     if not present:
         return [None] * len(values)
@@ -49,9 +50,9 @@ def grid_table(grid: Grid, metric: str = "delta_nll", title: str | None = None) 
     for kind in columns:
         table.add_column("whole layer" if kind == ALL else kind.removesuffix("_proj"), justify="right")
     cell_vals = [grid.value(i, k, metric) for i in range(grid.n_layers) for k in grid.kinds]
-    cell_levels = dict(zip([(i, k) for i in range(grid.n_layers) for k in grid.kinds], shade_levels(cell_vals)))
-    layer_levels = dict(zip(range(grid.n_layers), shade_levels([grid.value(i, ALL, metric) for i in range(grid.n_layers)])))
-    kind_levels = dict(zip(grid.kinds, shade_levels([grid.value(EVERY_LAYER, k, metric) for k in grid.kinds])))
+    cell_levels = dict(zip([(i, k) for i in range(grid.n_layers) for k in grid.kinds], shade_levels(cell_vals, metric)))
+    layer_levels = dict(zip(range(grid.n_layers), shade_levels([grid.value(i, ALL, metric) for i in range(grid.n_layers)], metric)))
+    kind_levels = dict(zip(grid.kinds, shade_levels([grid.value(EVERY_LAYER, k, metric) for k in grid.kinds], metric)))
 
     def cell(value: float | None, level: int | None) -> Text:
         style = f"on {SHADES[level]}" if level is not None else "dim"
@@ -79,6 +80,9 @@ def extremes(grid: Grid, metric: str = "delta_nll", k: int = 3) -> str:
         return "fewer than two layers measured"
     top, bottom = ranked[:k], ranked[-k:]
     most, least = ranked[0][1], ranked[-1][1]
-    ratio = f"{most / least:.1f}x" if least > 0 else "n/a (least is not positive)"
+    if metric in HIGHER_IS_BETTER:
+        gap = f"gap {least - most:.3f}"
+    else:
+        gap = f"most/least {metric}: " + (f"{most / least:.1f}x" if least > 0 else "n/a (least is not positive)")
     fmt = lambda items: ", ".join(f"{i} ({v:.3f})" for i, v in items)  # noqa: E731
-    return f"most damaging layers: {fmt(top)}; least: {fmt(reversed(bottom))}; most/least {metric}: {ratio}"
+    return f"most damaging layers: {fmt(top)}; least: {fmt(reversed(bottom))}; {gap}"

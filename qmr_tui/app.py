@@ -19,15 +19,11 @@ from textual.screen import Screen
 from qmr_core.annotations import AnnotationStore
 from qmr_core.browse import Comparison, FailureFilters, RunInfo
 from qmr_core.errors import QmrError
-from qmr_core.store import Store
+from qmr_core.store import READER_WARM_HOLD_S, Store
 from qmr_tui.messages import LoadFailed, StoreOpened
 from qmr_tui.screens.dialogs import ErrorScreen, HelpScreen
 from qmr_tui.screens.failures import FailuresScreen
 from qmr_tui.screens.runs import RunsScreen
-
-# Keep the store open this long after a read so browsing skips DuckDB's cold open; a writing
-# `qmr eval` waits at most about this long for its batch (see Store's keep_warm_s).
-WARM_HOLD_S = 1.0
 
 
 class QmrApp(App[None]):
@@ -66,7 +62,7 @@ class QmrApp(App[None]):
     @work(thread=True, exclusive=True, group="store", exit_on_error=False)
     def open_store(self) -> None:
         try:
-            store = Store(self.db_path, create=False, keep_warm_s=WARM_HOLD_S)
+            store = Store(self.db_path, create=False, keep_warm_s=READER_WARM_HOLD_S)
         except QmrError as exc:
             self.post_message(LoadFailed("store", str(exc)))
             return

@@ -14,6 +14,7 @@ from qmr_core.cli import app
 from qmr_core.engines.hf import HFEngine
 from qmr_core.model_registry import resolve_model
 from qmr_core.quant.rtn import RTNSpec, fake_quantize
+from qmr_core.sensitivity_grid import load_grid
 from qmr_core.sensitivity_table import grid_table, shade_levels
 from qmr_core.store import Store
 
@@ -79,7 +80,7 @@ def test_a_cell_matches_an_independent_computation(engine, replay):
     meter.replay = replay
     before = {k: v.clone() for k, v in engine.model.state_dict().items()}
     row = meter.measure(sens.Config(1, "q_proj"))
-    name, mod = layout.linears[1]["q_proj"]
+    [(name, mod)] = layout.linears[1]["q_proj"]
     q = fake_quantize(mod.weight.data, spec)
     ref_nll, ref_out = _reference_nll_and_output(engine, meter.encoded, {name: q}, 1)
     fp_out = meter.cache.outputs[1]
@@ -130,7 +131,7 @@ def test_analyze_stores_and_resumes(tmp_path, engine, tiny_model):
     assert store.query("SELECT count(*) FROM sensitivity WHERE sens_id = ?", [first.sens_id])[0][0] == 24
     again = sens.analyze(store, engine, "tiny", q, "fp-run", n_traces=8, max_output_tokens=32)
     assert again.sens_id == first.sens_id and again.reused == 24
-    grid = sens.load_grid(store)
+    grid = load_grid(store)
     assert grid.n_layers == 2 and len(grid.kinds) == 7
     whole = grid.value(-1, "all")
     assert whole is not None and all(math.isfinite(r.nll) for r in grid.cells.values())
@@ -181,3 +182,40 @@ def test_cli_measures_shows_and_refuses_bad_input(tmp_path, engine, tiny_model):
     ]:
         bad = runner.invoke(app, ["sensitivity", *args, "--db", str(db)])
         assert bad.exit_code != 0 and message in bad.output, (args, bad.output)
+
+
+def test_weights_are_restored_when_the_quantizer_fails(engine):
+    layout = sens.model_layout(engine.model)
+
+    class Failing(sens.RTNQuantizer):
+        def weight(self, name, w):
+            if "up_proj" in name:
+                raise RuntimeError("boom")
+            return super().weight(name, w)
+
+    meter = sens.Sensitivity(engine.model, layout, _encoded(engine), Failing(RTNSpec(2, 32)))
+    before = {k: v.clone() for k, v in engine.model.state_dict().items()}
+    with pytest.raises(RuntimeError, match="boom"):
+        meter.measure(sens.Config(0, sens.ALL))  # q..gate are swapped before up_proj fails
+    after = engine.model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_accuracy_ranks_the_lowest_as_most_damaging():
+    from qmr_core.sensitivity_grid import Grid, Row
+    from qmr_core.sensitivity_table import extremes
+
+    cells = {(i, "all"): Row(i, "all", 7, 0.1, 0.1, 1.0, 0.1, accuracy=acc) for i, acc in enumerate([0.9, 0.2, 0.6])}
+    grid = Grid({}, [], 3, cells)
+    assert [i for i, _ in grid.ranked_layers("accuracy")] == [1, 2, 0]
+    assert extremes(grid, "accuracy", k=1) == "most damaging layers: 1 (0.200); least: 0 (0.900); gap 0.700"
+    assert shade_levels([0.9, 0.2, 0.6], "accuracy") == [0, 3, 1]
+
+
+def test_the_tui_reads_without_importing_torch():
+    import subprocess
+    import sys
+
+    code = "import sys, qmr_tui.app, qmr_core.browse.summary, qmr_core.sensitivity_table; print('torch' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"

@@ -133,10 +133,19 @@ def test_a_writer_gets_in_while_a_warm_reader_keeps_reading(tmp_path):
     )
     deadline = time.monotonic() + 6
     seen = 0
-    while time.monotonic() < deadline and writer.poll() is None:
+    while time.monotonic() < deadline and writer.poll() is None:  # reads as fast as a held-down key
         seen = reader.query("SELECT count(*) FROM problems")[0][0]
+        time.sleep(0.02)
     out, err = writer.communicate(timeout=30)
     assert writer.returncode == 0, err
     assert float(out.strip()) < 3.0  # waited for at most a hold or two, not until the reader stopped
     assert reader.query("SELECT count(*) FROM problems") == [(1,)]
     reader.close()
+
+
+def test_qmr_tui_opens_its_store_with_the_warm_hold(tmp_path):
+    from qmr_core.cli.tui_cmds import _check_store
+    from qmr_core.store import READER_WARM_HOLD_S
+
+    Store(tmp_path / "s.duckdb")
+    assert _check_store(tmp_path / "s.duckdb")._warm.seconds == READER_WARM_HOLD_S > 0

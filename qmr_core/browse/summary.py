@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from qmr_core.annotations import ARROW_SCHEMA as ANNOTATION_SCHEMA
 from qmr_core.browse.runs import Comparison, RunInfo
-from qmr_core.sensitivity import Grid, load_grid
+from qmr_core.sensitivity_grid import Grid, load_grid
 from qmr_core.store import Store
 
 OUTCOME_SQL = """

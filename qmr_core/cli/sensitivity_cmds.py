@@ -12,39 +12,55 @@ from rich.table import Table
 
 from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, open_store, resolve_run
 from qmr_core.errors import QmrError
+from qmr_core.sensitivity_grid import SCOPES
 
 METHODS = ("rtn", "gptq")
+
+
+def _check_method(method: str, bits: int | None, group_size: int | None, source: Path | None) -> None:
+    """Everything about the quantizer that can be refused before the model is loaded."""
+    if method not in METHODS:
+        raise QmrError(f"unknown method '{method}'; choose from {', '.join(METHODS)}")
+    if bits is not None and not 2 <= bits <= 8:
+        raise QmrError(f"--bits must be 2..8, got {bits}")
+    if group_size is not None and (group_size == 0 or group_size < -1):
+        raise QmrError(f"--group-size must be positive or -1 (per channel), got {group_size}")
+    if method == "rtn":
+        if source is not None:
+            raise QmrError("--from is for weights swapped in from a checkpoint (gptq); rtn quantizes on the fly")
+        if bits is None:
+            raise QmrError("--bits is required with --method rtn")
+    elif source is None:
+        raise QmrError(
+            "--method gptq swaps in weights from a GPTQ checkpoint: make one with "
+            "`qmr quantize --model M --method gptq --bits B --out DIR` and pass --from DIR"
+        )
 
 
 def _quantizer(method: str, bits: int | None, group_size: int | None, asym: bool, source: Path | None, model):
     from qmr_core import sensitivity as sens
     from qmr_core.quant.rtn import RTNSpec, choose_group_size
 
-    if method not in METHODS:
-        raise QmrError(f"unknown method '{method}'; choose from {', '.join(METHODS)}")
     if method == "rtn":
-        if source is not None:
-            raise QmrError("--from is for weights swapped in from a checkpoint (gptq); rtn quantizes on the fly")
-        if bits is None:
-            raise QmrError("--bits is required with --method rtn")
-        return sens.RTNQuantizer(RTNSpec(bits, group_size or choose_group_size(model), not asym))
-    if source is None:
-        raise QmrError(
-            "--method gptq swaps in weights from a GPTQ checkpoint: make one with "
-            "`qmr quantize --model M --method gptq --bits B --out DIR` and pass --from DIR"
-        )
+        return sens.RTNQuantizer(RTNSpec(bits, group_size if group_size is not None else choose_group_size(model), not asym))
     q = sens.checkpoint_quantizer(source, method)
     if bits is not None and q.bits is not None and bits != q.bits:
         raise QmrError(f"--bits {bits} but the checkpoint {source} has {q.bits}-bit weights")
     return q
 
 
-def _print_grid(store, sens_id: str | None, metric: str) -> None:
-    from qmr_core.sensitivity import load_grid
-    from qmr_core.sensitivity_table import METRICS, extremes, grid_table
+def _check_metric(metric: str) -> None:
+    from qmr_core.sensitivity_table import METRICS
 
     if metric not in METRICS:
         raise QmrError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")
+
+
+def _print_grid(store, sens_id: str | None, metric: str) -> None:
+    from qmr_core.sensitivity_grid import load_grid
+    from qmr_core.sensitivity_table import METRICS, extremes, grid_table
+
+    _check_metric(metric)
     grid = load_grid(store, sens_id)
     info = grid.info
     group = info["group_size"]
@@ -88,14 +104,14 @@ def sensitivity_command(
 
     Example: qmr sensitivity --model smollm2-135m --method rtn --bits 3 --db qmr-demo.duckdb
     """
-    from qmr_core import sensitivity as sens
+    from qmr_core.sensitivity_grid import list_analyses
 
     if list_all:
         store = open_store(db)
         table = Table(title="sensitivity analyses", header_style="bold")
         for col in ("id", "model", "method", "bits", "group", "traces", "tokens", "fp NLL", "configs", "max ΔNLL"):
             table.add_column(col)
-        for r in sens.list_analyses(store):
+        for r in list_analyses(store):
             table.add_row(r["sens_id"], escape(r["model_id"]), r["method"], str(r["bits"]), str(r["group_size"]),
                           str(r["n_traces"]), str(r["n_tokens"]), f"{r['baseline_nll']:.3f}", str(r["n_configs"]),
                           "-" if r["max_delta_nll"] is None else f"{r['max_delta_nll']:.3f}")
@@ -108,10 +124,16 @@ def sensitivity_command(
         raise QmrError("pass --model to measure, or --show ID / --list to read stored analyses")
     if "@" in model:
         raise QmrError(f"--model takes the full-precision model; the quantizer comes from --method/--bits, not '{model}'")
-    if traces < 1 or max_tokens < 1:
-        raise QmrError("--traces and --max-tokens must be positive")
+    if traces < 1 or max_tokens < 1 or batch_size < 1 or accuracy < 0 or acc_tokens < 1:
+        raise QmrError("--traces, --max-tokens, --batch-size and --acc-max-new-tokens must be positive, --accuracy >= 0")
     scopes = [s.strip() for s in scope.split(",") if s.strip()]
+    bad = sorted(set(scopes) - set(SCOPES))
+    if bad or not scopes:
+        raise QmrError(f"unknown scope '{','.join(bad)}'; choose from {', '.join(SCOPES)}")
+    _check_method(method, bits, group_size, source)
+    _check_metric(metric)
     store = open_store(db)
+    from qmr_core import sensitivity as sens
     from qmr_core.engines import build_engine, model_ref_for
     from qmr_core.engines.base import Decoding
     from qmr_core.evaluate import register_model

@@ -11,14 +11,14 @@ import typer
 
 from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console
 from qmr_core.errors import QmrError
-from qmr_core.store import Store
+from qmr_core.store import READER_WARM_HOLD_S, Store
 
 
 def _check_store(db: Path) -> Store:
     """Fail with one line before the full-screen app starts: missing, foreign or newer stores."""
     if not db.exists():
         raise QmrError(f"no qmr store at {db} (run `qmr eval` or `qmr demo --db {db}` to create one)")
-    return Store(db, create=False)
+    return Store(db, create=False, keep_warm_s=READER_WARM_HOLD_S)
 
 
 @app.command("tui")

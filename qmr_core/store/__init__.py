@@ -1,3 +1,3 @@
-from qmr_core.store.store import SCHEMA_VERSION, Store, upsert_rows
+from qmr_core.store.store import READER_WARM_HOLD_S, SCHEMA_VERSION, Store, upsert_rows
 
-__all__ = ["SCHEMA_VERSION", "Store", "upsert_rows"]
+__all__ = ["READER_WARM_HOLD_S", "SCHEMA_VERSION", "Store", "upsert_rows"]

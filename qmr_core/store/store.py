@@ -22,6 +22,9 @@ import pyarrow as pa
 from qmr_core.errors import QmrError
 
 LOCK_WAIT_S = 60.0
+# Interactive readers (the TUI) keep the store open this long after a read: browsing skips DuckDB's cold
+# open, and a writing `qmr eval` waits at most about this long for its batch.
+READER_WARM_HOLD_S = 1.0
 
 
 def _migrations() -> list[tuple[int, str]]:
@@ -127,15 +130,15 @@ class Store:
                 if not _is_lock_error(exc) or time.monotonic() > deadline:
                     raise QmrError(f"cannot open store {self.path}: {str(exc).splitlines()[0]}") from exc
                 time.sleep(delay)
-                delay = min(delay * 1.5, 0.5)
+                delay = min(delay * 1.5, 0.05)  # short: readers leave only brief gaps between their reads
             except duckdb.Error as exc:
                 raise QmrError(f"cannot open store {self.path}: {str(exc).splitlines()[0]}") from exc
         try:
             yield con
         finally:
+            if read_only:
+                self._warm.hold()  # while `con` is still open, so the hold reuses the open database
             con.close()
-        if read_only:
-            self._warm.hold()
 
     def close(self) -> None:
         """Let go of a warm read-only hold at once (see keep_warm_s)."""
