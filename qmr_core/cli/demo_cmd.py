@@ -23,7 +23,7 @@ DEMO_MODELS = ("smollm2-135m", "smollm2-135m@rtn-w4g64", "smollm2-135m@rtn-w3g64
 def demo_command(
     db: Annotated[Path, typer.Option("--db", help="Store to write.")] = Path("qmr-demo.duckdb"),
     limit: Annotated[int | None, typer.Option("--limit", "-n", help="Use only the first N bundled problems.")] = None,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-t", help="Generation budget per sample.")] = 256,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-t", help="Generation budget per sample (the full-precision model's correct answers take under 60 tokens).")] = 160,
     batch_size: Annotated[int, typer.Option("--batch-size", "-k")] = 16,
 ) -> None:
     """Evaluate SmolLM2-135M at full precision and as 4- and 3-bit RTN copies on qmr's own problem set.
