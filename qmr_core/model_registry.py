@@ -119,8 +119,10 @@ def resolve_adapter(folder: Path) -> ModelRef:
 
 
 def resolve_model(spec: str) -> ModelRef:
+    from qmr_core.recover.recipe import is_adapter_dir
+
     candidate = Path(spec.partition("@")[0].strip()).expanduser()
-    if _looks_like_path(str(candidate)) and candidate.is_dir() and (candidate / "adapter_config.json").is_file():
+    if _looks_like_path(str(candidate)) and is_adapter_dir(candidate):  # a checkpoint that ships an adapter is not one
         if "@" in spec:
             raise QmrError(f"{spec}: a recovery adapter already names its quantized base; drop the @ suffix")
         return resolve_adapter(candidate.resolve())

@@ -130,19 +130,22 @@ def test_build_splits_holdout_and_writes_set(toy, tmp_path):
     if "toy/p7" in by_pid:
         assert by_pid["toy/p7"]["error_step"] == 1 and by_pid["toy/p7"]["error_type"] is None
     row = store.query_dicts("SELECT * FROM recovery_sets")[0]
-    assert (row["n_targeted"], row["n_control"], row["judge"], row["seed"]) == (6, 6, "symbolic", 0)
+    # the control set: the training problems that have another shared step (not those parting at step 0)
+    parted_at_once = [p for p in train if LOST[p][0] == Q_STEP0]
+    n_control = len(train) - len(parted_at_once)
+    assert (row["n_targeted"], row["n_control"], row["judge"], row["seed"]) == (6, n_control, "symbolic", 0)
     assert json.loads(row["holdout_json"]) == rep.holdout
     stored = store.query("SELECT kind, count(*) FROM recovery_examples GROUP BY 1 ORDER BY 1")
-    assert stored == [("control", 6), ("targeted", 6)]
-    # the control set: same problems, same size, cut at seeded random steps with the same construction
-    assert sorted(r["problem_id"] for r in rep.control) == train
+    assert stored == [("control", n_control), ("targeted", 6)]
+    assert sorted(r["problem_id"] for r in rep.control) == [p for p in train if p not in parted_at_once]
     for r in rep.control:
         q = LOST[r["problem_id"]][0]
         c = cut_traces(q, spans(q), F, r["cut_step"])
         assert r["prompt"] == PROMPT + c.prefix and r["chosen"] == c.chosen and r["rejected"] == c.rejected
+        assert not c.moved_back and r["cut_step"] != by_pid[r["problem_id"]]["cut_step"]  # never a copy of the targeted cut
     again = build_set(store, quant, base, judge="symbolic", holdout=0.25, seed=0, out_dir=tmp_path / "out")
     assert again.set_id == rep.set_id and again.holdout == rep.holdout and again.control == rep.control
-    assert store.query("SELECT count(*) FROM recovery_examples")[0][0] == 12  # rebuilt, not duplicated
+    assert store.query("SELECT count(*) FROM recovery_examples")[0][0] == 6 + n_control  # rebuilt, not duplicated
     seeds = {tuple(build_set(store, quant, base, seed=s, out_dir=tmp_path / f"o{s}").holdout) for s in range(6)}
     assert len(seeds) > 1  # the seed decides the holdout
 
@@ -186,7 +189,8 @@ def test_jsonl_files_hold_both_formats_and_never_the_holdout(toy, tmp_path):
     assert names == ["control.dpo.jsonl", "control.sft.jsonl", "targeted.dpo.jsonl", "targeted.sft.jsonl"]
     for path in rep.files:
         lines = read_jsonl(path)
-        assert len(lines) == len(rep.targeted) == 4
+        assert len(rep.targeted) == 4
+        assert len(lines) == len(rep.control if path.name.startswith("control") else rep.targeted)
         fmt = {"prompt", "completion", "meta"} if ".sft." in path.name else {"prompt", "chosen", "rejected", "meta"}
         assert all(set(x) == fmt for x in lines)
         assert all(set(x["meta"]) >= {"problem_id", "error_type", "cut_step"} for x in lines)
@@ -329,3 +333,12 @@ def test_recover_eval_runs_the_parent_setup_without_training_problems(tiny_store
     assert summary["acc"]["quantized"] == pytest.approx(2 / 4)  # p8 and p9 are right under quantization
     shown = runner.invoke(app, ["recover", "show", "--db", str(store.path)])
     assert shown.exit_code == 0 and res.adapter_id in shown.output and run["run_id"] in shown.output
+    from qmr_core.diagnose.pipeline import run_model_spec
+
+    assert run_model_spec(store, run["run_id"]) == str(res.adapter_dir)  # teacher forcing can reload it
+
+
+def test_a_judge_without_diagnoses_is_refused(toy, tmp_path):
+    store, base, quant = toy
+    with pytest.raises(QmrError, match="no diagnoses by judge 'symbolc'.*combined, symbolic"):
+        build_set(store, quant, base, judge="symbolc", out_dir=tmp_path / "o")

@@ -11,6 +11,7 @@ from rich.markup import escape
 from rich.table import Table
 
 from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store, resolve_run
+from qmr_core.errors import QmrError
 
 recover_app = typer.Typer(help="Recovery fine-tuning: curate examples at the first faulty step, train a LoRA, evaluate it.",
                           no_args_is_help=True)
@@ -34,7 +35,7 @@ def build_command(
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Build a recovery set from a comparison's lost problems: targeted examples cut at the diagnosed first
-    faulty step, and a control set of the same problems cut at random steps. Writes the store and 4 JSONL files.
+    faulty step, and a control set of the same problems cut at another random step the two traces share. Writes the store and 4 JSONL files.
 
     Example: qmr recover build --base 768079 --quant 3c0d12 --error-type execution --db qmr-demo.duckdb
     """
@@ -57,7 +58,9 @@ def build_command(
         console.print(f"[dim]{rep.moved_back} targeted cut(s) moved before the faulty step: the traces diverged earlier[/]")
     if rep.skipped:
         err_console.print("[yellow]skipped[/] " + ", ".join(f"{n} {why}" for why, n in sorted(rep.skipped.items())))
-    console.print(f"control set: {len(rep.control)} examples (same problems, random steps)")
+    short = len(rep.targeted) - len(rep.control)
+    console.print(f"control set: {len(rep.control)} examples (same problems, cut at another random shared step)"
+                  + (f"; {short} problem(s) have no other shared step (their traces part in the first step)" if short else ""))
     for f in rep.files:
         console.print(f"  {escape(str(f))}")
     console.print(f"next: qmr recover train --set {rep.set_id} --db {escape(str(db))}")
@@ -95,8 +98,11 @@ def train_command(
     def on_step(step: int, loss: float) -> None:
         console.print(f"[dim]step {step}: loss {loss:.4f}[/]", highlight=False)
 
-    with console.status("training ...", spinner="dots"):
-        res = train_adapter(store, set_id, params, out, on_step=on_step)
+    try:
+        with console.status("training ...", spinner="dots"):
+            res = train_adapter(store, set_id, params, out, on_step=on_step)
+    except KeyboardInterrupt:
+        raise QmrError("interrupted: training stopped and no adapter was saved (use --max-minutes to stop early and keep it)") from None
     console.print(
         f"adapter [bold]{res.adapter_id}[/]: {res.n_train} {kind} examples, {objective}, {res.steps} steps in "
         f"{res.seconds:.1f} s, final loss " + (f"{res.final_loss:.4f}" if res.final_loss is not None else "-")

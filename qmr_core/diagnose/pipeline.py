@@ -154,6 +154,8 @@ def run_model_spec(store: Store, run_id: str) -> str:
         raise QmrError(f"teacher forcing needs a run made with the hf engine; run {run_id} used '{engine}'")
     tag = model_id.partition("@")[2]
     candidates = [model_id] + ([f"{source}@{tag}" if tag else source] if source else [])
+    if "+lora-" in model_id:  # a recovered model loads from its adapter folder, which names its base
+        candidates = [r[0] for r in store.query("SELECT adapter_path FROM recoveries WHERE model_id = ?", [model_id])]
     last: QmrError | None = None
     for spec in candidates:
         try:

@@ -5,8 +5,9 @@ trace F solved it. The example's prompt is what the model saw plus the part of Q
 F's remainder is the wanted continuation (SFT completion, DPO chosen) and Q's remainder the
 unwanted one (DPO rejected). That only makes sense while F and Q agree up to the cut, so when they
 diverged earlier the cut moves back to the last quantized step that starts inside their common
-prefix (possibly the very start). A control set cuts the same training problems at a random step,
-so a recovery can be credited to *where* the examples are cut rather than to the data itself.
+prefix (possibly the very start). A control set cuts the same training problems at a random other
+step of that shared prefix, so a recovery can be credited to *where* the examples are cut rather than
+to the data itself (problems whose traces part at once have no other cut, so no control example).
 """
 
 from __future__ import annotations
@@ -205,6 +206,27 @@ def example_row(set_id: str, kind: str, t: LostTrace, step: int) -> dict:
     }
 
 
+def shared_steps(t: LostTrace) -> list[int]:
+    """Quantized steps that start inside the prefix both traces share: the cuts that need no moving back."""
+    return [j for j, (start, _end) in enumerate(t.spans) if t.full.startswith(t.quant[:start])]
+
+
+def control_rows(set_id: str, traces: Sequence[LostTrace], targeted_cut: dict[str, int], seed: int) -> list[dict]:
+    """Per training problem, a cut at a seeded random shared step other than the targeted cut.
+
+    A cut past the shared prefix would move back onto the targeted one (measured on a toy store: 91 of
+    160 such controls were copies), so only shared steps are drawn; a problem whose traces part in their
+    first step has no other cut and no control example, and the set is smaller by that many.
+    """
+    rng = random.Random(f"control:{seed}")
+    rows = []
+    for t in traces:
+        others = [j for j in shared_steps(t) if j != targeted_cut[t.problem_id]]
+        if others:
+            rows.append(example_row(set_id, "control", t, rng.choice(others)))
+    return rows
+
+
 def split_holdout(problem_ids: Sequence[str], fraction: float, seed: int) -> tuple[list[str], list[str]]:
     """(train, holdout): a seeded random `fraction` held out, always leaving at least one to train on."""
     ids = sorted(problem_ids)
@@ -235,6 +257,11 @@ def build_set(
         base_run_id = infer_base_run(store, quant_run_id)
         if base_run_id is None:
             raise QmrError(f"cannot tell which run is the full-precision base of {quant_run_id}; pass --base")
+    if judge != COMBINED:
+        known = sorted(r[0] for r in store.query("SELECT DISTINCT judge FROM diagnoses WHERE run_id = ?", [quant_run_id]))
+        if judge not in known:
+            raise QmrError(f"run {quant_run_id} has no diagnoses by judge '{judge}' (it has: {', '.join(known) or 'none'}); "
+                           f"run qmr diagnose --run {quant_run_id} --judge ... first")
     skipped: Counter = Counter()
     n_lost, traces = load_lost_traces(store, base_run_id, quant_run_id, judge, skipped)
     if not n_lost:
@@ -251,8 +278,7 @@ def build_set(
     train_ids, held = split_holdout(list(by_id), holdout, seed)
     set_id = make_set_id(base_run_id, quant_run_id, judge, types, holdout, seed)
     targeted = [example_row(set_id, "targeted", by_id[p], by_id[p].error_step) for p in train_ids]
-    rng = random.Random(f"control:{seed}")
-    control = [example_row(set_id, "control", by_id[p], rng.randrange(max(len(by_id[p].spans), 1))) for p in train_ids]
+    control = control_rows(set_id, [by_id[p] for p in train_ids], {r["problem_id"]: r["cut_step"] for r in targeted}, seed)
     out_dir = Path(out_dir) if out_dir else store.path.parent / "recovery" / set_id
     report = BuildReport(
         set_id=set_id, base_run_id=base_run_id, quant_run_id=quant_run_id, n_lost=n_lost, targeted=targeted,

@@ -219,6 +219,6 @@ def train_adapter(
         "quant_model_id": quant_model_id, "model_id": recovered.model_id, "parent_run_id": quant_run_id,
         "hparams_json": json.dumps(hparams, sort_keys=True), "n_train": len(rows), "steps": steps,
         "train_seconds": seconds, "final_loss": result.final_loss, "losses_json": json.dumps(result.losses),
-        "adapter_path": str(result.adapter_dir), "eval_run_id": None, "summary_json": None,
+        "adapter_path": str(result.adapter_dir),  # eval_run_id / summary_json stay: a retrained identical adapter keeps its evaluation
     }])
     return result
