@@ -23,14 +23,15 @@ DEMO_MODELS = ("smollm2-135m", "smollm2-135m@rtn-w4g64", "smollm2-135m@rtn-w3g64
 def demo_command(
     db: Annotated[Path, typer.Option("--db", help="Store to write.")] = Path("qmr-demo.duckdb"),
     limit: Annotated[int | None, typer.Option("--limit", "-n", help="Use only the first N bundled problems.")] = None,
-    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-t", help="Generation budget per sample (the full-precision model's correct answers take under 60 tokens).")] = 160,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-t", help="Generation budget per sample (the full-precision model's correct answers take under 60 tokens).")] = 96,
     batch_size: Annotated[int, typer.Option("--batch-size", "-k")] = 16,
 ) -> None:
     """Evaluate SmolLM2-135M at full precision and as 4- and 3-bit RTN copies on qmr's own problem set.
 
-    Then pairs each quantized run with the full-precision one (lost / gained problems), checks every
-    failing trace's arithmetic with the symbolic step checker, and finds the first token where the
-    quantized model's greedy choice departs from the full-precision trace (teacher forcing).
+    Then pairs each quantized run with the full-precision one (lost / gained problems), checks the
+    arithmetic of every lost problem's trace with the symbolic step checker, and finds the first token where
+    the quantized model's greedy choice departs from the full-precision trace (teacher forcing); `qmr diagnose`
+    does the same for every failing sample.
     Writes qmr-demo.duckdb, prints the accuracy table and the command that opens the TUI.
     Re-running resumes: finished samples are not generated again.
 
@@ -51,7 +52,7 @@ def demo_command(
             f"accuracy {summary.acc_base:.1%} -> {summary.acc_quant:.1%}"
         )
         with console.status(f"diagnosing {quant}: symbolic step checker and teacher forcing ..."):
-            diagnose_run(store, quant, base, judges=("symbolic",), batch_size=batch_size)
+            diagnose_run(store, quant, base, judges=("symbolic",), only_lost=True, batch_size=batch_size)
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s")
     console.print(f"browse the failures:   [bold]qmr tui --db {db}[/]")
     console.print(f"error types:           [bold]qmr errors --db {db}[/]")
