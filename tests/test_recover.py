@@ -130,18 +130,24 @@ def test_build_splits_holdout_and_writes_set(toy, tmp_path):
     if "toy/p7" in by_pid:
         assert by_pid["toy/p7"]["error_step"] == 1 and by_pid["toy/p7"]["error_type"] is None
     row = store.query_dicts("SELECT * FROM recovery_sets")[0]
-    # the control set: the training problems that have another shared step (not those parting at step 0)
-    parted_at_once = [p for p in train if LOST[p][0] == Q_STEP0]
-    n_control = len(train) - len(parted_at_once)
+    # the control set: one per training problem, never a copy of the targeted cut; where the traces part in
+    # their first step (Q_STEP0) the cut is a later step of the full-precision trace
+    n_control = 6
     assert (row["n_targeted"], row["n_control"], row["judge"], row["seed"]) == (6, n_control, "symbolic", 0)
     assert json.loads(row["holdout_json"]) == rep.holdout
     stored = store.query("SELECT kind, count(*) FROM recovery_examples GROUP BY 1 ORDER BY 1")
     assert stored == [("control", n_control), ("targeted", 6)]
-    assert sorted(r["problem_id"] for r in rep.control) == [p for p in train if p not in parted_at_once]
+    assert sorted(r["problem_id"] for r in rep.control) == train
     for r in rep.control:
         q = LOST[r["problem_id"]][0]
+        if q == Q_STEP0:
+            b = spans(F)[r["cut_step"]][0]
+            assert r["cut_in"] == "full_precision" and r["cut_step"] >= 1 and r["cut_char"] == b
+            assert r["prompt"] == PROMPT + F[:b] and r["chosen"] == F[b:] and r["rejected"] == q[spans(q)[r["cut_step"]][0]:]
+            continue
         c = cut_traces(q, spans(q), F, r["cut_step"])
-        assert r["prompt"] == PROMPT + c.prefix and r["chosen"] == c.chosen and r["rejected"] == c.rejected
+        assert r["cut_in"] == "shared" and r["prompt"] == PROMPT + c.prefix and r["chosen"] == c.chosen
+        assert r["rejected"] == c.rejected
         assert not c.moved_back and r["cut_step"] != by_pid[r["problem_id"]]["cut_step"]  # never a copy of the targeted cut
     again = build_set(store, quant, base, judge="symbolic", holdout=0.25, seed=0, out_dir=tmp_path / "out")
     assert again.set_id == rep.set_id and again.holdout == rep.holdout and again.control == rep.control
@@ -342,3 +348,12 @@ def test_a_judge_without_diagnoses_is_refused(toy, tmp_path):
     store, base, quant = toy
     with pytest.raises(QmrError, match="no diagnoses by judge 'symbolc'.*combined, symbolic"):
         build_set(store, quant, base, judge="symbolc", out_dir=tmp_path / "o")
+
+
+def test_control_cuts_the_full_precision_trace_where_the_traces_part_at_once(toy, tmp_path):
+    store, base, quant = toy
+    rep = build_set(store, quant, base, holdout=0.0, out_dir=tmp_path / "o")
+    assert len(rep.control) == len(rep.targeted) == 8
+    parted = [r for r in rep.control if r["problem_id"] == "toy/p4"]  # Q_STEP0: wrong from its first step
+    assert [r["cut_in"] for r in parted] == ["full_precision"]
+    assert store.query("SELECT cut_in FROM recovery_examples WHERE kind = 'control' AND problem_id = 'toy/p4'") == [("full_precision",)]

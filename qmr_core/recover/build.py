@@ -73,6 +73,7 @@ class LostTrace:
     error_step: int
     error_type: str | None
     located_by: str  # judge name, "combined" or "divergence"
+    full_spans: list[tuple[int, int]] = field(default_factory=list)
 
 
 @dataclass
@@ -148,6 +149,17 @@ def error_types_of(store: Store, run_id: str, problem_ids: Sequence[str], judge:
     return {pid: locate(diag, pid, idx, judge, None)[1] for pid, idx in first_wrong.items()}
 
 
+def _spans(store: Store, run_id: str, ids: list[str]) -> dict[tuple[str, int], list[tuple[int, int]]]:
+    spans: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for pid, idx, start, end in store.query(
+        """SELECT problem_id, sample_idx, span_start, span_end FROM steps WHERE run_id = ?
+           AND problem_id IN (SELECT unnest(?)) ORDER BY problem_id, sample_idx, step_idx""",
+        [run_id, ids],
+    ):
+        spans.setdefault((pid, idx), []).append((start, end))
+    return spans
+
+
 def load_lost_traces(store: Store, base_run_id: str, quant_run_id: str, judge: str, skipped: Counter) -> tuple[int, list[LostTrace]]:
     lost = _lost_ids(store, base_run_id, quant_run_id)
     ids = sorted(lost)
@@ -167,13 +179,8 @@ def load_lost_traces(store: Store, base_run_id: str, quant_run_id: str, judge: s
     full: dict[str, dict] = {}
     for r in base_rows:
         full.setdefault(r["problem_id"], r)  # the first right sample
-    spans: dict[tuple[str, int], list[tuple[int, int]]] = {}
-    for pid, idx, start, end in store.query(
-        """SELECT problem_id, sample_idx, span_start, span_end FROM steps WHERE run_id = ?
-           AND problem_id IN (SELECT unnest(?)) ORDER BY problem_id, sample_idx, step_idx""",
-        [quant_run_id, ids],
-    ):
-        spans.setdefault((pid, idx), []).append((start, end))
+    spans = _spans(store, quant_run_id, ids)
+    full_spans = _spans(store, base_run_id, ids)
     diag = _diagnoses(store, quant_run_id, judge)
     traces = []
     for pid in ids:
@@ -193,7 +200,7 @@ def load_lost_traces(store: Store, base_run_id: str, quant_run_id: str, judge: s
             skipped["no located faulty step"] += 1
             continue
         traces.append(LostTrace(pid, q["sample_idx"], q["prompt"], q["output"], spans.get((pid, q["sample_idx"]), []),
-                                f["output"], int(step), etype, by))
+                                f["output"], int(step), etype, by, full_spans.get((pid, f["sample_idx"]), [])))
     return len(ids), traces
 
 
@@ -202,7 +209,7 @@ def example_row(set_id: str, kind: str, t: LostTrace, step: int) -> dict:
     return {
         "set_id": set_id, "kind": kind, "problem_id": t.problem_id, "sample_idx": t.sample_idx,
         "cut_step": c.step, "cut_char": c.char, "error_step": t.error_step, "error_type": t.error_type,
-        "prompt": t.prompt + c.prefix, "chosen": c.chosen, "rejected": c.rejected,
+        "prompt": t.prompt + c.prefix, "chosen": c.chosen, "rejected": c.rejected, "cut_in": "shared",
     }
 
 
@@ -211,19 +218,35 @@ def shared_steps(t: LostTrace) -> list[int]:
     return [j for j, (start, _end) in enumerate(t.spans) if t.full.startswith(t.quant[:start])]
 
 
-def control_rows(set_id: str, traces: Sequence[LostTrace], targeted_cut: dict[str, int], seed: int) -> list[dict]:
-    """Per training problem, a cut at a seeded random shared step other than the targeted cut.
+def full_precision_cut_row(set_id: str, t: LostTrace, step: int) -> dict:
+    """A control cut inside the full-precision trace: prefix F[:b], chosen F[b:], rejected the quantized
+    trace from its step of the same index (its own continuation of that prefix was never generated)."""
+    b = t.full_spans[step][0]
+    qb = t.spans[min(step, len(t.spans) - 1)][0] if t.spans else 0
+    return {
+        "set_id": set_id, "kind": "control", "problem_id": t.problem_id, "sample_idx": t.sample_idx,
+        "cut_step": step, "cut_char": b, "error_step": t.error_step, "error_type": t.error_type,
+        "prompt": t.prompt + t.full[:b], "chosen": t.full[b:], "rejected": t.quant[qb:], "cut_in": "full_precision",
+    }
 
-    A cut past the shared prefix would move back onto the targeted one (measured on a toy store: 91 of
-    160 such controls were copies), so only shared steps are drawn; a problem whose traces part in their
-    first step has no other cut and no control example, and the set is smaller by that many.
+
+def control_rows(set_id: str, traces: Sequence[LostTrace], targeted_cut: dict[str, int], seed: int) -> list[dict]:
+    """Per training problem, one cut at a seeded random step other than the targeted cut.
+
+    Drawn first among the steps both traces share (a cut past the shared prefix would move back onto the
+    targeted one: on a toy store 91 of 160 such controls were copies). Where the traces part in their
+    first step, as SmolLM2's 3-bit traces do, the cut is a random later step of the full-precision trace
+    (`full_precision_cut_row`). A problem with neither has no control example.
     """
     rng = random.Random(f"control:{seed}")
     rows = []
     for t in traces:
-        others = [j for j in shared_steps(t) if j != targeted_cut[t.problem_id]]
+        cut = targeted_cut[t.problem_id]
+        others = [j for j in shared_steps(t) if j != cut]
         if others:
             rows.append(example_row(set_id, "control", t, rng.choice(others)))
+        elif len(t.full_spans) > 1:
+            rows.append(full_precision_cut_row(set_id, t, rng.randrange(1, len(t.full_spans))))
     return rows
 
 
@@ -302,7 +325,7 @@ def build_set(
 
 
 def _meta(r: dict) -> dict:
-    return {k: r[k] for k in ("problem_id", "sample_idx", "error_type", "error_step", "cut_step", "cut_char")}
+    return {k: r[k] for k in ("problem_id", "sample_idx", "error_type", "error_step", "cut_step", "cut_char", "cut_in")}
 
 
 def export_jsonl(out_dir: Path, targeted: list[dict], control: list[dict]) -> list[Path]:

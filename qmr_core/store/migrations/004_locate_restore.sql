@@ -58,8 +58,9 @@ CREATE TABLE recovery_examples (
     kind         VARCHAR NOT NULL,        -- targeted | control
     problem_id   VARCHAR NOT NULL,
     sample_idx   INTEGER NOT NULL,
-    cut_step     INTEGER NOT NULL,        -- quantized-trace step the prefix stops before
-    cut_char     INTEGER NOT NULL,        -- prefix length in characters of the trace
+    cut_step     INTEGER NOT NULL,        -- step the prefix stops before (of the trace cut_in names)
+    cut_char     INTEGER NOT NULL,        -- prefix length in characters of that trace
+    cut_in       VARCHAR NOT NULL,        -- shared (both traces agree up to the cut) | full_precision (control only)
     error_step   INTEGER,                 -- the diagnosed first faulty step
     error_type   VARCHAR,
     prompt       VARCHAR NOT NULL,        -- model prompt + shared prefix
