@@ -59,8 +59,8 @@ def build_command(
     if rep.skipped:
         err_console.print("[yellow]skipped[/] " + ", ".join(f"{n} {why}" for why, n in sorted(rep.skipped.items())))
     short = len(rep.targeted) - len(rep.control)
-    console.print(f"control set: {len(rep.control)} examples (same problems, cut at another random shared step)"
-                  + (f"; {short} problem(s) have no other shared step (their traces part in the first step)" if short else ""))
+    console.print(f"control set: {len(rep.control)} examples (same problems, cut at another random step)"
+                  + (f"; {short} problem(s) have no other step to cut at (traces part in step 1 and the full-precision one has a single step)" if short else ""))
     for f in rep.files:
         console.print(f"  {escape(str(f))}")
     console.print(f"next: qmr recover train --set {rep.set_id} --db {escape(str(db))}")
