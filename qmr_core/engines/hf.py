@@ -26,6 +26,7 @@ from qmr_core.model_registry import ModelRef
 from qmr_core.paths import cache_dir
 from qmr_core.prompts import Messages, plain_text_prompt
 from qmr_core.quant import loading as quant_loading
+from qmr_core.quant.backend_common import import_quietly
 from qmr_core.quant.rtn import rtn_quantize_
 
 log = logging.getLogger(__name__)
@@ -122,7 +123,7 @@ def load_model_and_tokenizer(ref: ModelRef, device: str = "cpu", dtype: torch.dt
         layer_errors = rtn_quantize_(model, ref.rtn)
     if ref.adapter is not None:  # a recovery LoRA on the (fake-)quantized weights, kept unmerged
         try:
-            from peft import PeftModel
+            PeftModel = import_quietly("peft").PeftModel
         except ImportError:
             raise QmrError(f"{ref.name} is a LoRA adapter and needs peft: pip install peft") from None
         model = PeftModel.from_pretrained(model, ref.adapter, is_trainable=False).to(device)

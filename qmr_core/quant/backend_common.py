@@ -49,6 +49,15 @@ def quiet_library_logs() -> None:
     os.environ.setdefault("LLM_COMPRESSOR_LOG_LEVEL", "ERROR")
 
 
+def import_quietly(module: str):
+    """Import a module whose import prints a banner (peft pulls in gptqmodel, which draws one on stderr)."""
+    import importlib
+    import io
+
+    with contextlib.redirect_stderr(io.StringIO()), contextlib.redirect_stdout(io.StringIO()):
+        return importlib.import_module(module)
+
+
 @contextlib.contextmanager
 def no_tqdm() -> Iterator[None]:
     """Silence tqdm bars drawn inside the block (the libraries' own; qmr draws a rich bar instead).

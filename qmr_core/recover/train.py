@@ -158,6 +158,9 @@ def train_adapter(
     missing = [m for m in ("peft", "trl") if find_spec(m) is None]
     if missing:
         raise QmrError(f"recovery training needs peft and trl: pip install peft trl ({', '.join(missing)} missing)")
+    from qmr_core.quant.backend_common import import_quietly
+
+    import_quietly("peft")  # once imported quietly, trl's own import of it prints nothing
     import datasets
     import torch
     from transformers import PrinterCallback
