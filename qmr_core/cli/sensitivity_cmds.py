@@ -88,7 +88,7 @@ def sensitivity_command(
     run: Annotated[str | None, typer.Option("--run", "-r", help="Run whose correct traces are scored (default: the model's run with most).")] = None,
     traces: Annotated[int, typer.Option("--traces", "-n", help="Correct traces to score.")] = 8,
     max_tokens: Annotated[int, typer.Option("--max-tokens", help="Output tokens scored per trace.")] = 256,
-    scope: Annotated[str, typer.Option("--scope", help="Comma list of cells (layer x kind), layers, kinds.")] = "cells,layers,kinds",
+    scope: Annotated[str, typer.Option("--scope", help="Comma list of layers (each whole layer), kinds (each module kind in every layer), cells (each layer x kind: 7x more work).")] = "layers,kinds",
     accuracy: Annotated[int, typer.Option("--accuracy", help="Also measure greedy accuracy on N problems of the run (layers and kinds only; slow).")] = 0,
     acc_tokens: Annotated[int, typer.Option("--acc-max-new-tokens", help="Generation budget for --accuracy.")] = 256,
     batch_size: Annotated[int, typer.Option("--batch-size", "-k")] = 8,
