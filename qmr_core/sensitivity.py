@@ -326,10 +326,21 @@ class Sensitivity:
             replayed, self.replay_diff = None, float("inf")
         self.replay = self.replay_diff <= REPLAY_TOLERANCE
         # The baseline comes from the same path as the configurations, so their difference holds no path noise.
-        self.baseline_nll = self._nll_from_logits(replayed if self.replay else forward)
+        self.baseline_tokens = self._token_nll(replayed if self.replay else forward)
+        self.baseline_nll = self.baseline_tokens.mean().item()
 
-    def _nll_from_logits(self, logits: torch.Tensor) -> float:
-        return torch.nn.functional.cross_entropy(logits.float(), self.targets).item()
+    def _token_nll(self, logits: torch.Tensor) -> torch.Tensor:
+        return torch.nn.functional.cross_entropy(logits.float(), self.targets, reduction="none")
+
+    def _delta_se(self, delta: torch.Tensor) -> float | None:
+        """Standard error of the mean per-token NLL increase, clustered by trace (tokens of one trace are not
+        independent): sqrt(T/(T-1) * sum_t (sum_{i in t} (d_i - mean))^2) / N."""
+        n_traces = int(self.rows.max().item()) + 1
+        if n_traces < 2:
+            return None
+        centred = delta.double() - delta.double().mean()
+        per_trace = torch.zeros(n_traces, dtype=torch.float64, device=delta.device).index_add_(0, self.rows, centred)
+        return math.sqrt(n_traces / (n_traces - 1) * per_trace.pow(2).sum().item()) / delta.numel()
 
     @torch.no_grad()
     def _replay(self, start: int, watch: int | None) -> tuple[torch.Tensor | None, torch.Tensor]:
@@ -378,7 +389,9 @@ class Sensitivity:
             ref = self.cache.outputs[last]
             valid = self.mask.bool()
             out_err = ((watched - ref)[valid].float().norm() / ref[valid].float().norm().clamp_min(1e-12)).item()
-            nll = self._nll_from_logits(logits)
+            tokens = self._token_nll(logits)
+            nll = tokens.mean().item()
+            delta_se = self._delta_se(tokens - self.baseline_tokens)
             acc = accuracy() if accuracy is not None else None
         finally:
             for mod, original in saved:
@@ -386,7 +399,8 @@ class Sensitivity:
         return Row(
             layer=cfg.layer, module=cfg.module, n_modules=len(modules),
             weight_err=math.sqrt(err_num / err_den) if err_den else 0.0, out_err=out_err,
-            nll=nll, delta_nll=nll - self.baseline_nll, accuracy=acc, seconds=time.perf_counter() - started,
+            nll=nll, delta_nll=nll - self.baseline_nll, delta_nll_se=delta_se, accuracy=acc,
+            seconds=time.perf_counter() - started,
         )
 
 

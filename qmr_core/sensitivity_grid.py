@@ -24,6 +24,7 @@ class Row:
     out_err: float
     nll: float
     delta_nll: float
+    delta_nll_se: float | None = None  # standard error of delta_nll, clustered by trace
     accuracy: float | None = None
     seconds: float = 0.0
 

@@ -54,22 +54,16 @@ def grid_table(grid: Grid, metric: str = "delta_nll", title: str | None = None) 
     layer_levels = dict(zip(range(grid.n_layers), shade_levels([grid.value(i, ALL, metric) for i in range(grid.n_layers)], metric)))
     kind_levels = dict(zip(grid.kinds, shade_levels([grid.value(EVERY_LAYER, k, metric) for k in grid.kinds], metric)))
 
-    def cell(value: float | None, level: int | None) -> Text:
+    def cell(layer: int, module: str, level: int | None) -> Text:
         style = f"on {SHADES[level]}" if level is not None else "dim"
-        return Text(_fmt(value, metric), style=style)
+        if not significant(grid, layer, module, metric):
+            style += " dim"
+        return Text(_fmt(grid.value(layer, module, metric), metric), style=style)
 
     for i in range(grid.n_layers):
-        table.add_row(
-            str(i),
-            *[cell(grid.value(i, k, metric), cell_levels[(i, k)]) for k in grid.kinds],
-            cell(grid.value(i, ALL, metric), layer_levels[i]),
-        )
+        table.add_row(str(i), *[cell(i, k, cell_levels[(i, k)]) for k in grid.kinds], cell(i, ALL, layer_levels[i]))
     table.add_section()
-    table.add_row(
-        "every",
-        *[cell(grid.value(EVERY_LAYER, k, metric), kind_levels[k]) for k in grid.kinds],
-        cell(grid.value(EVERY_LAYER, ALL, metric), None),
-    )
+    table.add_row("every", *[cell(EVERY_LAYER, k, kind_levels[k]) for k in grid.kinds], cell(EVERY_LAYER, ALL, None))
     return table
 
 
@@ -80,9 +74,24 @@ def extremes(grid: Grid, metric: str = "delta_nll", k: int = 3) -> str:
         return "fewer than two layers measured"
     top, bottom = ranked[:k], ranked[-k:]
     most, least = ranked[0][1], ranked[-1][1]
+    se = {i: grid.cells[(i, ALL)].delta_nll_se for i, _ in ranked} if metric == "delta_nll" else {}
+
+    def fmt(items) -> str:
+        return ", ".join(f"{i} ({v:.3f}" + (f" ± {se[i]:.3f})" if se.get(i) is not None else ")") for i, v in items)
+
     if metric in HIGHER_IS_BETTER:
         gap = f"gap {least - most:.3f}"
     else:
-        gap = f"most/least {metric}: " + (f"{most / least:.1f}x" if least > 0 else "n/a (least is not positive)")
-    fmt = lambda items: ", ".join(f"{i} ({v:.3f})" for i, v in items)  # noqa: E731
+        gap = f"gap {most - least:.3f}" + (f", ratio {most / least:.1f}x" if least > 0 else "")
+        if se.get(ranked[0][0]) is not None and se.get(ranked[-1][0]) is not None:
+            z = (most - least) / max((se[ranked[0][0]] ** 2 + se[ranked[-1][0]] ** 2) ** 0.5, 1e-12)
+            gap += f" ({z:.1f} standard errors)"
     return f"most damaging layers: {fmt(top)}; least: {fmt(reversed(bottom))}; {gap}"
+
+
+def significant(grid: Grid, layer: int, module: str, metric: str) -> bool:
+    """False where a delta_nll lies within two (trace-clustered) standard errors of zero."""
+    row = grid.cells.get((layer, module))
+    if metric != "delta_nll" or row is None or row.delta_nll_se is None:
+        return True
+    return abs(row.delta_nll) > 2 * row.delta_nll_se

@@ -89,6 +89,21 @@ def test_a_cell_matches_an_independent_computation(engine, replay):
     assert row.nll == pytest.approx(ref_nll, abs=1e-4)
     assert row.out_err == pytest.approx(ref_err, rel=1e-3, abs=1e-6)
     assert row.delta_nll == pytest.approx(row.nll - meter.baseline_nll)
+    # the standard error of delta_nll, clustered by trace, from per-token NLLs computed independently
+    model = copy.deepcopy(engine.model)
+    dict(model.named_modules())[name].weight.data = fake_quantize(mod.weight.data, spec)
+    enc = meter.encoded
+    with torch.no_grad():
+        per_q = torch.nn.functional.cross_entropy(
+            model(input_ids=enc.input_ids, attention_mask=enc.attention_mask, use_cache=False).logits[enc.rows, enc.cols],
+            enc.targets, reduction="none")
+        per_b = torch.nn.functional.cross_entropy(
+            engine.model(input_ids=enc.input_ids, attention_mask=enc.attention_mask, use_cache=False).logits[enc.rows, enc.cols],
+            enc.targets, reduction="none")
+    d = (per_q - per_b).double()
+    sums = [float((d[enc.rows == t] - d.mean()).sum()) for t in range(3)]
+    expected_se = math.sqrt(3 / 2 * sum(x * x for x in sums)) / len(d)
+    assert row.delta_nll_se == pytest.approx(expected_se, rel=1e-2, abs=1e-6)
     w = mod.weight.data
     assert row.weight_err == pytest.approx(((w - q).norm() / w.norm()).item(), rel=1e-5)
     after = engine.model.state_dict()

@@ -74,6 +74,8 @@ def _print_grid(store, sens_id: str | None, metric: str) -> None:
         + (f", accuracy {info['baseline_acc']:.0%} on {info['n_acc_problems']} problems" if info["baseline_acc"] is not None else "")
     )
     console.print(extremes(grid, metric))
+    if metric == "delta_nll":
+        console.print("[dim]dim cells: within two standard errors (clustered by trace) of zero[/]")
 
 
 @app.command("sensitivity")

@@ -124,8 +124,8 @@ class SummaryScreen(Screen[None]):
         title = (f"Layer sensitivity · {info['model_id']} · {info['method']} w{info['bits']} · "
                  f"ΔNLL of {info['n_traces']} full-precision correct traces (nats/token)")
         return [Text(title, style="bold"), grid_table(grid, "delta_nll"), Text(extremes(grid, "delta_nll"), style="dim"),
-                Text("hotter = more damage when only that part is quantized; `qmr sensitivity --show` for other metrics",
-                     style="dim"), Text()]
+                Text("hotter = more damage when only that part is quantized; dim = within two standard errors of zero; "
+                     "`qmr sensitivity --show` for other metrics", style="dim"), Text()]
 
     def action_refresh(self) -> None:
         self.query_one("#summary-content", Static).update("loading …")

@@ -32,6 +32,7 @@ CREATE TABLE sensitivity (
     out_err    DOUBLE,                    -- relative error of the last quantized layer's output
     nll        DOUBLE NOT NULL,           -- mean NLL of the traces' output tokens
     delta_nll  DOUBLE NOT NULL,           -- nll - baseline_nll
+    delta_nll_se DOUBLE,                  -- its standard error, clustered by trace
     accuracy   DOUBLE,                    -- on the accuracy subset, when measured
     seconds    DOUBLE,
     PRIMARY KEY (sens_id, layer, module)
