@@ -35,6 +35,7 @@ from qmr_core.compare import mcnemar_exact
 from qmr_core.errors import QmrError
 from qmr_core.export import latex_escape, to_latex, to_markdown
 from qmr_core.store import Store
+from qmr_core.store.queries import short_quant_label
 
 FORMATS = ("md", "latex", "csv", "html")
 ERROR_TYPE_ORDER = ("Conceptual", "Method", "Execution", "Reasoning", "Degenerate")
@@ -113,12 +114,7 @@ class RunRow:
 
     @property
     def quant(self) -> str:
-        if self.full_precision:
-            return "fp"
-        group = "" if not self.group_size else ("gch" if self.group_size == -1 else f"g{self.group_size}")
-        act = f"a{self.act_bits}" if self.act_bits else ""
-        bits = f" w{self.bits}{act}{group}" if self.bits else ""
-        return f"{self.method}{bits}"
+        return short_quant_label(self.method, self.bits, self.group_size, self.act_bits)
 
     @property
     def greedy(self) -> bool:

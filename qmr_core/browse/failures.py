@@ -22,6 +22,7 @@ import pyarrow.compute as pc
 from qmr_core.annotations import ARROW_SCHEMA as ANNOTATION_SCHEMA
 from qmr_core.browse.runs import Comparison
 from qmr_core.store import Store
+from qmr_core.store.queries import short_quant_label
 
 OUTCOMES = ("lost", "gained", "both_wrong", "both_right")
 FACETS = ("outcome", "quant", "subject", "level", "error_type")
@@ -163,10 +164,7 @@ def _labels(con: duckdb.DuckDBPyConnection, comparison: Comparison) -> dict[str,
            FROM runs r LEFT JOIN models m USING (model_id) WHERE r.run_id IN (SELECT unnest(?))""",
         [list(comparison.quant_run_ids)],
     ).fetchall()
-    labels: dict[str, str] = {}
-    for run_id, method, bits, group, act in rows:
-        g = "" if not group else ("gch" if group == -1 else f"g{group}")
-        labels[run_id] = f"{method} w{bits}{f'a{act}' if act else ''}{g}" if method != "none" else "fp"
+    labels = {run_id: short_quant_label(method, bits, group, act) for run_id, method, bits, group, act in rows}
     plain = [labels.get(r, r[:8]) for r in comparison.quant_run_ids]
     return {
         run_id: f"{label} {run_id[:6]}" if plain.count(label) > 1 else label

@@ -7,7 +7,7 @@ from typing import Any
 
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
-from qmr_core.store.queries import quant_label
+from qmr_core.store.queries import quant_label, short_quant_label
 
 RUNS_SQL = """
 SELECT r.run_id, r.model_id, coalesce(m.name, r.model_id) AS model, coalesce(m.base_model_id, r.model_id) AS family,
@@ -51,11 +51,7 @@ class RunInfo:
     @property
     def short_quant(self) -> str:
         """'fp', 'rtn w4g64', ...: fits a narrow column."""
-        if self.full_precision:
-            return "fp"
-        group = "" if not self.group_size else ("gch" if self.group_size == -1 else f"g{self.group_size}")
-        act = f"a{self.act_bits}" if self.act_bits else ""
-        return f"{self.method} w{self.bits}{act}{group}"
+        return short_quant_label(self.method, self.bits, self.group_size, self.act_bits)
 
     def comparable(self, other: RunInfo) -> bool:
         """Same benchmark, prompt and decoding: a per-problem comparison means something."""

@@ -27,6 +27,16 @@ def run_summaries(store: Store) -> list[dict[str, Any]]:
     return store.query_dicts(RUN_SUMMARY_SQL)
 
 
+def short_quant_label(method: str | None, bits: int | None, group_size: int | None, act_bits: int | None) -> str:
+    """'fp', 'rtn w4g64', 'smoothquant w8a8', 'gptq w4gch': fits a narrow column."""
+    method = method or "none"
+    if method == "none":
+        return "fp"
+    group = "" if not group_size else ("gch" if group_size == -1 else f"g{group_size}")
+    act = f"a{act_bits}" if act_bits else ""
+    return f"{method} w{bits}{act}{group}" if bits else method
+
+
 def quant_label(row: dict[str, Any]) -> str:
     """'fp' for full precision, else e.g. 'rtn w4 g64' / 'smoothquant w8a8'."""
     method = row.get("method") or "none"
