@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qmr_core.errors import QmrError
-from qmr_core.quant.rtn import RTNSpec, parse_rtn_tag
+from qmr_core.quant.rtn_spec import RTNSpec, parse_rtn_tag
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,6 @@ import time
 
 import duckdb
 import pyarrow.parquet as pq
-import pytest
 from typer.testing import CliRunner
 
 from qmr_core.cli import app
@@ -31,6 +30,13 @@ def test_every_command_has_help_with_an_example():
     for cmd in ("eval", "runs", "show", "sql", "export", "demo"):
         result = run(cmd, "--help")
         assert result.exit_code == 0 and "Example:" in result.output, cmd
+
+
+def test_the_cli_starts_without_loading_torch():
+    """`qmr tui`, `qmr sql`, `qmr report`... must not wait ~1.5 s for torch; the commands that run a model import it."""
+    code = "import sys, qmr_core.cli; print(sorted(m for m in ('torch', 'transformers') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"
 
 
 def test_eval_runs_show_sql_export_roundtrip(tiny_model, tmp_path):

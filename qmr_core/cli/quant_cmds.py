@@ -6,7 +6,7 @@ import time
 import traceback
 from datetime import datetime
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
@@ -21,11 +21,13 @@ from qmr_core.engines.base import Decoding
 from qmr_core.errors import QmrError
 from qmr_core.model_registry import resolve_model
 from qmr_core.paths import cache_dir
-from qmr_core.quant.api import QuantizedModel, load_quantized, quantize, register_quantized, resolve_group, source_folder
 from qmr_core.quant.library_output import library_output_to
 from qmr_core.quant.spec import BACKENDS, METHODS, QuantSpec, default_spec
 from qmr_core.store import Store
 from qmr_core.store.queries import run_summaries
+
+if TYPE_CHECKING:
+    from qmr_core.quant.api import QuantizedModel
 
 DEFAULT_HOLDOUT = ("math500",)
 
@@ -83,6 +85,8 @@ def run_quantize(
     model: str, spec: QuantSpec, out: Path, exclude: list[Problem], force: bool = False, device: str = "auto"
 ) -> QuantizedModel:
     """quantize() with library output sent to a log and a progress bar over layers on the terminal."""
+    from qmr_core.quant.api import quantize
+
     out = out.expanduser().resolve()
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     log_path = cache_dir() / "logs" / f"quantize-{out.name}-{stamp}.log"
@@ -153,6 +157,8 @@ def quantize_command(
 
     Example: qmr quantize --model smollm2-135m --method gptq --bits 4 --group-size 64 --out ckpt/smollm2-gptq-w4g64 --db runs.duckdb
     """
+    from qmr_core.quant.api import register_quantized
+
     extra = {} if act_bits is None else {"act_bits": act_bits}
     if method == "smoothquant" and group_size == 0:
         group_size = -1
@@ -190,6 +196,8 @@ def _cell_spec(method: str, bits: int, backend: str, group_size: int, calib: str
 
 
 def _matching_checkpoint(out_dir: Path, spec: QuantSpec, base_model_id: str) -> QuantizedModel | None:
+    from qmr_core.quant.api import load_quantized
+
     qm = load_quantized(out_dir)
     if qm is None:
         if out_dir.exists() and any(out_dir.iterdir()):
@@ -232,6 +240,8 @@ def sweep_command(
 
     Example: qmr sweep --model smollm2-135m --methods rtn,gptq,awq --bits 3,4,8 --benchmark sample --limit 20 --db sweep.duckdb
     """
+    from qmr_core.quant.api import register_quantized, resolve_group, source_folder
+
     method_list = _csv(methods, str)
     bit_list = _csv(bits, int)
     for m in method_list:

@@ -30,7 +30,6 @@ from qmr_core.diagnose.judge import (
 )
 from qmr_core.diagnose.symbolic import CHECKER_VERSION, check_steps
 from qmr_core.diagnose.taxonomy import capability_of
-from qmr_core.diagnose.teacher_forcing import TFItem, teacher_force
 from qmr_core.errors import QmrError
 from qmr_core.store import Store, upsert_rows
 
@@ -168,6 +167,7 @@ def run_model_spec(store: Store, run_id: str) -> str:
 
 def _teacher_force(store: Store, run_id: str, base_run_id: str, failing: list[Sample], base_rows: dict,
                    device: str, batch_size: int, control: bool, force: bool, progress: Progress | None) -> int:
+    from qmr_core.diagnose.teacher_forcing import TFItem, teacher_force  # torch: only the commands that use it load it
     from qmr_core.engines.hf import HFEngine
     from qmr_core.model_registry import resolve_model
 
