@@ -74,6 +74,14 @@ ARROW_SCHEMA = pa.schema(
 
 SampleKey = tuple[str, str, int]  # (run_id, problem_id, sample_idx)
 
+
+def empty_annotations() -> pa.Table:
+    """No annotations, in ARROW_SCHEMA. Built from no batches: Schema.empty_table() and every
+    conversion from Python values make pyarrow import pandas (~0.3 s), which the browser's first
+    paint must not wait for."""
+    return pa.Table.from_batches([], schema=ARROW_SCHEMA)
+
+
 def _one(cur) -> tuple | None:  # noqa: ANN001
     """First row, with the result fully consumed (DuckDB 2 refuses new work while a result is open)."""
     rows = cur.fetchall()
@@ -181,7 +189,7 @@ class AnnotationStore:
         """Every current annotation (an empty table of the right shape when there are none)."""
         with self._connect(create=False) as con:
             if con is None:
-                return ARROW_SCHEMA.empty_table()
+                return empty_annotations()
             cols = ", ".join(ARROW_SCHEMA.names)
             table = con.sql(f"SELECT {cols} FROM annotations").to_arrow_table()
         return table.cast(ARROW_SCHEMA)

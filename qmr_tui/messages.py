@@ -39,6 +39,9 @@ class RowsLoaded(Message):
     judge: str | None
     seconds: float
     partial: bool = False  # a first page only; the whole comparison follows
+    page: FilterResult | None = None  # the first page, ready to show, for `filters`
+    filters: FailureFilters | None = None
+    page_widths: list[int] | None = None  # measure_columns(page.table)
 
 
 @dataclass
@@ -51,6 +54,7 @@ class SearchDone(Message):
 class FiltersApplied(Message):
     result: FilterResult
     filters: FailureFilters
+    widths: list[int]  # measure_columns(result.table), measured in the worker
 
 
 @dataclass

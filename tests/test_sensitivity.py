@@ -15,7 +15,7 @@ from qmr_core.engines.hf import HFEngine
 from qmr_core.model_registry import resolve_model
 from qmr_core.quant.rtn import RTNSpec, fake_quantize
 from qmr_core.sensitivity_grid import load_grid
-from qmr_core.sensitivity_table import grid_table, shade_levels
+from qmr_core.sensitivity_table import shade_levels
 from qmr_core.store import Store
 
 OUTPUTS = [

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import gc
 import subprocess
 import sys
 import textwrap
 import time
 from pathlib import Path
 
+import pyarrow as pa
 import pytest
+from textual_fastdatatable import ArrowBackend
 from typer.testing import CliRunner
 
 from qmr_core.annotations import AnnotationStore
@@ -20,6 +23,7 @@ from qmr_tui.screens.failures import FailuresScreen
 from qmr_tui.screens.runs import RunsScreen
 from qmr_tui.screens.summary import SummaryScreen
 from qmr_tui.screens.trace import TraceScreen
+from qmr_tui.widgets.failures_table import measure_columns
 from qmr_tui.widgets.trace_view import TraceView
 from tests.tui_store import BASE, Q3, Q4, build_small_store
 
@@ -418,3 +422,26 @@ async def test_summary_shows_the_sensitivity_heat_map(store_path):
         assert "Layer sensitivity · tiny-fp · rtn w3" in shown
         assert "down" in shown and "whole layer" in shown and "0.420" in shown and "0.900" in shown
         assert "most damaging layers: 0 (0.420)" in shown and "6.0x" in shown
+
+
+@pytest.mark.parametrize("rows", [0, 3])
+def test_widths_measured_in_the_worker_match_fastdatatables_own(rows):
+    data = pa.table({
+        "ascii": ["a", "abcd", None],
+        "wide": ["数学题", "x", "∅"],  # two cells per CJK character
+        "marks": ["abc…", "[b]x[/b]", None],  # markup is shown literally (render_markup=False)
+        "none": pa.array([None, None, None], pa.string()),
+    }).slice(0, rows)
+    backend = ArrowBackend(data)
+    backend.render_markup = False
+    assert measure_columns(data) == backend.column_content_widths
+
+
+async def test_a_loaded_comparison_is_kept_out_of_later_collections(store_path):
+    app = QmrApp(store_path, run=Q3)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        screen = app.screen
+        assert isinstance(screen, FailuresScreen) and not screen.partial and screen.result.shown
+        assert gc.get_freeze_count() > 0  # the whole comparison loaded, painted, then the heap was settled
+    assert gc.get_freeze_count() == 0  # nothing stays frozen after the app

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 import duckdb
 import pytest
 
@@ -19,12 +23,14 @@ from qmr_core.browse import (
     search_keys,
 )
 from qmr_core.browse.align import align_steps, first_divergent_row, word_diff
-from qmr_core.browse.failures import load_comparison
+from qmr_core.browse.failures import load_comparison, page_result
 from qmr_core.browse.summary import load_summary
 from qmr_core.browse.trace import sample_markdown
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
 from tests.tui_store import BASE, Q3, Q4, build_small_store
+
+REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture
@@ -98,6 +104,33 @@ def test_first_page_is_the_head_of_the_full_lost_list(small):
     first = load_comparison(small, comp, "hf:judge", outcome="lost", limit=4)
     assert first.judge == "hf:judge" and first.rows.num_rows == 4
     assert apply_filters(first.rows, FailureFilters()).keys == full.keys[:4]
+    page = page_result(first)  # shown as loaded, without apply_filters
+    assert page.keys == full.keys[:4]
+    assert page.table.column_names == full.table.column_names
+    assert page.table.to_pylist() == full.table.slice(0, 4).to_pylist()
+
+
+def test_first_page_loads_without_importing_pandas(tmp_path):
+    """pyarrow imports pandas (~0.3 s) on the first conversion from Python values; the first page
+    of the failure table (rows, display result and column widths) must not pay for it."""
+    db = build_small_store(tmp_path / "store.duckdb")
+    code = f"""
+import sys
+from qmr_core.annotations import AnnotationStore
+from qmr_core.browse import default_comparison, list_runs
+from qmr_core.browse.failures import load_comparison, page_result
+from qmr_core.store import Store
+from qmr_tui.widgets.failures_table import MeasuredArrowBackend, measure_columns
+store = Store({str(db)!r}, create=False)
+comp = default_comparison(list_runs(store))
+first = load_comparison(store, comp, None, AnnotationStore.for_store({str(db)!r}).arrow(), outcome="lost", limit=500)
+page = page_result(first)
+backend = MeasuredArrowBackend(page.table, measure_columns(page.table))
+assert page.shown > 0 and backend.get_row_at(0)
+print("pandas" in sys.modules)
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=REPO, check=True)
+    assert out.stdout.strip() == "False"
 
 
 def test_pairs_row_sets_the_divergent_step(small):

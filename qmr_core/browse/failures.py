@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from qmr_core.annotations import ARROW_SCHEMA as ANNOTATION_SCHEMA
+from qmr_core.annotations import empty_annotations
 from qmr_core.browse.runs import Comparison
 from qmr_core.store import Store
 from qmr_core.store.queries import short_quant_label
@@ -57,6 +57,8 @@ WITH q AS (
 ), sel AS (
     SELECT run_id, problem_id, first_error_step, error_type, capability FROM diagnoses
     WHERE sample_idx = 0 AND judge = $judge AND run_id IN (SELECT unnest($runs))
+), labels AS (
+    SELECT unnest($label_runs) AS run_id, unnest($label_names) AS label
 ), agree AS (
     SELECT d.run_id, d.problem_id, count(*) AS n_judges,
            count(*) FILTER (WHERE d.first_error_step IS NOT DISTINCT FROM s.first_error_step) AS n_agree
@@ -199,18 +201,19 @@ def load_comparison(
     `outcome` and `limit` ask for a first page only (the rows of one outcome, in display order),
     which paints a large comparison sooner; the browser loads the whole comparison next.
     """
-    ann = annotations if annotations is not None else ANNOTATION_SCHEMA.empty_table()
+    ann = annotations if annotations is not None else empty_annotations()
     with store.connect(read_only=True) as con:
         judges = _judges(con, comparison)
         chosen = judge if judge in {j for j, _ in judges} else default_judge(judges)
         labels = _labels(con, comparison)
         con.register("ann", ann)
-        con.register("labels", pa.table({"run_id": list(labels), "label": list(labels.values())}))
         params = {
             "base": comparison.base_run_id,
             "quants": list(comparison.quant_run_ids),
             "runs": list(comparison.run_ids),
             "judge": chosen,
+            "label_runs": list(labels),
+            "label_names": list(labels.values()),
         }
         sql = ROWS_SQL.replace("{display}", _display_sql())
         if outcome is not None:
@@ -303,8 +306,7 @@ def apply_filters(rows: pa.Table, filters: FailureFilters, matches: pa.Table | N
         wanted = pc.binary_join_element_wise(matches.column("quant_run_id"), matches.column("problem_id"), chr(31))
         masks["search"] = pc.is_in(rows.column("row_key"), value_set=pc.unique(wanted))
     facets = {f: _facet_counts(rows, f, _all([m for k, m in masks.items() if k != f], n)) for f in FACETS}
-    multi = len(set(rows.column("quant").unique().to_pylist())) > 1 if n else False
-    names = [name for name, _ in DISPLAY if multi or name != "quant"]
+    names = _display_names(rows)
     sort_column = SORTS.get(filters.sort, SORTS["default"])
     needed = ["quant_run_id", "problem_id", *(f"d_{name}" for name in names)]
     if filters.sort != "default":
@@ -317,6 +319,27 @@ def apply_filters(rows: pa.Table, filters: FailureFilters, matches: pa.Table | N
         shown = _sort(shown, [(sort_column, order)])  # a stable sort: ties keep the default order
     elif filters.descending:
         shown = shown.take(pa.array(range(shown.num_rows - 1, -1, -1), pa.int64()))
+    return _result(shown, names, n, facets)
+
+
+def page_result(first: ComparisonRows) -> FilterResult:
+    """A first page as load_comparison returns it (one outcome, default order), shown as it is.
+
+    No masks or sorting: apply_filters converts Python values to Arrow, and the first such
+    conversion makes pyarrow import pandas (~0.3 s) before the table could paint. The quantized
+    run's column is shown when the comparison has several, as the whole table will show it.
+    """
+    names = [name for name, _ in DISPLAY if len(first.labels) > 1 or name != "quant"]
+    return _result(first.rows, names, first.rows.num_rows, {})
+
+
+def _display_names(rows: pa.Table) -> list[str]:
+    """The display columns; the quantized run's label only when the rows hold more than one."""
+    multi = rows.num_rows > 0 and len(rows.column("quant").unique()) > 1
+    return [name for name, _ in DISPLAY if multi or name != "quant"]
+
+
+def _result(shown: pa.Table, names: list[str], total: int, facets: dict[str, list[tuple[Any, int]]]) -> FilterResult:
     display = pa.table({name: shown.column(f"d_{name}") for name in names})
-    keys_out = list(zip(shown.column("quant_run_id").to_pylist(), shown.column("problem_id").to_pylist()))
-    return FilterResult(display, keys_out, n, facets)
+    keys = list(zip(shown.column("quant_run_id").to_pylist(), shown.column("problem_id").to_pylist()))
+    return FilterResult(display, keys, total, facets)

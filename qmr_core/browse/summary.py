@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from qmr_core.annotations import ARROW_SCHEMA as ANNOTATION_SCHEMA
+from qmr_core.annotations import empty_annotations
 from qmr_core.browse.runs import Comparison, RunInfo
 from qmr_core.sensitivity_grid import Grid, load_grid
 from qmr_core.store import Store
@@ -107,7 +107,7 @@ def judge_scores(store: Store, annotations: pa.Table) -> list[JudgeScore]:
 def load_summary(
     store: Store, runs: list[RunInfo], comparison: Comparison | None, judge: str | None, annotations: pa.Table | None
 ) -> Summary:
-    ann = annotations if annotations is not None else ANNOTATION_SCHEMA.empty_table()
+    ann = annotations if annotations is not None else empty_annotations()
     outcomes: dict[str, dict[str, int]] = {}
     errors: dict[str, list[tuple[str, str, int]]] = {}
     with store.connect(read_only=True) as con:

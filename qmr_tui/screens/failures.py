@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 import time
 from typing import TYPE_CHECKING, Any
 
@@ -14,14 +15,15 @@ from textual.screen import Screen
 from textual.widgets import Footer, Static
 
 from qmr_core.browse import Comparison, FailureFilters, FilterResult, apply_filters, search_keys
-from qmr_core.browse.failures import SORTS, load_comparison
+from qmr_core.browse.failures import SORTS, load_comparison, page_result
 from qmr_tui.messages import FiltersApplied, LoadFailed, RowsLoaded, SearchDone
-from qmr_tui.widgets.failures_table import FailuresTable
+from qmr_tui.widgets.failures_table import FailuresTable, measure_columns
 
 if TYPE_CHECKING:
     from qmr_tui.app import QmrApp
 
 FIRST_PAGE = 500  # rows painted before the whole comparison has loaded
+FIRST_PAINT_WAIT_S = 1.0
 SORT_CYCLE = ("default", "error_type", "step", "level", "subject", "similarity", "problem")
 HEADER_SORTS = {"outcome": "outcome", "quant": "quant", "subject": "subject", "lvl": "level", "error": "error_type",
                 "step": "step", "problem": "problem"}
@@ -52,6 +54,8 @@ class FailuresScreen(Screen[None]):
         self.loaded_at = 0.0
         self.load_seconds = 0.0
         self.partial = False  # only the first page of the comparison is loaded so far
+        self._first_painted = threading.Event()
+        self._settle = False  # a whole comparison has just loaded: settle the heap after it paints
         self._pending_key: tuple[str, str] | None = None
 
     def compose(self) -> ComposeResult:
@@ -97,9 +101,14 @@ class FailuresScreen(Screen[None]):
                 # First visit: paint the first page of the shown outcome, then load everything.
                 first = load_comparison(store, self.comparison, judge, self.app.annotations.arrow(),
                                         outcome=filters.outcome, limit=FIRST_PAGE)
+                page = page_result(first)
+                self._first_painted.clear()
                 self.post_message(RowsLoaded(first.rows, first.judges, first.labels, first.judge,
-                                             time.perf_counter() - started, partial=True))
+                                             time.perf_counter() - started, partial=True, page=page,
+                                             filters=filters, page_widths=measure_columns(page.table)))
                 judge = first.judge
+                # the rest waits for the first page to paint: both need the GIL on a small machine
+                self._first_painted.wait(FIRST_PAINT_WAIT_S)
             loaded = load_comparison(store, self.comparison, judge, self.app.annotations.arrow())
         except Exception as exc:
             self.post_message(LoadFailed("failures", str(exc)))
@@ -110,6 +119,7 @@ class FailuresScreen(Screen[None]):
         if message.partial and self.rows is not None:
             return  # the whole comparison is already here
         self.partial = message.partial
+        self._settle = not message.partial
         self.rows = message.rows
         self.app.judge = message.judge
         self.app.judges = message.judges
@@ -117,7 +127,9 @@ class FailuresScreen(Screen[None]):
         self.loaded_at = time.monotonic()
         self.load_seconds = message.seconds
         self.query_one("#failures-title", Static).update(self._title())
-        if self.app.filters.search and self.matches is None:
+        if message.page is not None and message.page_widths is not None and message.filters == self.app.filters:
+            self._show(message.page, message.page_widths)
+        elif self.app.filters.search and self.matches is None:
             self._search(self.app.filters.search)
         else:
             self.refilter()
@@ -136,43 +148,52 @@ class FailuresScreen(Screen[None]):
         except Exception as exc:
             self.post_message(LoadFailed("filters", str(exc)))
             return
-        self.post_message(FiltersApplied(result, filters))
+        self.post_message(FiltersApplied(result, filters, measure_columns(result.table)))
 
     def on_filters_applied(self, message: FiltersApplied) -> None:
         if message.filters != self.app.filters:
             return  # an older request finished after a newer one was made
+        self._show(message.result, message.widths)
+
+    def _show(self, result: FilterResult, widths: list[int]) -> None:
         old = self.result
-        self.result = message.result
-        self.app.nav_keys = message.result.keys
+        self.result = result
+        self.app.nav_keys = result.keys
         cursor = 0
         key = self._pending_key
         if key is None and old is not None and old.keys:
             key = old.keys[min(self.table.cursor_row, len(old.keys) - 1)]
         if key is not None:
-            index = {k: i for i, k in enumerate(message.result.keys)}.get(key)
+            index = {k: i for i, k in enumerate(result.keys)}.get(key)
             cursor = index if index is not None else 0
         self._pending_key = None
         focus = self.app.screen is self
-        self.table.show(message.result.table, cursor, focus=focus)
+        self.table.show(result.table, widths, cursor, focus=focus)
         self._update_status()
+        if self.partial:
+            self.call_after_refresh(self._first_painted.set)
+            return
+        if self._settle:
+            self._settle = False
+            self.call_after_refresh(self.app.settle_heap)
         from qmr_tui.screens.dialogs import FiltersScreen
 
         for screen in self.app.screen_stack:
             if isinstance(screen, FiltersScreen):
-                screen.update_counts(message.result)
+                screen.update_counts(result)
 
     def _update_status(self) -> None:
         result = self.result
         if result is None:
             return
         f = self.app.filters
-        if not result.total:
+        if self.partial:
+            text = Text.assemble((f"first {result.shown} rows", "bold"), f" · {f.describe()}",
+                                 ("  ·  loading the whole comparison …", "dim"))
+        elif not result.total:
             text = Text("no problem has a sample in both runs yet (press r after the eval has written some)", style="yellow")
         elif not result.shown:
             text = Text.assemble((f"0 of {result.total} rows", "bold"), f" · {f.describe()}", ("  ·  f: filters  x: reset", "dim"))
-        elif self.partial:
-            text = Text.assemble((f"first {result.shown} rows", "bold"), f" · {f.describe()}",
-                                 ("  ·  loading the whole comparison …", "dim"))
         else:
             text = Text.assemble((f"{result.shown} of {result.total} rows", "bold"), f" · {f.describe()}",
                                  ("  ·  enter: open  f: filters  /: search", "dim"))

@@ -107,7 +107,7 @@ class TraceScreen(Screen[None]):
         cached = self.cache.get(self.key)
         if cached is not None:
             self._display(cached)
-            self._prefetch()
+            self.call_after_refresh(self._prefetch)  # after the paint: the loads would compete with it for the GIL
         else:
             self.query_one("#trace-title", Static).update(f"loading {self.key[1]} …")
             self._load(self.key)
@@ -150,7 +150,7 @@ class TraceScreen(Screen[None]):
             self.cache.popitem(last=False)
         if not message.prefetch and detail.key == self.key:
             self._display(detail)
-            self._prefetch()
+            self.call_after_refresh(self._prefetch)
 
     def on_load_failed(self, message: LoadFailed) -> None:
         self.query_one("#trace-title", Static).update(Text(f"error: {message.error}", style="bold red"))

@@ -7,9 +7,42 @@ fastdatatable has no way to swap data in place, so each new filter result mounts
 from __future__ import annotations
 
 import pyarrow as pa
+import pyarrow.compute as pc
+from rich.cells import cell_len
 from textual.containers import Container
 from textual.message import Message
 from textual_fastdatatable import ArrowBackend, DataTable
+
+
+def measure_columns(data: pa.Table) -> list[int]:
+    """Each column's widest cell, in terminal cells; run in a worker, not on the UI thread.
+
+    fastdatatable measures on the UI thread, and its measuring converts a Python value to Arrow,
+    which makes pyarrow import pandas (~0.3 s) the first time: that import would land on the
+    first paint. Here ASCII cells are measured by Arrow and only the rest by rich, cell by cell.
+    """
+    widths = []
+    for column in data.columns:
+        if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
+            column = column.cast(pa.string())
+        ascii_cells = pc.string_is_ascii(column)
+        width = pc.max(pc.utf8_length(column.filter(ascii_cells))).as_py() or 0
+        for value in column.filter(pc.invert(ascii_cells)).to_pylist():
+            width = max(width, cell_len(value))
+        widths.append(width)
+    return widths
+
+
+class MeasuredArrowBackend(ArrowBackend):
+    """An ArrowBackend whose column widths were measured beforehand (measure_columns)."""
+
+    def __init__(self, data: pa.Table, widths: list[int]) -> None:
+        super().__init__(data)
+        self._widths = list(widths)
+
+    @property
+    def column_content_widths(self) -> list[int]:
+        return self._widths
 
 
 class FailuresTable(Container):
@@ -33,10 +66,11 @@ class FailuresTable(Container):
     def cursor_row(self) -> int:
         return self.table.cursor_row if self.table is not None else 0
 
-    def show(self, data: pa.Table, cursor_row: int = 0, focus: bool = True) -> None:
+    def show(self, data: pa.Table, widths: list[int] | None = None, cursor_row: int = 0, focus: bool = True) -> None:
+        """`widths`: measure_columns(data), measured in the worker that made `data`."""
         old = self.table
         table = DataTable(
-            backend=ArrowBackend(data),
+            backend=MeasuredArrowBackend(data, widths) if widths is not None else ArrowBackend(data),
             cursor_type="row",
             max_column_content_width=40,
             show_row_labels=False,
