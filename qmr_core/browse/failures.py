@@ -185,7 +185,12 @@ class ComparisonRows:
     rows: pa.Table  # every row of the comparison, all outcomes
     judges: list[tuple[str, int]]
     judge: str | None  # the judge whose diagnoses fill the rows
-    labels: dict[str, str]
+    labels: dict[str, str]  # quantized run id -> short label
+
+    @property
+    def several_quants(self) -> bool:
+        """The comparison has more than one quantized run: the table names the run on each row."""
+        return len(self.labels) > 1
 
 
 def load_comparison(
@@ -294,8 +299,14 @@ def _sort(table: pa.Table, keys: list[tuple[str, str]]) -> pa.Table:
         return table.sort_by(keys, null_placement="at_end")
 
 
-def apply_filters(rows: pa.Table, filters: FailureFilters, matches: pa.Table | None = None) -> FilterResult:
-    """Filter, count facets and sort `rows` (from load_rows) in memory, with Arrow compute."""
+def apply_filters(
+    rows: pa.Table, filters: FailureFilters, matches: pa.Table | None = None, quant_column: bool | None = None
+) -> FilterResult:
+    """Filter, count facets and sort `rows` (from load_rows) in memory, with Arrow compute.
+
+    `quant_column`: show the quantized run's label (as when the comparison has several runs);
+    None decides from the rows.
+    """
     n = rows.num_rows
     masks: dict[str, Any] = {}
     for facet in FACETS:
@@ -306,7 +317,7 @@ def apply_filters(rows: pa.Table, filters: FailureFilters, matches: pa.Table | N
         wanted = pc.binary_join_element_wise(matches.column("quant_run_id"), matches.column("problem_id"), chr(31))
         masks["search"] = pc.is_in(rows.column("row_key"), value_set=pc.unique(wanted))
     facets = {f: _facet_counts(rows, f, _all([m for k, m in masks.items() if k != f], n)) for f in FACETS}
-    names = _display_names(rows)
+    names = _display_names(quant_column if quant_column is not None else _several_quants(rows))
     sort_column = SORTS.get(filters.sort, SORTS["default"])
     needed = ["quant_run_id", "problem_id", *(f"d_{name}" for name in names)]
     if filters.sort != "default":
@@ -326,17 +337,17 @@ def page_result(first: ComparisonRows) -> FilterResult:
     """A first page as load_comparison returns it (one outcome, default order), shown as it is.
 
     No masks or sorting: apply_filters converts Python values to Arrow, and the first such
-    conversion makes pyarrow import pandas (~0.3 s) before the table could paint. The quantized
-    run's column is shown when the comparison has several, as the whole table will show it.
+    conversion makes pyarrow import pandas (~0.3 s) before the table could paint.
     """
-    names = [name for name, _ in DISPLAY if len(first.labels) > 1 or name != "quant"]
-    return _result(first.rows, names, first.rows.num_rows, {})
+    return _result(first.rows, _display_names(first.several_quants), first.rows.num_rows, {})
 
 
-def _display_names(rows: pa.Table) -> list[str]:
-    """The display columns; the quantized run's label only when the rows hold more than one."""
-    multi = rows.num_rows > 0 and len(rows.column("quant").unique()) > 1
-    return [name for name, _ in DISPLAY if multi or name != "quant"]
+def _several_quants(rows: pa.Table) -> bool:
+    return rows.num_rows > 0 and len(rows.column("quant").unique()) > 1
+
+
+def _display_names(quant_column: bool) -> list[str]:
+    return [name for name, _ in DISPLAY if quant_column or name != "quant"]
 
 
 def _result(shown: pa.Table, names: list[str], total: int, facets: dict[str, list[tuple[Any, int]]]) -> FilterResult:

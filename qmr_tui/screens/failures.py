@@ -55,6 +55,7 @@ class FailuresScreen(Screen[None]):
         self.load_seconds = 0.0
         self.partial = False  # only the first page of the comparison is loaded so far
         self._first_painted = threading.Event()
+        self.several_quants = len(comparison.quant_run_ids) > 1  # the table names the run on each row
         self._settle = False  # a whole comparison has just loaded: settle the heap after it paints
         self._pending_key: tuple[str, str] | None = None
 
@@ -144,7 +145,7 @@ class FailuresScreen(Screen[None]):
     @work(thread=True, exclusive=True, group="filter", exit_on_error=False)
     def _filter(self, rows: pa.Table, filters: FailureFilters, matches: pa.Table | None) -> None:
         try:
-            result = apply_filters(rows, filters, matches if filters.search else None)
+            result = apply_filters(rows, filters, matches if filters.search else None, quant_column=self.several_quants)
         except Exception as exc:
             self.post_message(LoadFailed("filters", str(exc)))
             return
