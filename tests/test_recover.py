@@ -181,6 +181,36 @@ def test_error_type_filter_and_bad_types(toy, tmp_path):
         build_set(store, quant, base, holdout=1.0)
 
 
+def test_examples_record_whether_each_side_ended_and_sft_adds_eos_only_then(toy, tmp_path, tiny_model):
+    store, base, quant = toy
+    with store.transaction() as con:  # p0's full-precision trace and p3's quantized one ran into the token limit
+        con.execute("UPDATE samples SET finish_reason = 'length' WHERE run_id = ? AND problem_id = 'toy/p0'", [base])
+        con.execute("UPDATE samples SET finish_reason = 'length' WHERE run_id = ? AND problem_id = 'toy/p3'", [quant])
+    rep = build_set(store, quant, base, holdout=0.0, seed=0, out_dir=tmp_path / "set")
+    rows = store.query_dicts("SELECT * FROM recovery_examples WHERE set_id = ?", [rep.set_id])
+    ends = {(r["kind"], r["problem_id"]): (r["chosen_complete"], r["rejected_complete"]) for r in rows}
+    assert ends[("targeted", "toy/p0")] == (False, True) and ends[("targeted", "toy/p3")] == (True, False)
+    assert ends[("targeted", "toy/p1")] == (True, True) and ends[("control", "toy/p0")] == (False, True)
+    meta = {r["meta"]["problem_id"]: r["meta"] for r in read_jsonl(tmp_path / "set" / "targeted.sft.jsonl")}
+    assert meta["toy/p0"]["chosen_complete"] is False and meta["toy/p1"]["chosen_complete"] is True
+
+    from transformers import AutoTokenizer
+
+    from qmr_core.recover.train import sft_features
+
+    tok = AutoTokenizer.from_pretrained(tiny_model)
+    by_pid = {r["problem_id"]: r for r in rows if r["kind"] == "targeted"}
+    for pid, ended in (("toy/p0", False), ("toy/p1", True)):
+        r = by_pid[pid]
+        feats = sft_features(tok, r)
+        plain = tok(r["prompt"] + r["chosen"])["input_ids"]
+        assert feats["input_ids"] == plain + ([tok.eos_token_id] if ended else [])
+        n_prompt = len(feats["completion_mask"]) - sum(feats["completion_mask"])
+        assert 0 < n_prompt <= len(tok(r["prompt"])["input_ids"]) and len(feats["completion_mask"]) == len(feats["input_ids"])
+    old = by_pid["toy/p0"] | {"chosen_complete": None}  # sets built before v5: EOS as before
+    assert sft_features(tok, old)["input_ids"][-1] == tok.eos_token_id
+
+
 def test_no_lost_problems_is_a_clear_error(tmp_path):
     store, base, quant = make_store(tmp_path / "n.duckdb")
     store.execute("UPDATE samples SET correct = true WHERE run_id = ?", [quant])
@@ -312,6 +342,19 @@ def test_train_errors_are_one_line(tiny_store):
     assert bad.exit_code == 1 and bad.output.strip().startswith("error: no recovery set 'nope'"), bad.output
     bad = runner.invoke(app, ["recover", "train", "--set", "x", "--objective", "ppo", "--db", str(store.path)])
     assert bad.exit_code == 1 and "--objective must be one of sft, dpo" in bad.output
+
+
+@needs_trl
+def test_an_adapter_is_refused_where_a_base_model_is_meant(tiny_store, sft_adapter, tmp_path):
+    store = tiny_store[0]
+    adapter = str(sft_adapter.adapter_dir)
+    for args, message in [
+        (["quantize", "--model", adapter, "--method", "rtn", "--bits", "4", "--out", str(tmp_path / "q")], "recovery adapter"),
+        (["sensitivity", "--model", adapter, "--bits", "4"], "not a recovery adapter"),
+    ]:
+        out = runner.invoke(app, [*args, "--db", str(store.path)])
+        assert out.exit_code == 1 and message in out.output and "Traceback" not in out.output, out.output
+    assert not (tmp_path / "q").exists()
 
 
 @needs_trl

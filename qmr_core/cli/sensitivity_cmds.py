@@ -143,6 +143,8 @@ def sensitivity_command(
     from qmr_core.store.queries import run_problems
 
     ref = model_ref_for("hf", model)
+    if ref.adapter is not None:
+        raise QmrError(f"--model takes the full-precision model, not a recovery adapter ('{ref.name}')")
     run_id = resolve_run(store, run) if run else sens.pick_trace_run(store, ref.model_id)
     with console.status(f"loading {escape(ref.name)} ..."):
         engine = build_engine("hf", ref, device=device)

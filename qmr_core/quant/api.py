@@ -101,6 +101,11 @@ class QuantizedModel:
 
 def source_folder(ref: ModelRef) -> Path | str:
     """A float checkpoint folder the libraries can load (GGUF goes through qmr's cached float copy)."""
+    if ref.adapter is not None:
+        raise QmrError(
+            f"'{ref.name}' is a recovery adapter (LoRA on {ref.base_model_id}); the libraries would quantize its base "
+            "without the adapter: quantize the base model instead"
+        )
     if ref.rtn is not None:
         raise QmrError(
             f"'{ref.name}' carries a built-in @rtn suffix (a load-time fake quantization); quantize the base model instead"

@@ -74,6 +74,8 @@ class LostTrace:
     error_type: str | None
     located_by: str  # judge name, "combined" or "divergence"
     full_spans: list[tuple[int, int]] = field(default_factory=list)
+    quant_ended: bool = True  # the model stopped with EOS (False: cut by the token limit)
+    full_ended: bool = True
 
 
 @dataclass
@@ -164,12 +166,12 @@ def load_lost_traces(store: Store, base_run_id: str, quant_run_id: str, judge: s
     lost = _lost_ids(store, base_run_id, quant_run_id)
     ids = sorted(lost)
     quant_rows = store.query_dicts(
-        """SELECT problem_id, sample_idx, prompt, output FROM samples WHERE run_id = ? AND NOT correct
+        """SELECT problem_id, sample_idx, prompt, output, finish_reason FROM samples WHERE run_id = ? AND NOT correct
            AND problem_id IN (SELECT unnest(?)) ORDER BY problem_id, sample_idx""",
         [quant_run_id, ids],
     )
     base_rows = store.query_dicts(
-        """SELECT problem_id, sample_idx, output FROM samples WHERE run_id = ? AND correct
+        """SELECT problem_id, sample_idx, output, finish_reason FROM samples WHERE run_id = ? AND correct
            AND problem_id IN (SELECT unnest(?)) ORDER BY problem_id, sample_idx""",
         [base_run_id, ids],
     )
@@ -200,7 +202,8 @@ def load_lost_traces(store: Store, base_run_id: str, quant_run_id: str, judge: s
             skipped["no located faulty step"] += 1
             continue
         traces.append(LostTrace(pid, q["sample_idx"], q["prompt"], q["output"], spans.get((pid, q["sample_idx"]), []),
-                                f["output"], int(step), etype, by, full_spans.get((pid, f["sample_idx"]), [])))
+                                f["output"], int(step), etype, by, full_spans.get((pid, f["sample_idx"]), []),
+                                q["finish_reason"] == "eos", f["finish_reason"] == "eos"))
     return len(ids), traces
 
 
@@ -210,6 +213,7 @@ def example_row(set_id: str, kind: str, t: LostTrace, step: int) -> dict:
         "set_id": set_id, "kind": kind, "problem_id": t.problem_id, "sample_idx": t.sample_idx,
         "cut_step": c.step, "cut_char": c.char, "error_step": t.error_step, "error_type": t.error_type,
         "prompt": t.prompt + c.prefix, "chosen": c.chosen, "rejected": c.rejected, "cut_in": "shared",
+        "chosen_complete": t.full_ended, "rejected_complete": t.quant_ended,
     }
 
 
@@ -227,6 +231,7 @@ def full_precision_cut_row(set_id: str, t: LostTrace, step: int) -> dict:
         "set_id": set_id, "kind": "control", "problem_id": t.problem_id, "sample_idx": t.sample_idx,
         "cut_step": step, "cut_char": b, "error_step": t.error_step, "error_type": t.error_type,
         "prompt": t.prompt + t.full[:b], "chosen": t.full[b:], "rejected": t.quant[qb:], "cut_in": "full_precision",
+        "chosen_complete": t.full_ended, "rejected_complete": t.quant_ended,
     }
 
 
@@ -325,7 +330,8 @@ def build_set(
 
 
 def _meta(r: dict) -> dict:
-    return {k: r[k] for k in ("problem_id", "sample_idx", "error_type", "error_step", "cut_step", "cut_char", "cut_in")}
+    return {k: r[k] for k in ("problem_id", "sample_idx", "error_type", "error_step", "cut_step", "cut_char", "cut_in",
+                              "chosen_complete", "rejected_complete")}
 
 
 def export_jsonl(out_dir: Path, targeted: list[dict], control: list[dict]) -> list[Path]:

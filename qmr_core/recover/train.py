@@ -4,6 +4,10 @@ The quantized model is loaded exactly as evaluation loads it (built-in RTN gives
 weights), so the adapter learns to correct the model that was measured. trl wraps the model with the
 LoRA from `peft_config`; for DPO its reference is the same model with the adapter disabled, i.e. the
 frozen quantized model itself.
+
+EOS: SFT appends it only to a continuation that ended (sft_features). trl's DPO trainer appends it to
+every chosen and rejected continuation and has no per-example switch; the examples record whether
+each side ended (chosen_complete, rejected_complete), so a study can filter on it.
 """
 
 from __future__ import annotations
@@ -123,6 +127,23 @@ def _lora_config(model, params: TrainParams):
                       bias="none", task_type="CAUSAL_LM")
 
 
+def sft_features(tokenizer, row: dict) -> dict:
+    """prompt + completion as token ids and a completion mask, tokenized the way trl does.
+
+    trl appends EOS to every completion; a full-precision trace cut by the token limit would then
+    teach the model to stop wherever the limit fell. EOS goes only after a continuation that ended
+    (NULL, on sets built before this was recorded, counts as ended).
+    """
+    prompt_ids = tokenizer(row["prompt"])["input_ids"]
+    ids = list(tokenizer(row["prompt"] + row["chosen"])["input_ids"])
+    start = 0  # where the completion starts: tokens can merge across the prompt's end
+    while start < min(len(prompt_ids), len(ids)) and prompt_ids[start] == ids[start]:
+        start += 1
+    if row.get("chosen_complete") is not False and tokenizer.eos_token_id is not None:
+        ids.append(tokenizer.eos_token_id)
+    return {"input_ids": ids, "completion_mask": [0] * start + [1] * (len(ids) - start)}
+
+
 def _trainer(model, tokenizer, rows: list[dict], params: TrainParams, lora, work_dir: str, recorder):
     from datasets import Dataset
 
@@ -135,7 +156,7 @@ def _trainer(model, tokenizer, rows: list[dict], params: TrainParams, lora, work
     if params.objective == "sft":
         from trl import SFTConfig, SFTTrainer
 
-        data = Dataset.from_list([{"prompt": r["prompt"], "completion": r["chosen"]} for r in rows])
+        data = Dataset.from_list([sft_features(tokenizer, r) for r in rows])
         args = SFTConfig(**common, completion_only_loss=True, packing=False)
         return SFTTrainer(model=model, args=args, train_dataset=data, processing_class=tokenizer,
                           peft_config=lora, callbacks=[recorder])
