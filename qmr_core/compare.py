@@ -164,14 +164,11 @@ def align_steps(base: Sequence[str], quant: Sequence[str]) -> Alignment:
 # -- pairing ------------------------------------------------------------------------------------
 
 
-@dataclass
-class GroupStats:
-    key: str
-    n: int
+class AccuracyDrop:
+    """abs_drop and rel_drop for anything with acc_base and acc_quant."""
+
     acc_base: float
     acc_quant: float
-    lost: int
-    gained: int
 
     @property
     def abs_drop(self) -> float:
@@ -180,6 +177,16 @@ class GroupStats:
     @property
     def rel_drop(self) -> float | None:
         return relative_degradation(self.acc_base, self.acc_quant)
+
+
+@dataclass
+class GroupStats(AccuracyDrop):
+    key: str
+    n: int
+    acc_base: float
+    acc_quant: float
+    lost: int
+    gained: int
 
 
 @dataclass
@@ -195,7 +202,7 @@ class PairRow:
 
 
 @dataclass
-class ComparisonSummary:
+class ComparisonSummary(AccuracyDrop):
     base_run_id: str
     quant_run_id: str
     base_model: str
@@ -214,14 +221,6 @@ class ComparisonSummary:
     sampling: bool
     warnings: list[str] = field(default_factory=list)
     pairs: list[PairRow] = field(default_factory=list, repr=False)
-
-    @property
-    def abs_drop(self) -> float:
-        return self.acc_base - self.acc_quant
-
-    @property
-    def rel_drop(self) -> float | None:
-        return relative_degradation(self.acc_base, self.acc_quant)
 
     @property
     def lost(self) -> list[str]:
