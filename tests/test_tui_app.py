@@ -15,6 +15,7 @@ from textual_fastdatatable import ArrowBackend
 from typer.testing import CliRunner
 
 from qmr_core.annotations import AnnotationStore
+from qmr_core.browse import FailureFilters
 from qmr_core.cli import app as cli_app
 from qmr_core.store import SCHEMA_VERSION, Store
 from qmr_tui.app import QmrApp
@@ -430,6 +431,7 @@ def test_widths_measured_in_the_worker_match_fastdatatables_own(rows):
         "ascii": ["a", "abcd", None],
         "wide": ["数学题", "x", "∅"],  # two cells per CJK character
         "marks": ["abc…", "[b]x[/b]", None],  # markup is shown literally (render_markup=False)
+        "lines": ["a\nbcdefgh", "数\n学题题题", "x\r\ny"],  # a row shows the first line and a marker
         "none": pa.array([None, None, None], pa.string()),
     }).slice(0, rows)
     backend = ArrowBackend(data)
@@ -445,3 +447,28 @@ async def test_a_loaded_comparison_is_kept_out_of_later_collections(store_path):
         assert isinstance(screen, FailuresScreen) and not screen.partial and screen.result.shown
         assert gc.get_freeze_count() > 0  # the whole comparison loaded, painted, then the heap was settled
     assert gc.get_freeze_count() == 0  # nothing stays frozen after the app
+
+
+async def test_the_first_page_keeps_every_filter_of_a_reopened_comparison(store_path, monkeypatch):
+    shown: list[tuple[bool, set[str]]] = []
+    original = FailuresScreen._show
+
+    def record(self, result, widths):
+        shown.append((self.partial, set(result.table.column("subject").to_pylist())))
+        return original(self, result, widths)
+
+    app = QmrApp(store_path)
+    async with app.run_test() as pilot:
+        await settle(pilot)
+        await pilot.press("enter")
+        await settle(pilot)
+        app.screen.set_filters(FailureFilters(outcome="lost", subject="Geometry"))
+        await settle(pilot)
+        await pilot.press("q")  # back to the runs; the comparison keeps its filters
+        await settle(pilot)
+        monkeypatch.setattr(FailuresScreen, "_show", record)
+        await pilot.press("enter")
+        await settle(pilot)
+        assert app.screen.result.shown == 1
+    assert shown[0][0] and not shown[-1][0]  # the first page, then the whole comparison
+    assert all(subjects == {"Geometry"} for _partial, subjects in shown), shown

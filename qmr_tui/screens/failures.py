@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import threading
 import time
 from typing import TYPE_CHECKING, Any
@@ -56,7 +57,7 @@ class FailuresScreen(Screen[None]):
         self.partial = False  # only the first page of the comparison is loaded so far
         self._first_painted = threading.Event()
         self.several_quants = len(comparison.quant_run_ids) > 1  # the table names the run on each row
-        self._settle = False  # a whole comparison has just loaded: settle the heap after it paints
+        self._settled = False  # the heap was settled after the whole comparison's first paint
         self._pending_key: tuple[str, str] | None = None
 
     def compose(self) -> ComposeResult:
@@ -73,6 +74,9 @@ class FailuresScreen(Screen[None]):
 
     def on_mount(self) -> None:
         self.reload()
+
+    def on_unmount(self) -> None:
+        gc.unfreeze()  # this screen's tables were frozen with the heap: let them be collected
 
     def on_screen_resume(self) -> None:
         if self.stale:
@@ -102,11 +106,12 @@ class FailuresScreen(Screen[None]):
                 # First visit: paint the first page of the shown outcome, then load everything.
                 first = load_comparison(store, self.comparison, judge, self.app.annotations.arrow(),
                                         outcome=filters.outcome, limit=FIRST_PAGE)
-                page = page_result(first)
+                # shown as loaded when only the outcome filters it; other filters go through apply_filters
+                page = page_result(first) if filters == FailureFilters(outcome=filters.outcome) else None
                 self._first_painted.clear()
                 self.post_message(RowsLoaded(first.rows, first.judges, first.labels, first.judge,
-                                             time.perf_counter() - started, partial=True, page=page,
-                                             filters=filters, page_widths=measure_columns(page.table)))
+                                             time.perf_counter() - started, partial=True, page=page, filters=filters,
+                                             page_widths=measure_columns(page.table) if page is not None else None))
                 judge = first.judge
                 # the rest waits for the first page to paint: both need the GIL on a small machine
                 self._first_painted.wait(FIRST_PAINT_WAIT_S)
@@ -120,7 +125,6 @@ class FailuresScreen(Screen[None]):
         if message.partial and self.rows is not None:
             return  # the whole comparison is already here
         self.partial = message.partial
-        self._settle = not message.partial
         self.rows = message.rows
         self.app.judge = message.judge
         self.app.judges = message.judges
@@ -174,8 +178,8 @@ class FailuresScreen(Screen[None]):
         if self.partial:
             self.call_after_refresh(self._first_painted.set)
             return
-        if self._settle:
-            self._settle = False
+        if not self._settled:  # once: a reload's garbage is the ordinary collector's
+            self._settled = True
             self.call_after_refresh(self.app.settle_heap)
         from qmr_tui.screens.dialogs import FiltersScreen
 

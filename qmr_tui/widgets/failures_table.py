@@ -8,27 +8,31 @@ from __future__ import annotations
 
 import pyarrow as pa
 import pyarrow.compute as pc
-from rich.cells import cell_len
 from textual.containers import Container
 from textual.message import Message
 from textual_fastdatatable import ArrowBackend, DataTable
+from textual_fastdatatable.format import measure_width
 
 
 def measure_columns(data: pa.Table) -> list[int]:
-    """Each column's widest cell, in terminal cells; run in a worker, not on the UI thread.
+    """Each column's widest cell, in terminal cells, as fastdatatable measures it; run in a worker.
 
     fastdatatable measures on the UI thread, and its measuring converts a Python value to Arrow,
     which makes pyarrow import pandas (~0.3 s) the first time: that import would land on the
-    first paint. Here ASCII cells are measured by Arrow and only the rest by rich, cell by cell.
+    first paint. Here single-line ASCII cells are measured by Arrow (one cell per character) and
+    the rest value by value with fastdatatable's own measure (wide characters, a line break).
     """
     widths = []
     for column in data.columns:
         if not (pa.types.is_string(column.type) or pa.types.is_large_string(column.type)):
             column = column.cast(pa.string())
-        ascii_cells = pc.string_is_ascii(column)
-        width = pc.max(pc.utf8_length(column.filter(ascii_cells))).as_py() or 0
-        for value in column.filter(pc.invert(ascii_cells)).to_pylist():
-            width = max(width, cell_len(value))
+        plain = pc.and_(
+            pc.string_is_ascii(column),
+            pc.invert(pc.or_(pc.match_substring(column, "\n"), pc.match_substring(column, "\r"))),
+        )
+        width = pc.max(pc.utf8_length(column.filter(plain))).as_py() or 0
+        for value in column.filter(pc.invert(plain)).to_pylist():
+            width = max(width, measure_width(value, render_markup=False))
         widths.append(width)
     return widths
 
