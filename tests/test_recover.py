@@ -186,11 +186,13 @@ def test_examples_record_whether_each_side_ended_and_sft_adds_eos_only_then(toy,
     with store.transaction() as con:  # p0's full-precision trace and p3's quantized one ran into the token limit
         con.execute("UPDATE samples SET finish_reason = 'length' WHERE run_id = ? AND problem_id = 'toy/p0'", [base])
         con.execute("UPDATE samples SET finish_reason = 'length' WHERE run_id = ? AND problem_id = 'toy/p3'", [quant])
+        con.execute("UPDATE samples SET finish_reason = NULL WHERE run_id = ? AND problem_id = 'toy/p1'", [quant])
     rep = build_set(store, quant, base, holdout=0.0, seed=0, out_dir=tmp_path / "set")
     rows = store.query_dicts("SELECT * FROM recovery_examples WHERE set_id = ?", [rep.set_id])
     ends = {(r["kind"], r["problem_id"]): (r["chosen_complete"], r["rejected_complete"]) for r in rows}
     assert ends[("targeted", "toy/p0")] == (False, True) and ends[("targeted", "toy/p3")] == (True, False)
-    assert ends[("targeted", "toy/p1")] == (True, True) and ends[("control", "toy/p0")] == (False, True)
+    assert ends[("targeted", "toy/p1")] == (True, None)  # no finish reason recorded (an imported run): unknown
+    assert ends[("targeted", "toy/p4")] == (True, True) and ends[("control", "toy/p0")] == (False, True)
     meta = {r["meta"]["problem_id"]: r["meta"] for r in read_jsonl(tmp_path / "set" / "targeted.sft.jsonl")}
     assert meta["toy/p0"]["chosen_complete"] is False and meta["toy/p1"]["chosen_complete"] is True
 

@@ -74,8 +74,8 @@ class LostTrace:
     error_type: str | None
     located_by: str  # judge name, "combined" or "divergence"
     full_spans: list[tuple[int, int]] = field(default_factory=list)
-    quant_ended: bool = True  # the model stopped with EOS (False: cut by the token limit)
-    full_ended: bool = True
+    quant_ended: bool | None = True  # see trace_ended
+    full_ended: bool | None = True
 
 
 @dataclass
@@ -162,6 +162,14 @@ def _spans(store: Store, run_id: str, ids: list[str]) -> dict[tuple[str, int], l
     return spans
 
 
+def trace_ended(finish_reason: str | None) -> bool | None:
+    """True: the model stopped (EOS); False: the token limit (or an error) cut it; None: not recorded
+    (imported runs, servers that send no finish reason)."""
+    if finish_reason in (None, "", "unknown"):
+        return None
+    return finish_reason == "eos"
+
+
 def load_lost_traces(store: Store, base_run_id: str, quant_run_id: str, judge: str, skipped: Counter) -> tuple[int, list[LostTrace]]:
     lost = _lost_ids(store, base_run_id, quant_run_id)
     ids = sorted(lost)
@@ -203,7 +211,7 @@ def load_lost_traces(store: Store, base_run_id: str, quant_run_id: str, judge: s
             continue
         traces.append(LostTrace(pid, q["sample_idx"], q["prompt"], q["output"], spans.get((pid, q["sample_idx"]), []),
                                 f["output"], int(step), etype, by, full_spans.get((pid, f["sample_idx"]), []),
-                                q["finish_reason"] == "eos", f["finish_reason"] == "eos"))
+                                trace_ended(q["finish_reason"]), trace_ended(f["finish_reason"])))
     return len(ids), traces
 
 

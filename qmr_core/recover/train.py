@@ -139,8 +139,9 @@ def sft_features(tokenizer, row: dict) -> dict:
     start = 0  # where the completion starts: tokens can merge across the prompt's end
     while start < min(len(prompt_ids), len(ids)) and prompt_ids[start] == ids[start]:
         start += 1
-    if row.get("chosen_complete") is not False and tokenizer.eos_token_id is not None:
-        ids.append(tokenizer.eos_token_id)
+    eos = tokenizer.eos_token_id
+    if row.get("chosen_complete") is not False and eos is not None and (not ids or ids[-1] != eos):
+        ids.append(eos)
     return {"input_ids": ids, "completion_mask": [0] * start + [1] * (len(ids) - start)}
 
 
