@@ -275,7 +275,7 @@ def judge_bench_command(
             m = processbench_metrics(labels, [-1 if p is None else p for p in sym_preds])
             fp = flag_precision(labels, sym_preds)
             results[spec.spec] = {**m.__dict__, "flags_right": fp.right, "flags_wrong": fp.wrong,
-                                  "flags_after_label": fp.not_counted, "flag_precision": fp.precision}
+                                  "flags_after_label": fp.late, "flag_precision": fp.precision}
         else:
             with _progress() as progress:
                 task = progress.add_task(spec.spec, total=len(items))
@@ -301,6 +301,6 @@ def judge_bench_command(
         r = results["symbolic"]
         console.print(
             f"symbolic checker flags: {r['flags_right']} right, {r['flags_wrong']} wrong "
-            f"({r['flags_after_label']} after the label, not counted); "
+            f"({r['flags_after_label']} of them after the label); "
             f"flag precision [bold]{_pct(r['flag_precision'])}[/]"
         )

@@ -4,8 +4,9 @@ A row has ``problem``, ``steps`` (list of strings) and ``label`` (0-based index 
 wrong step, -1 when every step is right). ProcessBench's metric: accuracy on the erroneous rows
 (prediction == label), accuracy on the correct rows (prediction == -1), and their harmonic mean
 (F1). For the symbolic checker alone we also report the precision of its earliest-error flags:
-a flag at step s is right when s == label, wrong when s < label or label == -1; flags after the
-label are not counted (an error after the first one may be real).
+a flag at step s is right when s == label and wrong otherwise. A flag after the label counts as
+wrong: the checker's earliest flag is offered as the first faulty step, and there it is wrong even
+when that later step is faulty too (``late`` counts those, within ``wrong``).
 """
 
 from __future__ import annotations
@@ -80,27 +81,36 @@ def processbench_metrics(labels: Sequence[int], preds: Sequence[int | None], n_u
 @dataclass(frozen=True)
 class FlagPrecision:
     right: int
-    wrong: int
-    not_counted: int  # flags after the label
+    wrong: int  # early flags, flags on correct rows, and late flags
+    late: int = 0  # flags after the label (counted in ``wrong``)
+
+    @property
+    def early_or_spurious(self) -> int:
+        return self.wrong - self.late
 
     @property
     def precision(self) -> float | None:
         total = self.right + self.wrong
         return self.right / total if total else None
 
+    @property
+    def not_counted(self) -> int:
+        """Kept for callers of the old metric: every flag is counted now."""
+        return 0
+
 
 def flag_precision(labels: Sequence[int], flags: Sequence[int | None]) -> FlagPrecision:
-    right = wrong = later = 0
+    """Precision of the earliest flags as first-error locators (None or -1: no flag)."""
+    right = wrong = late = 0
     for label, flag in zip(labels, flags, strict=True):
         if flag is None or flag == -1:
             continue
-        if label == -1 or flag < label:
-            wrong += 1
-        elif flag == label:
+        if flag == label:
             right += 1
         else:
-            later += 1
-    return FlagPrecision(right, wrong, later)
+            wrong += 1
+            late += label != -1 and flag > label
+    return FlagPrecision(right, wrong, late)
 
 
 def symbolic_predictions(items: Sequence[PBItem]) -> list[int | None]:

@@ -27,6 +27,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from qmr_core.diagnose.arith import MAX_SIDE_TOKENS, MAX_TEXT, Parser, Refused, Tok, normalize, tokenize
+from qmr_core.diagnose.units import conversion_factors, explained, mark_plain_units, unit_words
 
 CHECKER_VERSION = "qmr-symbolic/1"
 
@@ -74,6 +75,12 @@ class Side:
     text: str
     has_percent: bool
     has_decimal: bool
+    rounded_input: bool = False  # a decimal that may stand for a rounded value (0.33, 3.14)
+
+
+def _maybe_rounded(t: Tok) -> bool:
+    """Money-like decimals (4.25, 0.05) are exact; 0.33, 3.14, 0.0056 may be rounded."""
+    return t.decimals >= 3 or (t.decimals == 2 and (t.value * 20).denominator != 1)
 
 
 def _unit_key(text: str) -> str:
@@ -151,7 +158,8 @@ def evaluate_side(toks: list[Tok], source: str) -> Side:
     if len(nums) == 1 and all(t.kind in ("NUM", "LP", "RP") or (t.kind == "OP" and t.text in "%-") for t in core):
         literal = nums[0]
     text = source[toks[0].start : toks[-1].end].strip()
-    return Side(core, units, values, standard, literal, text, has_percent, any(t.decimals for t in nums))
+    return Side(core, units, values, standard, literal, text, has_percent, any(t.decimals for t in nums),
+                any(_maybe_rounded(t) for t in nums))
 
 
 def _fmt(v: Fraction) -> str:
@@ -335,39 +343,52 @@ _SCALE_UNITS = frozenset(
 )
 
 
-def _units_comparable(a: Side, b: Side) -> bool:
-    """Units on both sides must match; a unit on one side only is the result's unit (= 3 dollars),
-    accepted when the other side is a computation and the unit is not a scale word (dozen, cents)."""
-    if a.units == b.units:
-        return True
-    if a.units and b.units:
-        return False
-    unit_side, bare_side = (a, b) if a.units else (b, a)
-    if bare_side.literal is not None:
-        return False  # "2 = 120 minutes": a conversion written without its factor
-    words = {w for u in unit_side.units for w in u.split()}
-    return not (words & _SCALE_UNITS)
+def _mixed_sum(side: Side) -> bool:
+    """'2 hours + 30 minutes': terms with different units added."""
+    return len(side.units) > 1 and any(t.kind == "OP" and t.text in "+-" for t in side.toks[1:])
 
 
-def _holds(lhs: Side, rhs: Side, approx_context: bool) -> bool:
+def _unit_factors(a: Side, b: Side) -> list[Fraction] | None:
+    """None: a false claim with these units is not judged (it may be a conversion or a count in
+    another unit). Otherwise the conversion factors between known units it may still hide."""
+    factors = conversion_factors(a.units, b.units)
+    if factors is None or _mixed_sum(a) or _mixed_sum(b):
+        return None
+    if a.units == b.units or factors:
+        return factors  # same units, or known units decided by their exact factors
+    wa, wb = unit_words(a.units), unit_words(b.units)
+    if (wa | wb) & _SCALE_UNITS:
+        return None  # "2 dozen = 24", "= 3 thousand"
+    if a.literal is not None and (b.literal is not None or not wa <= wb):
+        return None  # "5 boxes = 5 × 12", "2 = 120 minutes": a conversion written without its factor
+    if b.literal is not None and b.units and a.literal is not None:
+        return None
+    return factors
+
+
+def _holds(lhs: Side, rhs: Side, approx_context: bool, factor: Fraction = Fraction(1)) -> bool:
     """Equal under some admissible reading, or within the rounding the text itself allows."""
-    if lhs.values & rhs.values:
+    lvals = {v * factor for v in lhs.values}
+    if lvals & rhs.values:
         return True
     stated = rhs if rhs.literal is not None else lhs if lhs.literal is not None else None
-    for a in lhs.values:
+    rounded_input = lhs.rounded_input or rhs.rounded_input
+    for a in lvals:
         for b in rhs.values:
             diff = abs(a - b)
             scale = max(abs(a), abs(b))
-            if approx_context and diff <= scale * Fraction(5, 100):
+            computed = (a if stated is rhs else b) if stated is not None else None
+            decimals = stated.literal.decimals if stated is not None else 0
+            # a money-like result exact at the precision written leaves nothing to round: $14.99 for 15.00
+            exact = computed is not None and decimals > 0 and (computed * 10**decimals).denominator == 1
+            if approx_context and not exact and diff <= scale * Fraction(5, 100):
                 return True
-            if stated is not None:
-                computed = a if stated is rhs else b
-                decimals = stated.literal.decimals
+            if computed is not None and not exact:
                 if decimals and diff <= Fraction(1, 10**decimals):  # 22/7 = 3.14, 2/3 = 0.66
                     return True
                 if not decimals and computed.denominator != 1 and diff < 1:  # 100/30 = 3 (rounded)
                     return True
-            if (lhs.has_decimal or rhs.has_decimal) and diff <= scale / 100:  # rounded inputs: 0.33 × 3 = 1
+            if rounded_input and diff <= scale / 100:  # rounded inputs: 0.33 × 3 = 1
                 return True
     return False
 
@@ -379,7 +400,7 @@ def find_claims(text: str, context: str = "") -> StepCheck:
     """
     source = normalize(text)
     custom_star = bool(CUSTOM_STAR.search(context) or CUSTOM_STAR.search(text))
-    toks = tokenize(source, custom_star)
+    toks = mark_plain_units(tokenize(source, custom_star))
     approx_context = bool(APPROX_CONTEXT.search(source))
     asserted = not NOT_ASSERTED.search(text)
     check = StepCheck()
@@ -409,10 +430,12 @@ def find_claims(text: str, context: str = "") -> StepCheck:
             if lhs is None or rhs is None:
                 continue
             holds = _holds(lhs, rhs, approx_context)
-            if not holds and not _units_comparable(lhs, rhs):
-                continue  # possibly a unit conversion: not judged
-            if not holds and (_running_total(lhs, rhs) or _remainder(lhs, rhs) or _remainder(rhs, lhs) or not asserted):
-                continue
+            if not holds:
+                factors = _unit_factors(lhs, rhs)
+                if factors is None or any(_holds(lhs, rhs, approx_context, f) for f in explained(factors)):
+                    continue  # possibly a unit conversion: not judged
+                if _running_total(lhs, rhs) or _remainder(lhs, rhs) or _remainder(rhs, lhs) or not asserted:
+                    continue
             stated, computed = (rhs, lhs) if rhs.literal is not None or lhs.literal is None else (lhs, rhs)
             check.claims.append(
                 Claim(
