@@ -250,7 +250,9 @@ def _exact_root(v: Fraction, k: int) -> Fraction:
 class Parser:
     """Recursive descent over one side's tokens. Percent is /100 or a unit; '/' may bind the rest."""
 
-    def __init__(self, toks: list[Tok], percent_div: bool, slash_binds_rest: bool):
+    def __init__(self, toks: list[Tok], percent_div: bool, slash_binds_rest: bool,
+                 env: dict[str, Fraction] | None = None):
+        self.env = env or {}  # values of VAR tokens (algebra.py); numeric claims have none
         self.toks = toks
         self.pos = 0
         self.percent_div = percent_div
@@ -286,9 +288,11 @@ class Parser:
         return v
 
     def _implicit(self) -> bool:
-        """'2(3+4)', '(1+2)(3)': a factor followed directly by '('."""
+        """'2(3+4)', '(1+2)(3)': a factor followed directly by '('; '2x', '(2/3)x', '3 x'."""
         t = self.peek()
         prev = self.toks[self.pos - 1] if self.pos else None
+        if t is not None and t.kind == "VAR" and prev is not None and prev.kind in ("NUM", "RP", "VAR"):
+            return True
         return (
             t is not None and t.kind == "LP" and t.text == "(" and prev is not None
             and prev.kind in ("NUM", "RP") and not t.space_before
@@ -377,6 +381,12 @@ class Parser:
             return t.value
         if t.kind == "LP":
             return self.group()
+        if t.kind == "VAR":
+            self.take()
+            nxt = self.peek()
+            if t.text not in self.env or (nxt is not None and nxt.kind in ("LP", "NUM")):
+                raise Refused("unknown name or function application")  # f(3), x2
+            return self.env[t.text]
         if t.kind == "FRAC":
             self.take()
             if self.peek() is None or self.peek().kind != "LP":

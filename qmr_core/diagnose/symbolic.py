@@ -29,7 +29,7 @@ from fractions import Fraction
 from qmr_core.diagnose.arith import MAX_SIDE_TOKENS, MAX_TEXT, Parser, Refused, Tok, normalize, tokenize
 from qmr_core.diagnose.units import conversion_factors, explained, mark_plain_units, unit_words
 
-CHECKER_VERSION = "qmr-symbolic/1"
+CHECKER_VERSION = "qmr-symbolic/2"
 
 MAX_CLAIMS = 200  # per step
 
@@ -88,7 +88,7 @@ def _unit_key(text: str) -> str:
     return " ".join(w[:-1] if w.endswith("s") and len(w) > 3 else w for w in words)
 
 
-def _strip_units(toks: list[Tok]) -> tuple[list[Tok], list[str]]:
+def strip_units(toks: list[Tok]) -> tuple[list[Tok], list[str]]:
     """Remove unit text (and a unit's own exponent, as in cm^2) and \\boxed marks from a side."""
     core: list[Tok] = []
     units: list[str] = []
@@ -134,7 +134,7 @@ def _strip_units(toks: list[Tok]) -> tuple[list[Tok], list[str]]:
 
 
 def evaluate_side(toks: list[Tok], source: str) -> Side:
-    core, unit_keys = _strip_units(toks)
+    core, unit_keys = strip_units(toks)
     units = frozenset(unit_keys)
     if not core:
         raise Refused("empty")
@@ -189,9 +189,12 @@ class Claim:
     holds: bool
     computed: str  # the exact value of the computed side
     stated: str  # the value the step states for it
+    rule: str = "arithmetic"  # or algebra | equation | named | final answer (trace_rules.py)
 
     def describe(self) -> str:
-        return f"{self.text} is false: the left side is {_fmt(self.lhs_value)}, the right side {_fmt(self.rhs_value)}"
+        if self.rule == "arithmetic":
+            return f"{self.text} is false: the left side is {_fmt(self.lhs_value)}, the right side {_fmt(self.rhs_value)}"
+        return f"{self.text} is false ({self.rule}): {self.computed} expected, {self.stated} stated"
 
 
 @dataclass
@@ -417,6 +420,8 @@ def find_claims(text: str, context: str = "") -> StepCheck:
                     sides.append(None)
                     continue
             if k == last:
+                while side and side[-1].kind == "LP":
+                    side = side[:-1]  # "= 14.99 (round to two decimals)": a remark opens
                 side = _trim_outer_parens(side, leading=False)
                 if not _last_side_ok(toks, seg_end, side):
                     sides.append(None)
@@ -492,15 +497,25 @@ class TraceCheck:
 
 
 def check_steps(steps: Sequence[str], problem: str = "") -> TraceCheck:
+    """Every false claim of the trace: arithmetic per step, then the rules across claims."""
+    from qmr_core.diagnose.trace_rules import trace_flags  # it builds on this module
+
     flags: list[Flag] = []
     n = 0
+    per_step = [0] * len(steps)
     context = problem[:MAX_TEXT] + "\n" + "\n".join(steps)[:MAX_TEXT]
     for idx, text in enumerate(steps):
         result = find_claims(text, context)
         n += len(result.claims)
+        per_step[idx] = len(result.claims)
         for k, claim in enumerate(result.claims):
             if not claim.holds:
                 flags.append(Flag(idx, k, claim))
+    for idx, claim in trace_flags(steps):
+        flags.append(Flag(idx, per_step[idx], claim))  # claim_idx after the step's arithmetic claims
+        per_step[idx] += 1
+        n += 1
+    flags.sort(key=lambda f: f.step_idx)
     return TraceCheck(n, flags)
 
 
