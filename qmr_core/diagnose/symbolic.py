@@ -375,7 +375,9 @@ def _holds(lhs: Side, rhs: Side, approx_context: bool, factor: Fraction = Fracti
     if lvals & rhs.values:
         return True
     stated = rhs if rhs.literal is not None else lhs if lhs.literal is not None else None
-    rounded_input = lhs.rounded_input or rhs.rounded_input
+    # inputs that may be rounded (0.33, 3.14), on the computed side; the stated result may be rounded anyway
+    rounded_input = (lhs if stated is rhs else rhs).rounded_input if stated is not None else (
+        lhs.rounded_input or rhs.rounded_input)
     for a in lvals:
         for b in rhs.values:
             diff = abs(a - b)

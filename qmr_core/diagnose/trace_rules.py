@@ -191,6 +191,29 @@ def _final_answer_flag(steps: Sequence[str], sts: list[Statement]) -> tuple[int,
                         st.side_text(len(st.sides) - 1), content, "final answer")
 
 
+def _restated_flags(sts: list[Statement]) -> list[tuple[int, Claim]]:
+    """'Total cost = 20 + 25 = 45' ... later 'Total cost = 54': a derived value restated differently."""
+    out: list[tuple[int, Claim]] = []
+    latest: dict[str, Statement] = {}
+    for st in sts:
+        if st.name is None or len(st.name.split()) < 2:
+            continue
+        prev = latest.get(st.name)
+        latest[st.name] = st
+        if prev is None or len(st.sides) != 1 or len(prev.sides) < 2:
+            continue
+        derived, restated = _numeric(prev.sides[-1]), _numeric(st.sides[0])
+        if derived is None or restated is None or derived.literal is None or restated.literal is None:
+            continue
+        if derived.units != restated.units or derived.value == restated.value:
+            continue
+        if _rounded(derived.value, restated.literal) or _rounded(restated.value, derived.literal):
+            continue
+        out.append((st.step, _claim(f"{st.name} = {st.side_text(0)} (derived as {prev.text})", derived.value,
+                                    restated.value, prev.side_text(len(prev.sides) - 1), st.side_text(0), "restated")))
+    return out
+
+
 def trace_flags(steps: Sequence[str]) -> list[tuple[int, Claim]]:
     """(step index, false claim) for every rule above, in reading order."""
     sts: list[Statement] = []
@@ -205,6 +228,7 @@ def trace_flags(steps: Sequence[str]) -> list[tuple[int, Claim]]:
         if i:
             found += _equation_flags(sts[i - 1], st, steps) + _named_flags(sts[i - 1], st, steps)
         out += [(st.step, c) for c in found]
+    out += [(k, c) for k, c in _restated_flags(sts) if asserted[k]]
     fa = _final_answer_flag(steps, sts)
     if fa is not None and asserted[fa[0]]:
         out.append(fa)
