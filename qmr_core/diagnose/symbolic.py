@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 from fractions import Fraction
 
 from qmr_core.diagnose.arith import MAX_SIDE_TOKENS, MAX_TEXT, Parser, Refused, Tok, normalize, tokenize
-from qmr_core.diagnose.units import conversion_factors, explained, mark_plain_units, unit_words
+from qmr_core.diagnose.units import conversion_factors, explained, mark_plain_units, share_claims, unit_words
 
 CHECKER_VERSION = "qmr-symbolic/2"
 
@@ -192,7 +192,7 @@ class Claim:
     rule: str = "arithmetic"  # or algebra | equation | named | final answer (trace_rules.py)
 
     def describe(self) -> str:
-        if self.rule == "arithmetic":
+        if self.rule in ("arithmetic", "share"):
             return f"{self.text} is false: the left side is {_fmt(self.lhs_value)}, the right side {_fmt(self.rhs_value)}"
         return f"{self.text} is false ({self.rule}): {self.computed} expected, {self.stated} stated"
 
@@ -439,8 +439,10 @@ def find_claims(text: str, context: str = "") -> StepCheck:
             holds = _holds(lhs, rhs, approx_context)
             if not holds:
                 factors = _unit_factors(lhs, rhs)
-                if factors is None or any(_holds(lhs, rhs, approx_context, f) for f in explained(factors)):
+                if factors is None:
                     continue  # possibly a unit conversion: not judged
+                holds = any(_holds(lhs, rhs, approx_context, f) for f in explained(factors))
+            if not holds:
                 if _running_total(lhs, rhs) or _remainder(lhs, rhs) or _remainder(rhs, lhs) or not asserted:
                     continue
             stated, computed = (rhs, lhs) if rhs.literal is not None or lhs.literal is None else (lhs, rhs)
@@ -458,6 +460,13 @@ def find_claims(text: str, context: str = "") -> StepCheck:
             )
             if len(check.claims) >= MAX_CLAIMS:
                 return check
+    for text_, exact, stated, decimals in share_claims(source):
+        diff = abs(exact - stated)
+        holds = diff == 0 or approx_context or (decimals > 0 and (exact * 10**decimals).denominator != 1
+                                                and diff <= Fraction(1, 10**decimals)) or (
+            decimals == 0 and exact.denominator != 1 and diff < 1)
+        if holds or asserted:
+            check.claims.append(Claim(text_, text_, _fmt(stated), exact, stated, holds, _fmt(exact), _fmt(stated), "share"))
     return check
 
 

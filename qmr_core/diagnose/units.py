@@ -14,6 +14,8 @@ mix them with other units of their dimension are not judged.
 
 from __future__ import annotations
 
+import re
+
 from fractions import Fraction
 from itertools import combinations
 
@@ -48,6 +50,8 @@ def _run_end(toks: list[Tok], j: int) -> bool:
     if j >= len(toks):
         return True
     t = toks[j]
+    if t.kind == "WORD" and t.text in ("x", "X") and j + 1 < len(toks) and toks[j + 1].kind == "NUM":
+        return True  # "42 bales x 75 pounds"
     if t.kind in _END_KINDS:
         return not (t.kind == "OP" and t.text == "%")
     return t.kind == "PUNCT" and t.text in _END_PUNCT
@@ -148,3 +152,44 @@ def conversion_factors(lhs_units: frozenset[str], rhs_units: frozenset[str]) -> 
 def explained(factors: list[Fraction]) -> set[Fraction]:
     """The scalings a conversion may apply: one factor or the product of two."""
     return set(factors) | {a * b for a in factors for b in factors}
+
+
+# -- "20% of 50 = 10", "one third of 18 = 6" ---------------------------------------------------
+
+_NUMBER = r"\$?(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?)"
+_SHARE_WORDS = {
+    "half": Fraction(1, 2), "one half": Fraction(1, 2), "a half": Fraction(1, 2), "a third": Fraction(1, 3),
+    "one third": Fraction(1, 3), "two thirds": Fraction(2, 3), "a quarter": Fraction(1, 4),
+    "one quarter": Fraction(1, 4), "one fourth": Fraction(1, 4), "three quarters": Fraction(3, 4),
+    "three fourths": Fraction(3, 4), "a fifth": Fraction(1, 5), "one fifth": Fraction(1, 5),
+}
+SHARE_OF = re.compile(
+    r"(?i)(?<![\w.,/])(?:(?P<pct>\d+(?:\.\d+)?)\s*%|(?P<num>\d+)\s*/\s*(?P<den>\d+)|(?P<word>"
+    + "|".join(w.replace(" ", "[- ]") for w in sorted(_SHARE_WORDS, key=len, reverse=True))
+    + r"))\s+of\s+(?:the\s+|a\s+total\s+of\s+)?" + _NUMBER
+    + r"(?:\s+[a-z]+){0,2}\s*(?:=|\bis\b|\bequals\b)\s*" + _NUMBER
+    + r"(?![\d,]*\.?\d)(?!\s*(?:[-+*/×x÷^%(]|\\times|\\cdot|\\div|\\frac|[a-z]+\s*[-+*/×÷])"
+    r"|\s+(?:more|less|fewer|greater|smaller|larger|times|percent|dozen|hundred|thousand|million|billion)\b)"
+)
+
+
+def share_claims(source: str) -> list[tuple[str, Fraction, Fraction, int]]:
+    """(text, exact value, stated value, stated decimals) of each 'share of a number' claim."""
+    out = []
+    for m in SHARE_OF.finditer(source[:MAX_SHARE_TEXT]):
+        if m.group("pct"):
+            share = Fraction(m.group("pct")) / 100
+        elif m.group("num"):
+            if int(m.group("den")) == 0:
+                continue
+            share = Fraction(int(m.group("num")), int(m.group("den")))
+        else:
+            share = _SHARE_WORDS[re.sub(r"[- ]+", " ", m.group("word").lower())]
+        base = Fraction(m.group(5).replace(",", ""))
+        stated_text = m.group(6).replace(",", "")
+        decimals = len(stated_text.partition(".")[2])
+        out.append((m.group(0).strip(), share * base, Fraction(stated_text), decimals))
+    return out
+
+
+MAX_SHARE_TEXT = 20_000
