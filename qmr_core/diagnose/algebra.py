@@ -25,8 +25,18 @@ def _core(side: Sequence[Tok]) -> list[Tok]:
     core, _units = strip_units(list(side))
     if not core or len(core) > MAX_SIDE_TOKENS or any(t.kind == "BIG" for t in core):
         raise Refused("empty or too long")
-    if any(t.kind == "OP" and t.text == "%" for t in core):
-        raise Refused("percent with variables")
+    if any(t.kind == "OP" and t.text == "%" for t in core) or any(t.kind == "SQRT" for t in core):
+        raise Refused("percent or a root with variables")  # sqrt((a-c)^2) = |a - c|
+    for k, t in enumerate(core):
+        if t.kind == "VAR" and k + 1 < len(core) and core[k + 1].kind == "OP" and core[k + 1].text == "^":
+            depth, j = 0, k + 2
+            while j < len(core):
+                depth += 1 if core[j].kind == "LP" else -1 if core[j].kind == "RP" else 0
+                j += 1
+                if depth <= 0:
+                    break
+            if j < len(core) and core[j].kind == "LP" and not core[j].space_before:
+                raise Refused("f^{-1}(6): a function")
     return core
 
 
@@ -57,6 +67,28 @@ def differ(a: Sequence[Tok], b: Sequence[Tok], names: Sequence[str]) -> tuple[di
         if va != vb and found is None:
             found = (env, va, vb)
     return found
+
+
+def affine(side: Sequence[Tok], names: Sequence[str]) -> bool:
+    """Linear in each variable (no x^2, no 10/x): a simplification with no hidden constraint."""
+    base = _envs(sorted(names))[0]
+    try:
+        for v in names:
+            ys = []
+            for step in (0, 1, 2):
+                env = dict(base)
+                env[v] = base[v] + step
+                ys.append(value(side, env))
+            if ys[2] - ys[1] != ys[1] - ys[0]:
+                return False
+        if len(names) > 1:  # no cross terms: f(x+1, y+1) - f(x, y) is the sum of the single steps
+            shifted = {v: base[v] + 1 for v in names}
+            f0 = value(side, base)
+            singles = sum(value(side, {**base, v: base[v] + 1}) - f0 for v in names)
+            return value(side, shifted) - f0 == singles
+        return True
+    except (Refused, ZeroDivisionError, OverflowError, ValueError):
+        return False
 
 
 def constant_gap(a: Sequence[Tok], b: Sequence[Tok], name: str) -> Fraction | None:

@@ -20,6 +20,7 @@ MAX_NAME_WORDS = 5
 
 _MATH = {"NUM", "OP", "LP", "RP", "EQ", "FRAC", "SQRT", "UNIT", "VAR", "BOX", "LABEL", "BIG"}
 _NOT_VARS = {"a", "I", "A"}  # articles and the pronoun: variables only when glued to a number
+_CONSTANTS = {"i", "e"}  # the imaginary unit and Euler's number: never a free variable
 _NAME_STOP = frozenset(
     """so thus then hence therefore now and we get gives is are was be the a an this that which
     first second third next finally also let where if when since because here""".split()
@@ -49,9 +50,12 @@ class Statement:
         return frozenset(t.text for side in self.sides for t in side if t.kind == "VAR")
 
 
-def _mark_vars(toks: list[Tok]) -> list[Tok]:
+def _mark_vars(toks: list[Tok], source: str) -> list[Tok]:
     out: list[Tok] = []
     for k, t in enumerate(toks):
+        if t.kind == "OP" and source[t.start : t.end] in ("x", "X") and k + 1 < len(toks) and toks[k + 1].kind == "LP" \
+                and not t.space_before:
+            t = Tok("VAR", "x", t.start, t.end, False)  # "7x(x^2 - 3x + 2)": a variable, not a times sign
         if t.kind == "WORD" and len(t.text) == 1 and t.text.isalpha():
             prev = toks[k - 1] if k else None
             nxt = toks[k + 1] if k + 1 < len(toks) else None
@@ -61,6 +65,9 @@ def _mark_vars(toks: list[Tok]) -> list[Tok]:
             glued_num = prev is not None and prev.kind in ("NUM", "RP") and not t.space_before
             by_op = (prev is not None and prev.kind in ("OP", "EQ") and (nxt is None or nxt.kind != "WORD")) or (
                 nxt is not None and nxt.kind in ("OP", "EQ"))
+            if t.text in _CONSTANTS:
+                out.append(t)
+                continue
             if glued_num or by_op or t.text not in _NOT_VARS:
                 t = Tok("VAR", t.text, t.start, t.end, t.space_before)
         out.append(t)
@@ -122,7 +129,7 @@ def _trim_ends(toks: list[Tok], i: int, j: int, sides: list[list[Tok]], named: b
 
 def statements(step: int, text: str) -> list[Statement]:
     source = normalize(text[:MAX_TEXT])
-    toks = _drop_inner_delims(_mark_vars(mark_plain_units(tokenize(source))))
+    toks = _drop_inner_delims(_mark_vars(mark_plain_units(tokenize(source)), source))
     out: list[Statement] = []
     i, n = 0, len(toks)
     while i < n and len(out) < MAX_STATEMENTS:

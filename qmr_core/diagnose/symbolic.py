@@ -59,7 +59,8 @@ APPROX_CONTEXT = re.compile(r"(?i)\b(approx\w*|roughly|rounded|rounding|round|ne
 # in another base may state false equalities on purpose: its claims are not flagged.
 NOT_ASSERTED = re.compile(
     r"(?i)(contradiction|\bnot true\b|\bfalse\b|impossible|extraneous|absurd|\bincorrect|\bwrong\b|mistake"
-    r"|\bnot equal|\bisn't\b|\bis not\b|\bdoes not equal|\bdoesn't equal|\\neq|\bin base\b|\bbase[- ]?\d)"
+    r"|\bnot equal|\bisn't\b|\bis not\b|\bdoes not equal|\bdoesn't equal|\\neq|\bin base\b|\bbase[- ]?\d"
+    r"|\bno solutions?\b|\bnever\b|\bcannot\b|\bcan't\b)"
 )
 # "a * b = 2a + 3b", "P \ast Q means ...": '*' may be an operator the problem defines.
 CUSTOM_STAR = re.compile(r"(?<![A-Za-z])[A-Za-z]\s*(?:\*|\\ast)\s*[A-Za-z](?![A-Za-z])")

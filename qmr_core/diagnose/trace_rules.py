@@ -34,6 +34,11 @@ _CASE_WORDS = re.compile(
     r"however|but|another|other|else|similarly|recall|original\w*|initial\w*|new|reconsider\w*|re-?evaluat\w*|"
     r"root|roots|solutions|possib\w*|not|no)\b"
 )
+_DERIVES = re.compile(
+    r"(?i)(\b(so|thus|hence|therefore|then|get|gets|gives|giving|simplif\w*|becomes|yields?|divid\w*|multipl\w*|"
+    r"subtract\w*|add\w*|combin\w*|solv\w*|isolat\w*|rearrang\w*|mov\w*|expand\w*|distribut\w*)\b"
+    r"|\\implies|\\Rightarrow|\\therefore|:\s*$|:\s*\u2016)"
+)
 _BOXED = re.compile(r"\\boxed\{([^{}]{1,40})\}")
 
 
@@ -64,8 +69,12 @@ def _numeric(side) -> object | None:
 # -- within a statement ----------------------------------------------------------------------
 
 
+_HYPOTHETICAL = re.compile(r"(?i)\b(if|suppose|supposing|assume|assuming|whether|try|trying)\b")
+
+
 def _algebra_flags(st: Statement) -> list[Claim]:
     out: list[Claim] = []
+    hypothetical = bool(_HYPOTHETICAL.search(st.source))
     var_sides = [frozenset(t.text for t in side if t.kind == "VAR") for side in st.sides]
     for k in range(len(st.sides) - 1):
         va, vb = var_sides[k], var_sides[k + 1]
@@ -73,10 +82,13 @@ def _algebra_flags(st: Statement) -> list[Claim]:
             continue
         a, b = st.sides[k], st.sides[k + 1]
         text = f"{st.side_text(k)} = {st.side_text(k + 1)}"
-        if len(va) == 1 and (gap := algebra.constant_gap(a, b, next(iter(va)))) is not None:
+        if len(va) == 1 and not hypothetical and (gap := algebra.constant_gap(a, b, next(iter(va)))) is not None:
             out.append(_claim(text, gap, Fraction(0), st.side_text(k), st.side_text(k + 1), "algebra"))
             continue
-        if len(st.sides) >= 3 or st.name is not None:  # a rewrite chain, not an equation to solve
+        # "E1 = E2 = E3": E1 = E2 may be an equation to solve, the later links are rewrites;
+        # under a name ("Total = E1 = E2") every link is a rewrite
+        # only linear rewrites: a higher power may be reduced by a constraint (z^3 = 1 so z^49 = z)
+        if (k >= 1 or st.name is not None) and algebra.affine(a, sorted(va)) and algebra.affine(b, sorted(va)):
             if (d := algebra.differ(a, b, sorted(va))) is not None:
                 out.append(_claim(text, d[1], d[2], st.side_text(k), st.side_text(k + 1), "algebra"))
     return out
@@ -99,15 +111,20 @@ def _equations(st: Statement) -> list[tuple[int, str, Fraction]]:
 
 
 def _solved_form(st: Statement, k: int) -> bool:
-    """'x = 20': already a solution (a list of such is a listing, not a derivation)."""
+    """'x = 20', 'x = -8/3': already a solution (a list of such is a listing, not a derivation)."""
     a, b = st.sides[k], st.sides[k + 1]
-    return (len(a) == 1 and a[0].kind == "VAR" and _numeric(b) is not None and len([t for t in b if t.kind == "NUM"]) == 1)
+    return len(a) == 1 and a[0].kind == "VAR" and _numeric(b) is not None
 
 
 def _equation_flags(prev: Statement, st: Statement, steps: Sequence[str]) -> list[Claim]:
     pe, ce = _equations(prev), _equations(st)
     if not pe or not ce or not _connected(prev, st, steps, digits=True):
         return []
+    if not _DERIVES.search(between(prev, st, list(steps))):
+        return []  # "x - 3 = 0, x - 7 = 0": a listing, not a derivation
+    around = prev.source[max(0, prev.start - 40) : prev.start] + " " + st.source[st.end : st.end + 40]
+    if _CASE_WORDS.search(around):
+        return []  # "when 5x - 1 = ...", "x = -4 or x = 20": cases
     k0, name0, root0 = pe[-1]
     k1, name1, root1 = ce[0]
     if name0 != name1 or root0 == root1 or _solved_form(prev, k0):
@@ -141,7 +158,8 @@ def _named_flags(prev: Statement, st: Statement, steps: Sequence[str]) -> list[C
     vb = frozenset(t.text for t in b if t.kind == "VAR")
     text = f"{prev.name} = {st.side_text(0)} (after {prev.name} = {prev.side_text(len(prev.sides) - 1)})"
     if va or vb:
-        if va == vb and (d := algebra.differ(a, b, sorted(va))) is not None:
+        names = sorted(va)
+        if va == vb and algebra.affine(a, names) and algebra.affine(b, names) and (d := algebra.differ(a, b, names)) is not None:
             return [_claim(text, d[1], d[2], prev.side_text(len(prev.sides) - 1), st.side_text(0), "named")]
         return []
     sa, sb = _numeric(a), _numeric(b)
@@ -177,6 +195,8 @@ def _final_answer_flag(steps: Sequence[str], sts: list[Statement]) -> tuple[int,
     words = re.findall(r"[A-Za-z]+", gap)
     if len(words) > MAX_BETWEEN_WORDS or (words and not re.search(r"(?i)\banswer\b", gap)):
         return None  # "= 57, then there must be \boxed{15}": a further step in words
+    if st.variables or all(_numeric(side) is None or _numeric(side).literal is not None for side in st.sides):
+        return None  # "A = 1" then \\boxed{129}: an assignment, not a computed result
     final = _numeric(st.sides[-1])
     content = box.group(1).replace("\\$", "").replace("$", "").strip()
     try:
@@ -187,6 +207,8 @@ def _final_answer_flag(steps: Sequence[str], sts: list[Statement]) -> tuple[int,
         return None
     if answer in (final.value * 100, final.value / 100):
         return None  # 0.25 then 25%
+    if any(t.kind == "NUM" and t.value == answer for side in st.sides for t in side):
+        return None  # "2^6 = 64, so \\boxed{6}": the answer is one of its numbers
     return last, _claim(f"\\boxed{{{content}}} (right after {st.text})", final.value, answer,
                         st.side_text(len(st.sides) - 1), content, "final answer")
 
