@@ -146,3 +146,10 @@ def test_hostile_algebra_is_fast():
     for t in texts:
         check_steps([t, t])
     assert time.perf_counter() - started < 5.0
+
+
+def test_display_breaks_continue_a_derivation():
+    steps = ["\\[ S = 165 \\times \\frac{6}{11} \\] \\[ S = 9 \\times 6 \\] \\[ S = 54 \\]"]
+    assert flags(steps) == [(0, "equation")]
+    assert flags(["\\[ S = 165 \\times \\frac{6}{11} \\] \\[ S = 15 \\times 6 \\] \\[ S = 90 \\]"]) == []
+    assert flags(["Thus $x - 3 = 0,$ $x - 7 = 0,$ or $2x - 10 = 0.$"]) == []  # a listing

@@ -128,7 +128,8 @@ def _trim_ends(toks: list[Tok], i: int, j: int, sides: list[list[Tok]], named: b
 
 
 def statements(step: int, text: str) -> list[Statement]:
-    source = normalize(text[:MAX_TEXT])
+    # "\\] \\[": one display ends and the next begins; nothing continues across it
+    source = normalize(re.sub(r"\\\]\s*\\\[", r"\\] ; \\[", text[:MAX_TEXT]))
     toks = _drop_inner_delims(_mark_vars(mark_plain_units(tokenize(source)), source))
     out: list[Statement] = []
     i, n = 0, len(toks)

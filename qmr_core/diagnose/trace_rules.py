@@ -111,16 +111,21 @@ def _equations(st: Statement) -> list[tuple[int, str, Fraction]]:
 
 
 def _solved_form(st: Statement, k: int) -> bool:
-    """'x = 20', 'x = -8/3': already a solution (a list of such is a listing, not a derivation)."""
+    """'x = 20', 'x = -8/3': already a solution (a list of such is a listing, not a derivation);
+    'S = 165 \\times 6/11' is a computation still to be done."""
     a, b = st.sides[k], st.sides[k + 1]
-    return len(a) == 1 and a[0].kind == "VAR" and _numeric(b) is not None
+    if len(a) != 1 or a[0].kind != "VAR" or _numeric(b) is None:
+        return False
+    literal_like = all(t.kind in ("NUM", "FRAC", "LP", "RP", "UNIT") or (t.kind == "OP" and t.text in "-/") for t in b)
+    return literal_like and sum(t.kind == "NUM" for t in b) <= 2
 
 
 def _equation_flags(prev: Statement, st: Statement, steps: Sequence[str]) -> list[Claim]:
     pe, ce = _equations(prev), _equations(st)
     if not pe or not ce or not _connected(prev, st, steps, digits=True):
         return []
-    if not _DERIVES.search(between(prev, st, list(steps))):
+    gap = between(prev, st, list(steps))
+    if not _DERIVES.search(gap) and not re.fullmatch(r"[\s\u2016;]*;[\s\u2016;]*", gap):  # "\\] \\[" continues
         return []  # "x - 3 = 0, x - 7 = 0": a listing, not a derivation
     around = prev.source[max(0, prev.start - 40) : prev.start] + " " + st.source[st.end : st.end + 40]
     if _CASE_WORDS.search(around):
