@@ -153,3 +153,12 @@ def test_display_breaks_continue_a_derivation():
     assert flags(steps) == [(0, "equation")]
     assert flags(["\\[ S = 165 \\times \\frac{6}{11} \\] \\[ S = 15 \\times 6 \\] \\[ S = 90 \\]"]) == []
     assert flags(["Thus $x - 3 = 0,$ $x - 7 = 0,$ or $2x - 10 = 0.$"]) == []  # a listing
+
+
+def test_substituting_a_definition_into_an_equation():
+    steps = ["So \\[S = 2B\\]", "Also \\[(S + 2) + (B + 2) = 28\\]", "Substituting, we get: \\[2B + 4 + B + 2 = 28\\]"]
+    assert flags(steps) == [(2, "equation")]
+    steps[2] = "Substituting, we get: \\[2B + 2 + B + 2 = 28\\]"
+    assert flags(steps) == []
+    # the definition is stale after two steps: no verdict
+    assert flags(["\\[S = 2B\\]", "a", "b", "c", "\\[(S + 2) + (B + 2) = 28\\]", "so \\[2B + 4 + B + 2 = 28\\]"]) == []

@@ -104,12 +104,25 @@ def constant_gap(a: Sequence[Tok], b: Sequence[Tok], name: str) -> Fraction | No
     return None
 
 
-def solve_linear(a: Sequence[Tok], b: Sequence[Tok], name: str) -> Fraction | None:
-    """The unique solution of a = b in one variable when a - b is linear in it, checked by substitution."""
+def _bind(env: dict[str, Fraction], derived: dict[str, Sequence[Tok]] | None) -> dict[str, Fraction]:
+    """env plus the variables defined in terms of it ('S = 2B' gives S from B)."""
+    if not derived:
+        return env
+    full = dict(env)
+    for name, side in derived.items():
+        full[name] = value(side, env)
+    return full
+
+
+def solve_linear(a: Sequence[Tok], b: Sequence[Tok], name: str,
+                 derived: dict[str, Sequence[Tok]] | None = None) -> Fraction | None:
+    """The unique solution of a = b in one variable when a - b is linear in it, checked by substitution.
+    ``derived`` binds other variables to expressions in that one ('S = 2B')."""
     f: list[tuple[Fraction, Fraction]] = []
     try:
         for env in _envs([name]):
-            f.append((env[name], value(a, env) - value(b, env)))
+            full = _bind(env, derived)
+            f.append((env[name], value(a, full) - value(b, full)))
         (x0, y0), rest = f[0], f[1:]
         slopes = {(y - y0) / (x - x0) for x, y in rest}
         if len(slopes) != 1:
@@ -118,7 +131,8 @@ def solve_linear(a: Sequence[Tok], b: Sequence[Tok], name: str) -> Fraction | No
         if m == 0:
             return None
         root = x0 - y0 / m
-        if value(a, {name: root}) != value(b, {name: root}):
+        full = _bind({name: root}, derived)
+        if value(a, full) != value(b, full):
             return None
         return root
     except (Refused, ZeroDivisionError, OverflowError, ValueError):

@@ -39,6 +39,7 @@ _DERIVES = re.compile(
     r"subtract\w*|add\w*|combin\w*|solv\w*|isolat\w*|rearrang\w*|mov\w*|expand\w*|distribut\w*)\b"
     r"|\\implies|\\Rightarrow|\\therefore|:\s*$|:\s*\u2016)"
 )
+_AROUND = re.compile(r"(?i)\b(or|when|whenever|if|case|cases|either|suppose|assume|assuming|whether|roots?|solutions)\b")
 _BOXED = re.compile(r"\\boxed\{([^{}]{1,40})\}")
 
 
@@ -97,17 +98,36 @@ def _algebra_flags(st: Statement) -> list[Claim]:
 # -- across statements -----------------------------------------------------------------------
 
 
-def _equations(st: Statement) -> list[tuple[int, str, Fraction]]:
-    """(side index, variable, solution) of each linear one-variable equation in the statement."""
+def _equations(st: Statement, defs: dict[str, tuple] | None = None) -> list[tuple[int, str, Fraction]]:
+    """(side index, variable, solution) of each linear equation in one unknown: its one variable,
+    or one variable left once the others are replaced by their definitions ('S = 2B')."""
     out = []
     for k in range(len(st.sides) - 1):
         names = {t.text for side in (st.sides[k], st.sides[k + 1]) for t in side if t.kind == "VAR"}
+        derived = None
+        if len(names) > 1 and defs:
+            known = {v: defs[v] for v in names if v in defs}
+            free = names - set(known)
+            if len(free) != 1 or any({t.text for t in side if t.kind == "VAR"} - free for side in known.values()):
+                continue
+            names, derived = free, {v: side for v, side in known.items()}
         if len(names) == 1:
             name = names.pop()
-            root = algebra.solve_linear(st.sides[k], st.sides[k + 1], name)
+            root = algebra.solve_linear(st.sides[k], st.sides[k + 1], name, derived)
             if root is not None:
                 out.append((k, name, root))
     return out
+
+
+def _definition(st: Statement) -> tuple[str, tuple] | None:
+    """'S = 2B': a variable defined by an expression in one other variable."""
+    if len(st.sides) != 2:
+        return None
+    a, b = st.sides
+    others = {t.text for t in b if t.kind == "VAR"}
+    if len(a) == 1 and a[0].kind == "VAR" and len(others) == 1 and a[0].text not in others:
+        return a[0].text, b
+    return None
 
 
 def _solved_form(st: Statement, k: int) -> bool:
@@ -120,15 +140,15 @@ def _solved_form(st: Statement, k: int) -> bool:
     return literal_like and sum(t.kind == "NUM" for t in b) <= 2
 
 
-def _equation_flags(prev: Statement, st: Statement, steps: Sequence[str]) -> list[Claim]:
-    pe, ce = _equations(prev), _equations(st)
+def _equation_flags(prev: Statement, st: Statement, steps: Sequence[str], defs: dict[str, tuple]) -> list[Claim]:
+    pe, ce = _equations(prev, defs), _equations(st, defs)
     if not pe or not ce or not _connected(prev, st, steps, digits=True):
         return []
     gap = between(prev, st, list(steps))
     if not _DERIVES.search(gap) and not re.fullmatch(r"[\s\u2016;]*;[\s\u2016;]*", gap):  # "\\] \\[" continues
         return []  # "x - 3 = 0, x - 7 = 0": a listing, not a derivation
     around = prev.source[max(0, prev.start - 40) : prev.start] + " " + st.source[st.end : st.end + 40]
-    if _CASE_WORDS.search(around):
+    if _AROUND.search(around):
         return []  # "when 5x - 1 = ...", "x = -4 or x = 20": cases
     k0, name0, root0 = pe[-1]
     k1, name1, root1 = ce[0]
@@ -248,12 +268,16 @@ def trace_flags(steps: Sequence[str]) -> list[tuple[int, Claim]]:
     for k, text in enumerate(steps):
         sts += statements(k, text)
     out: list[tuple[int, Claim]] = []
+    defs: dict[str, tuple[int, tuple]] = {}  # variable -> (step, defining side), kept for two steps
     for i, st in enumerate(sts):
+        live = {v: side for v, (k, side) in defs.items() if st.step - k <= 2}
+        if (d := _definition(st)) is not None:
+            defs[d[0]] = (st.step, d[1])
         if not asserted[st.step]:
             continue
         found = _algebra_flags(st)
         if i:
-            found += _equation_flags(sts[i - 1], st, steps) + _named_flags(sts[i - 1], st, steps)
+            found += _equation_flags(sts[i - 1], st, steps, live) + _named_flags(sts[i - 1], st, steps)
         out += [(st.step, c) for c in found]
     out += [(k, c) for k, c in _restated_flags(sts) if asserted[k]]
     fa = _final_answer_flag(steps, sts)
