@@ -26,6 +26,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from fractions import Fraction
 
+from qmr_core.diagnose.facts import fact_claims
 from qmr_core.diagnose.arith import MAX_SIDE_TOKENS, MAX_TEXT, Parser, Refused, Tok, normalize, tokenize
 from qmr_core.diagnose.units import conversion_factors, explained, mark_plain_units, share_claims, unit_words
 
@@ -193,7 +194,7 @@ class Claim:
     rule: str = "arithmetic"  # or algebra | equation | named | final answer (trace_rules.py)
 
     def describe(self) -> str:
-        if self.rule in ("arithmetic", "share"):
+        if self.rule in ("arithmetic", "share", "fact"):
             return f"{self.text} is false: the left side is {_fmt(self.lhs_value)}, the right side {_fmt(self.rhs_value)}"
         return f"{self.text} is false ({self.rule}): {self.computed} expected, {self.stated} stated"
 
@@ -468,6 +469,9 @@ def find_claims(text: str, context: str = "") -> StepCheck:
             decimals == 0 and exact.denominator != 1 and diff < 1)
         if holds or asserted:
             check.claims.append(Claim(text_, text_, _fmt(stated), exact, stated, holds, _fmt(exact), _fmt(stated), "share"))
+    if asserted:
+        for text_, exact, stated in fact_claims(text):
+            check.claims.append(Claim(text_, text_, _fmt(stated), exact, stated, False, _fmt(exact), _fmt(stated), "fact"))
     return check
 
 

@@ -1,0 +1,97 @@
+"""Fixed facts a step may state wrongly: unit sizes ("60 minutes in an hour"), days in a named
+month ("30 days in March") and coin values ("a nickel is worth $0.10").
+
+Only exact, unambiguous facts are judged: a week has 7 days (5 or 6 in a school or work week), but a month has no fixed number of
+days or weeks, so "4 weeks in a month" is not judged; a year has 365 or 366 days and 52.14 weeks
+(52 accepted).
+"""
+
+from __future__ import annotations
+
+import re
+from fractions import Fraction
+
+from qmr_core.diagnose.units import KNOWN
+
+MAX_TEXT = 20_000
+
+_SPECIAL = {  # (small unit, big unit) -> the admissible counts
+    ("month", "year"): {Fraction(12)}, ("day", "year"): {Fraction(365), Fraction(366)},
+    ("ounce", "pound"): {Fraction(16)}, ("day", "week"): {Fraction(5), Fraction(6), Fraction(7)},  # school, work weeks ("year", "decade"): {Fraction(10)}, ("year", "century"): {Fraction(100)},
+}
+_MONTH_DAYS = {
+    "january": {31}, "february": {28, 29}, "march": {31}, "april": {30}, "may": {31}, "june": {30}, "july": {31},
+    "august": {31}, "september": {30}, "october": {31}, "november": {30}, "december": {31},
+}
+_COIN_CENTS = {"penny": 1, "pennie": 1, "nickel": 5, "dime": 10, "quarter": 25}
+_UNIT = r"([a-z]+)"
+_THERE = r"(?:there\s+are|there're|there\s+is)\s+"
+# "there are 60 minutes in an hour": a fact; "she works 8 hours in a day" is a rate and is not read
+_COUNT_IN = re.compile(r"(?i)\b" + _THERE + r"(\d+(?:\.\d+)?)\s+" + _UNIT + r"\s+(?:in|per)\s+(?:a|an|one|each|every|1)\s+" + _UNIT + r"\b")
+_MONTH = re.compile(r"(?i)\b" + _THERE + r"(\d+)\s+days\s+in\s+(" + "|".join(_MONTH_DAYS) + r")\b|\b("
+                    + "|".join(_MONTH_DAYS) + r")\s+has\s+(\d+)\s+days")
+_COIN = re.compile(r"(?i)\b(a|an|one|each|two|three|four|five|\d+)\s+(penn(?:y|ies)|nickels?|dimes?|quarters?)\s+"
+                   r"(?:is|are)\s+worth\s+\$?(\d*\.?\d+)\s*(cents?)?(?:\s*\([^()]{0,20}\))?(\s+each)?")
+_WORD_COUNT = {"a": 1, "an": 1, "one": 1, "each": 1, "two": 2, "three": 3, "four": 4, "five": 5}
+
+
+def _singular(w: str) -> str:
+    w = w.lower()
+    special = {"feet": "foot", "inches": "inch", "pennies": "penny", "centuries": "century"}
+    if w in special:
+        return special[w]
+    for cut in ("", "s", "es"):
+        stem = w[: len(w) - len(cut)] if cut else w
+        if (not cut or w.endswith(cut)) and (stem in KNOWN or stem in _COIN_CENTS or any(stem in pair for pair in _SPECIAL)):
+            return stem
+    return w
+
+
+def _count_facts(text: str) -> list[tuple[str, Fraction, Fraction]]:
+    out = []
+    for m in _COUNT_IN.finditer(text):
+        small, big = _singular(m.group(2)), _singular(m.group(3))
+        stated = Fraction(m.group(1))
+        if (small, big) in _SPECIAL:
+            allowed = _SPECIAL[(small, big)]
+        elif small in KNOWN and big in KNOWN and KNOWN[small][0] == KNOWN[big][0] and small != big:
+            exact = KNOWN[big][1] / KNOWN[small][1]
+            allowed = {exact} if exact.denominator == 1 else {Fraction(int(exact)), Fraction(int(exact) + 1)}
+        else:
+            continue
+        if stated not in allowed:
+            out.append((m.group(0), min(allowed), stated))
+    return out
+
+
+def _month_facts(text: str) -> list[tuple[str, Fraction, Fraction]]:
+    out = []
+    for m in _MONTH.finditer(text):
+        days, month = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+        if month.lower() == "may" and not month[0].isupper():
+            continue  # the verb
+        allowed = _MONTH_DAYS[month.lower()]
+        if int(days) not in allowed:
+            out.append((m.group(0), Fraction(min(allowed)), Fraction(int(days))))
+    return out
+
+
+def _coin_facts(text: str) -> list[tuple[str, Fraction, Fraction]]:
+    out = []
+    for m in _COIN.finditer(text):
+        count_word, coin, amount, cents, each = m.groups()
+        n = _WORD_COUNT.get(count_word.lower()) or (int(count_word) if count_word.isdigit() else None)
+        if n is None:
+            continue
+        stated = Fraction(amount) if cents else Fraction(amount) * 100  # in cents
+        per = _COIN_CENTS[_singular(coin)]
+        exact = Fraction(per) if (each or n == 1) else Fraction(per * n)
+        if stated != exact:
+            out.append((m.group(0).strip(), exact, stated))
+    return out
+
+
+def fact_claims(text: str) -> list[tuple[str, Fraction, Fraction]]:
+    """(text, true value, stated value) of each false fixed fact the text states."""
+    text = text[:MAX_TEXT]
+    return _count_facts(text) + _month_facts(text) + _coin_facts(text)
