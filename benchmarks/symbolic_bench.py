@@ -22,7 +22,12 @@ import json
 import time
 from pathlib import Path
 
-from qmr_core.diagnose.processbench import PBItem, flag_precision, load_processbench, processbench_metrics
+from qmr_core.diagnose.processbench import (
+    PBItem,
+    flag_precision,
+    load_processbench,
+    processbench_metrics,
+)
 from qmr_core.diagnose.symbolic import check_steps
 from qmr_core.steps import split_steps
 

@@ -89,9 +89,9 @@ def _algebra_flags(st: Statement) -> list[Claim]:
         # "E1 = E2 = E3": E1 = E2 may be an equation to solve, the later links are rewrites;
         # under a name ("Total = E1 = E2") every link is a rewrite
         # only linear rewrites: a higher power may be reduced by a constraint (z^3 = 1 so z^49 = z)
-        if (k >= 1 or st.name is not None) and algebra.affine(a, sorted(va)) and algebra.affine(b, sorted(va)):
-            if (d := algebra.differ(a, b, sorted(va))) is not None:
-                out.append(_claim(text, d[1], d[2], st.side_text(k), st.side_text(k + 1), "algebra"))
+        rewrite = (k >= 1 or st.name is not None) and algebra.affine(a, sorted(va)) and algebra.affine(b, sorted(va))
+        if rewrite and (d := algebra.differ(a, b, sorted(va))) is not None:
+            out.append(_claim(text, d[1], d[2], st.side_text(k), st.side_text(k + 1), "algebra"))
     return out
 
 

@@ -15,7 +15,6 @@ mix them with other units of their dimension are not judged.
 from __future__ import annotations
 
 import re
-
 from fractions import Fraction
 from itertools import combinations
 
