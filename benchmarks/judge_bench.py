@@ -52,7 +52,7 @@ def main() -> None:
     m = processbench_metrics(labels, [-1 if p is None else p for p in preds])
     n_steps = sum(len(it.steps) for it in items)
     print(f"ProcessBench gsm8k: {len(items)} rows ({m.n_error} erroneous, {m.n_correct} correct), {n_steps} steps")
-    print(f"  flag precision {fp.precision:.3f} ({fp.right} right, {fp.wrong} wrong, {fp.not_counted} after the label)")
+    print(f"  flag precision {fp.precision:.3f} ({fp.right} right, {fp.wrong} wrong, {fp.late} of them after the label)")
     print(f"  acc erroneous {m.acc_error:.3f}  acc correct {m.acc_correct:.3f}  F1 {m.f1:.3f}")
     print(f"  {n_steps / elapsed:.0f} steps/s")
 
