@@ -174,3 +174,12 @@ def test_fixed_facts():
                "There are 4 weeks in a month.", "There are 12 inches in a foot and 3 feet in a yard.",
                "You may have 30 days in may."):
         assert flags([ok]) == [], ok
+
+
+def test_clock_and_date_spans():
+    assert flags(["So the total time from 8:00 AM until 11:00 PM is \\(11 + 8 = 19\\) hours."]) == [(0, "fact")]
+    assert flags(["From January 1st to July 18th, there are 203 days."]) == [(0, "fact")]
+    for ok in ("Kim sleeps from 10 p.m. to 6 a.m., which is 8 hours.", "From 9 AM to 5 PM, she takes 2 hours of breaks.",
+               "from 9:30 a.m. to 11 a.m. is 1 hour and 30 minutes", "From January 1st to July 18th, there are 199 days.",
+               "From 9 AM to 5 PM is a long day; lunch is 1 hour."):
+        assert flags([ok]) == [], ok

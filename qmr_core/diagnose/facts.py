@@ -94,4 +94,51 @@ def _coin_facts(text: str) -> list[tuple[str, Fraction, Fraction]]:
 def fact_claims(text: str) -> list[tuple[str, Fraction, Fraction]]:
     """(text, true value, stated value) of each false fixed fact the text states."""
     text = text[:MAX_TEXT]
-    return _count_facts(text) + _month_facts(text) + _coin_facts(text)
+    return _count_facts(text) + _month_facts(text) + _coin_facts(text) + _interval_facts(text)
+
+
+# -- durations between two clock times or two dates --------------------------------------------
+
+_CLOCK = r"(\d{1,2})(?::(\d{2}))?\s*([ap])\.?\s*m\.?"
+_MONTHS = list(_MONTH_DAYS)
+_DATE = r"(" + "|".join(_MONTHS) + r")\s+(\d{1,2})(?:st|nd|rd|th)?"
+_LINK = r"[\s,]*(?:which|that|this)?\s*(?:is|are|was|were|gives|makes|equals|totals?|=|:|there\s+are)\s+"
+_CLOCK_SPAN = re.compile(r"(?i)\bfrom\s+" + _CLOCK + r"\s+(?:to|until|till)\s+" + _CLOCK + _LINK
+                         + r"([^.;]{0,40}?)(\d+(?:\.\d+)?)\s*hours?(?:\s+and\s+(\d+)\s*minutes?)?")
+_DATE_SPAN = re.compile(r"(?i)\bfrom\s+" + _DATE + r"\s+(?:to|until|till|through)\s+" + _DATE + _LINK
+                        + r"([^.;]{0,20}?)(\d+)\s*days")
+_CUM_DAYS = [0]
+for _m in _MONTHS:
+    _CUM_DAYS.append(_CUM_DAYS[-1] + max(_MONTH_DAYS[_m]) - (1 if _m == "february" else 0))
+
+
+def _minutes(h: str, m: str | None, ap: str) -> int:
+    hour = int(h) % 12 + (12 if ap.lower() == "p" else 0)
+    return hour * 60 + int(m or 0)
+
+
+def _interval_facts(text: str) -> list[tuple[str, Fraction, Fraction]]:
+    """'from 8:00 AM until 11:00 PM is 11 + 8 = 19 hours': the span is 15 hours."""
+    out = []
+    text = re.sub(r"\\[()\[\]]|\$", " ", text)
+    for m in _CLOCK_SPAN.finditer(text):
+        h1, m1, ap1, h2, m2, ap2, between, hours, minutes = m.groups()
+        if int(h1) > 12 or int(h2) > 12 or re.search(r"(?i)\b(break|rest|lunch|except|minus|without)\b", between):
+            continue
+        span = (_minutes(h2, m2, ap2) - _minutes(h1, m1, ap1)) % (24 * 60) or 24 * 60
+        stated = Fraction(hours) * 60 + int(minutes or 0)
+        if stated != span:
+            out.append((m.group(0), Fraction(span, 60), stated / 60))
+    for m in _DATE_SPAN.finditer(text):
+        mon1, d1, mon2, d2, _between, days = m.groups()
+        start = _CUM_DAYS[_MONTHS.index(mon1.lower())] + int(d1)
+        end = _CUM_DAYS[_MONTHS.index(mon2.lower())] + int(d2)
+        if end <= start:
+            continue
+        span = end - start
+        allowed = {span, span + 1}  # inclusive or not
+        if mon1.lower() in ("january", "february") and _MONTHS.index(mon2.lower()) >= 2:
+            allowed |= {span + 1, span + 2}  # a leap year
+        if int(days) not in allowed:
+            out.append((m.group(0), Fraction(span), Fraction(int(days))))
+    return out
