@@ -103,20 +103,26 @@ def import_lm_eval_command(
     method: Annotated[str | None, typer.Option("--method", help="Quantization method (gptq, awq, rtn, ...) when --base-model is given.")] = None,
     bits: Annotated[int | None, typer.Option("--bits", help="Weight bits of the quantized model.")] = None,
     group_size: Annotated[int | None, typer.Option("--group-size", help="Quantization group size (-1 = per channel).")] = None,
+    benchmark: Annotated[str | None, typer.Option("--benchmark", help="The qmr benchmark every task is (math, math500, gsm8k or a JSONL path): for tasks named otherwise, e.g. an offline copy 'gsm8k_local'.")] = None,
+    task: Annotated[list[str] | None, typer.Option("--task", help="TASK=BENCHMARK for one task (repeatable); wins over --benchmark.")] = None,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Import lm-evaluation-harness --log_samples output for MATH (minerva_math*, hendrycks_math*) and GSM8K
     (gsm8k, gsm8k_cot*) tasks: runs, problems, samples and steps, regraded by qmr's grader. Re-importing
     the same files updates the same runs.
 
+    Tasks with other names (your own offline task YAML) import with --benchmark or --task NAME=BENCHMARK.
+
     Example: qmr import lm-eval results/ --db runs.duckdb --base-model Qwen/Qwen2.5-7B-Instruct --method awq --bits 4
     """
-    from qmr_core.importers.lm_eval import ModelOverride, import_lm_eval
+    from qmr_core.importers.lm_eval import BenchmarkChoice, ModelOverride, import_lm_eval
+
+    choice = BenchmarkChoice.parse(benchmark, task)
 
     store = open_store(db, create=True)
     override = ModelOverride(model_id=model_id, base_model_id=base_model, method=method, bits=bits, group_size=group_size)
     with console.status("importing and regrading ...", spinner="dots"):
-        results = import_lm_eval(store, path, override)
+        results = import_lm_eval(store, path, override, choice=choice)
     for model in sorted({r.model_id for r in results}):
         console.print(f"model [bold]{escape(model)}[/]")
     table = Table(title=f"imported from {escape(str(path))}", header_style="bold", title_justify="left", box=box.SIMPLE_HEAD)
