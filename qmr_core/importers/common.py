@@ -146,6 +146,24 @@ class RunSpec:
 
 
 @dataclass
+class ImportResult:
+    """One imported run: what was read, how it mapped to qmr's ids, and the tool's score beside qmr's."""
+
+    run_id: str
+    task: str
+    benchmark: str
+    model_id: str
+    n_problems: int = 0
+    n_samples: int = 0
+    n_mapped: int = 0
+    qmr_score: float = 0.0
+    tool_score: float | None = None
+    tool_metric: str | None = None
+    n_disagree: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+
+@dataclass
 class WriteResult:
     n_samples: int = 0
     n_right: int = 0

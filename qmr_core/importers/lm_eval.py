@@ -30,14 +30,14 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qmr_core.benchmarks import Problem, _row_to_problem
 from qmr_core.errors import QmrError
 from qmr_core.importers.common import (
-    ImportedSample, ModelOverride, ProblemIndex, RunSpec, benchmark_name, model_ref_from_name, norm_text, write_run,
+    ImportedSample, ImportResult, ModelOverride, ProblemIndex, RunSpec, benchmark_name, model_ref_from_name, norm_text, write_run,
 )
 from qmr_core.model_registry import ModelRef
 from qmr_core.store import Store
@@ -107,22 +107,6 @@ class BenchmarkChoice:
                 raise QmrError(f"--task takes TASK=BENCHMARK (e.g. gsm8k_local=gsm8k), not '{item}'")
             pairs.append((task.strip(), bench.strip()))
         return BenchmarkChoice(benchmark.strip() if benchmark else None, tuple(pairs))
-
-
-@dataclass
-class ImportResult:
-    run_id: str
-    task: str
-    benchmark: str
-    model_id: str
-    n_problems: int = 0
-    n_samples: int = 0
-    n_mapped: int = 0
-    qmr_score: float = 0.0
-    lm_eval_score: float | None = None
-    lm_eval_metric: str | None = None
-    n_disagree: int | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 # -- files --------------------------------------------------------------------------------------
@@ -412,7 +396,7 @@ def import_samples_file(store: Store, path: Path, override: ModelOverride, index
     result.run_id = run.run_id
     result.n_samples = written.n_samples
     result.qmr_score = written.n_right / written.n_samples if written.n_samples else 0.0
-    result.lm_eval_score, result.lm_eval_metric = score, (f"{metric},{filt}" if metric else None)
+    result.tool_score, result.tool_metric = score, (f"{metric},{filt}" if metric else None)
     result.n_disagree = written.disagree if written.comparable else None
     return result
 
