@@ -29,6 +29,7 @@ from fractions import Fraction
 
 import numpy as np
 
+from qmr_core.comparability import comparability
 from qmr_core.errors import QmrError
 from qmr_core.store import Store, upsert_rows
 
@@ -220,6 +221,7 @@ class ComparisonSummary(AccuracyDrop):
     by_level: list[GroupStats]
     sampling: bool
     warnings: list[str] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
     pairs: list[PairRow] = field(default_factory=list, repr=False)
 
     @property
@@ -289,17 +291,6 @@ def infer_base_run(store: Store, quant_run_id: str) -> str | None:
     return rows[0][0] if len(rows) == 1 else None
 
 
-def _comparability_warnings(base: dict, quant: dict) -> list[str]:
-    notes = []
-    if base["benchmark"] != quant["benchmark"]:
-        notes.append(f"benchmarks differ ({base['benchmark']} vs {quant['benchmark']}): only shared problem ids are paired")
-    if base["prompt_text"] != quant["prompt_text"]:
-        notes.append("the runs used different prompts: differences are not due to quantization alone")
-    if base["decoding_json"] != quant["decoding_json"]:
-        notes.append(f"decoding differs ({base['decoding_json']} vs {quant['decoding_json']})")
-    return notes
-
-
 def _load_steps(store: Store, run_id: str, problem_ids: list[str]) -> dict[str, list[str]]:
     rows = store.query(
         """SELECT problem_id, text FROM steps WHERE run_id = ? AND sample_idx = 0
@@ -355,6 +346,7 @@ def compare_runs(store: Store, base_run_id: str, quant_run_id: str, write: bool 
     ids = [r["problem_id"] for r in both]
     base_steps, quant_steps = _load_steps(store, base_run_id, ids), _load_steps(store, quant_run_id, ids)
     sampling = any(r["base_n"] > 1 or r["quant_n"] > 1 for r in both)
+    warnings, notes = comparability(store, base, quant, ids)
     pairs: list[PairRow] = []
     for r in both:
         b, q = float(r["base_score"]), float(r["quant_score"])
@@ -389,7 +381,8 @@ def compare_runs(store: Store, base_run_id: str, quant_run_id: str, write: bool 
         by_subject=_groups(pairs, lambda p: p.subject or "-"),
         by_level=_groups(pairs, lambda p: str(p.level) if p.level is not None else "-"),
         sampling=sampling,
-        warnings=_comparability_warnings(base, quant),
+        warnings=warnings,
+        notes=notes,
         pairs=pairs,
     )
     if write:
@@ -458,4 +451,5 @@ def summary_dict(s: ComparisonSummary) -> dict:
         "counts": s.counts, "mean_similarity": s.mean_similarity, "sampling": s.sampling,
         "by_subject": [group(g) for g in s.by_subject], "by_level": [group(g) for g in s.by_level],
         "warnings": s.warnings,
+        "notes": s.notes,
     }

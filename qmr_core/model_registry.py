@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.metadata
+import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -74,6 +75,36 @@ def _short_hash(text: str) -> str:
 
 def _looks_like_path(text: str) -> bool:
     return text.startswith((".", "/", "~")) or text.endswith(".gguf") or Path(text).exists()
+
+
+def alias_of_float_copy(path: str) -> str | None:
+    """The alias whose GGUF a folder is qmr's float copy of (``~/.cache/qmr/gguf/<file>-<size>-...``), else None.
+
+    Other tools (lm-eval, Inspect, lighteval) that ran on qmr's float copy name it by that folder; it is the
+    same weights as the alias, so their runs share the alias's model id. The folder's ``qmr_source.json``
+    names the GGUF; a folder made on another machine is recognized by its name (file name and size).
+    """
+    folder = Path(path).expanduser()
+    source = folder / "qmr_source.json"
+    gguf = None
+    if source.is_file():
+        try:
+            gguf = str(json.loads(source.read_text(encoding="utf-8")).get("gguf") or "")
+        except (OSError, ValueError, AttributeError):
+            gguf = None
+    for alias, spec in ALIASES.items():
+        if gguf and Path(gguf).name == spec.suffix:
+            return alias
+        m = re.fullmatch(re.escape(spec.suffix) + r"-(\d+)-\d+-tf[\w.]+", folder.name)
+        if m is None:
+            continue
+        try:
+            size = _alias_path(alias).stat().st_size
+        except (QmrError, OSError):
+            return alias  # the package is not here to compare sizes with: the file name is all there is
+        if int(m.group(1)) == size:
+            return alias
+    return None
 
 
 def resolve_base(spec: str) -> ModelRef:

@@ -495,6 +495,25 @@ def flips_table(data: ReportData) -> ReportTable | None:
     return t
 
 
+def external_verdicts_table(data: ReportData) -> ReportTable | None:
+    """Imported runs: the other tool's own per-sample verdicts against qmr's regrade of the same outputs."""
+    from qmr_core.importers.verdicts import agreement
+
+    found = agreement(data.store, [r.run_id for r in data.runs])
+    if not found:
+        return None
+    by_run = {r.run_id: r for r in data.runs}
+    cols, kinds = _run_cols(data)
+    cols += ["tool", "metric", "n", "tool acc (%)", "qmr acc (%)", "disagree", "run"]
+    kinds += [TEXT, TEXT, INT, PCT, PCT, INT, TEXT]
+    t = ReportTable("external_verdicts", "Imported runs: the tool's own verdict vs qmr's regrade", cols, kinds)
+    for a in found:
+        r = by_run[a.run_id]
+        t.rows.append(_run_cells(data, r) + [a.source, a.metric, a.n, a.tool_right / a.n, a.qmr_right / a.n, a.disagree, a.run_id])
+    t.note = "disagree = samples the two graders judge differently; `qmr import disagreements RUN` lists them."
+    return t
+
+
 def build_report(store: Store, benchmarks: Sequence[str] = (), runs: Sequence[str] = (), judge: str | None = None) -> tuple[ReportData, list[ReportTable]]:
     data = ReportData(store, benchmarks, runs)
     if not data.runs:
@@ -504,7 +523,7 @@ def build_report(store: Store, benchmarks: Sequence[str] = (), runs: Sequence[st
     tables += _breakdown(data, "level")
     tables.append(format_table(data))
     tables += error_tables(data, judge)
-    tables += [t for t in (first_error_table(data, judge), flips_table(data)) if t is not None]
+    tables += [t for t in (first_error_table(data, judge), flips_table(data), external_verdicts_table(data)) if t is not None]
     return data, [t for t in tables if t.rows]
 
 

@@ -114,7 +114,33 @@ def test_comparability_warnings(store):
     add_run(store, "quant0000002", "m@rtn-w4g64", base_model_id="m", decoding='{"max_new_tokens": 128, "temperature": 0.0}')
     add_sample(store, "quant0000002", "p1", True, BASE_OK)
     s = compare_runs(store, "base00000001", "quant0000002", write=False)
-    assert any("decoding differs" in w for w in s.warnings)
+    assert s.warnings == ["decoding differs in max_new_tokens: 64 vs 128"]
+
+
+def test_only_output_changing_decoding_fields_warn():
+    from qmr_core.comparability import decoding_differences
+
+    greedy = '{"max_new_tokens": 256, "temperature": 0.0, "top_p": null, "seed": null, "n_samples": 1}'
+    lm_eval = '{"max_new_tokens": 256, "temperature": 0.0, "top_p": null, "seed": null, "n_samples": 1, "stop": ["Question:"]}'
+    warnings, notes = decoding_differences(greedy, lm_eval)
+    assert warnings == [] and len(notes) == 1 and "stop" in notes[0]
+    # top-p and seed do not change greedy output; they do change sampled output
+    warnings, _ = decoding_differences('{"temperature": 0, "top_p": 0.9, "seed": 1}', '{"temperature": 0, "top_p": 1.0, "seed": 2}')
+    assert warnings == []
+    warnings, _ = decoding_differences('{"temperature": 0.6, "top_p": 0.9, "seed": 1}', '{"temperature": 0.6, "top_p": 1.0, "seed": 2}')
+    assert warnings == ["decoding differs in top_p: 0.9 vs 1.0", "decoding differs in seed: 1 vs 2"]
+
+
+def test_prompts_are_compared_as_rendered_not_by_template(store):
+    # same rendered prompt ("p") under another template name: a note, not a warning
+    store.execute("UPDATE runs SET prompt_text = 'lm-eval task gsm8k {}' WHERE run_id = 'quant0000001'")
+    s = compare_runs(store, "base00000001", "quant0000001", write=False)
+    assert s.warnings == [] and any("rendered prompts of all 5" in n for n in s.notes)
+    # one paired problem saw another text: a warning that counts it
+    store.execute("UPDATE samples SET prompt = 'other' WHERE run_id = 'quant0000001' AND problem_id = 'p2'")
+    s = compare_runs(store, "base00000001", "quant0000001", write=False)
+    assert s.warnings == ["the runs used different prompts on 1 of 5 paired problems: differences are not due to "
+                          "quantization alone"]
 
 
 def test_sampling_mode_uses_the_majority_per_problem(tmp_path):

@@ -137,7 +137,7 @@ def test_mapping_without_qmr_data():
     assert how == "hash" and p.problem_id.startswith("math/lm-eval/") and p.answer == "4" and p.subject == "Algebra"
     again, _ = map_problem(dict(doc), 7, "math", "Algebra", None)
     assert again.problem_id == p.problem_id  # stable: the same problem text, the same id
-    with pytest.raises(QmrError, match="no problem text"):
+    with pytest.raises(QmrError, match="no .problem. or .question. text"):
         map_problem({"solution": "x"}, 1, "math", None, None)
 
 

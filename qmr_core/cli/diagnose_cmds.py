@@ -101,6 +101,8 @@ def compare_command(
     for s in summaries:
         for w in s.warnings:
             err_console.print(f"[yellow]warning[/] {s.quant_run_id}: {escape(w)}")
+        for n in s.notes:
+            err_console.print(f"[dim]note {s.quant_run_id}: {escape(n)}[/]")
         if s.n_base_only or s.n_quant_only:
             err_console.print(f"[yellow]note[/] {s.quant_run_id}: unpaired problems: {s.n_base_only} only in base, {s.n_quant_only} only in quant")
         if s.sampling:

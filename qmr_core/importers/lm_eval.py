@@ -30,19 +30,21 @@ import json
 import re
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qmr_core.benchmarks import LoadReport, Problem, _row_to_problem, load_benchmark
-from qmr_core.engines.base import Generation
+from qmr_core.benchmarks import Problem, _row_to_problem
 from qmr_core.errors import QmrError
-from qmr_core.evaluate import register_model, sample_rows, store_problems, write_batch
-from qmr_core.model_registry import ModelRef, resolve_model
-from qmr_core.store import Store, upsert_rows
+from qmr_core.importers.common import (
+    ImportedSample, ImportResult, ModelOverride, ProblemIndex, RunSpec, benchmark_name, model_ref_from_name, norm_text, write_run,
+)
+from qmr_core.model_registry import ModelRef
+from qmr_core.store import Store
+
+__all__ = ["BenchmarkChoice", "ImportResult", "ModelOverride", "import_lm_eval", "map_problem", "task_benchmark"]
 
 ENGINE = "lm-eval"
-BATCH = 256
 
 MATH_SUBJECTS = {
     "algebra": "Algebra",
@@ -60,7 +62,7 @@ _SAMPLES_FILE = re.compile(r"^samples_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[\
 
 
 def task_benchmark(task: str) -> tuple[str, str | None] | None:
-    """(benchmark, subject) for a task lm-eval names; None for tasks qmr does not import."""
+    """(benchmark, subject) for a task lm-eval names; None for tasks qmr does not recognize by name."""
     t = task.lower()
     if t == "gsm8k" or t.startswith("gsm8k_cot"):
         return "gsm8k", None
@@ -77,28 +79,34 @@ def task_benchmark(task: str) -> tuple[str, str | None] | None:
 
 
 @dataclass(frozen=True)
-class ModelOverride:
-    model_id: str | None = None
-    base_model_id: str | None = None
-    method: str | None = None
-    bits: int | None = None
-    group_size: int | None = None
+class BenchmarkChoice:
+    """Which qmr benchmark a task is: `--task TASK=BENCH` first, then `--benchmark BENCH`, then the task's name.
 
+    A benchmark is a name qmr knows (math, math500, gsm8k, sample) or a JSONL path in MATH / GSM8K layout;
+    the task's documents are matched to its problems by text.
+    """
 
-@dataclass
-class ImportResult:
-    run_id: str
-    task: str
-    benchmark: str
-    model_id: str
-    n_problems: int = 0
-    n_samples: int = 0
-    n_mapped: int = 0
-    qmr_score: float = 0.0
-    lm_eval_score: float | None = None
-    lm_eval_metric: str | None = None
-    n_disagree: int | None = None
-    notes: list[str] = field(default_factory=list)
+    default: str | None = None
+    per_task: tuple[tuple[str, str], ...] = ()
+
+    def for_task(self, task: str) -> tuple[str, str | None] | None:
+        """(benchmark spec, subject) or None when the task is not one to import."""
+        for name, bench in self.per_task:
+            if name == task:
+                return bench, None
+        if self.default:
+            return self.default, None
+        return task_benchmark(task)
+
+    @staticmethod
+    def parse(benchmark: str | None, tasks: list[str] | None) -> "BenchmarkChoice":
+        pairs = []
+        for item in tasks or []:
+            task, sep, bench = item.partition("=")
+            if not sep or not task.strip() or not bench.strip():
+                raise QmrError(f"--task takes TASK=BENCHMARK (e.g. gsm8k_local=gsm8k), not '{item}'")
+            pairs.append((task.strip(), bench.strip()))
+        return BenchmarkChoice(benchmark.strip() if benchmark else None, tuple(pairs))
 
 
 # -- files --------------------------------------------------------------------------------------
@@ -159,7 +167,9 @@ def read_samples(path: Path) -> list[dict]:
             entry = docs.setdefault(doc_id, {"doc_id": doc_id, "doc": rec["doc"], "resps": resps,
                                              "arguments": rec.get("arguments"), "metrics": {}})
             metric_names = rec.get("metrics") or []
-            entry["metrics"][rec.get("filter", "none")] = {k: rec.get(k) for k in metric_names}
+            filt = rec.get("filter", "none")
+            entry["metrics"][filt] = {k: rec.get(k) for k in metric_names}
+            entry.setdefault("filtered", {})[filt] = rec.get("filtered_resps")
     return [docs[k] for k in sorted(docs)]
 
 
@@ -204,22 +214,13 @@ def model_ref(results: dict, override: ModelOverride) -> ModelRef:
     args = parse_model_args(cfg.get("model_args"))
     backend = str(cfg.get("model") or "")
     name = args.get("pretrained") or args.get("model") or results.get("model_name") or ""
-    if override.model_id:
-        ref = ModelRef(override.model_id, override.model_id, name or override.model_id, "lm-eval")
-    elif not name:
-        raise QmrError("the results file names no model (config.model_args has no pretrained= or model=); pass --model-id")
-    elif "completions" in backend:  # an OpenAI-compatible server: the same identity as qmr's openai engine
+    if "completions" in backend and name and not override.model_id:  # a server: the same identity as qmr's openai engine
         from qmr_core.engines.openai_api import served_model_ref
 
-        ref = served_model_ref(name)
-    else:
-        try:
-            ref = resolve_model(name)  # a local folder / hub id: the same model row as `qmr eval` uses
-        except QmrError:
-            ref = ModelRef(f"lm-eval:{name}", name, name, "lm-eval")
-    if override.base_model_id or override.method:
-        ref = ModelRef(ref.model_id, ref.name, ref.source, ref.kind, None, override.base_model_id or ref.base_model_id)
-    return ref
+        return override.apply(served_model_ref(name))
+    if not name and not override.model_id:
+        raise QmrError("the results file names no model (config.model_args has no pretrained= or model=); pass --model-id")
+    return override.apply(model_ref_from_name(name, override.model_id, ENGINE))
 
 
 def _decoding(cfg: dict) -> dict:
@@ -264,57 +265,37 @@ def _prompt_text(task: str, cfg: dict, results: dict) -> str:
     return f"lm-eval task {task}\n" + json.dumps(recipe, sort_keys=True, ensure_ascii=False, default=str)
 
 
-def _run_id(model_id: str, benchmark: str, prompt_text: str, decoding: dict, engine_key: dict) -> str:
-    identity = {"model": model_id, "benchmark": benchmark, "prompt": prompt_text, "decoding": decoding, "engine": engine_key}
-    return hashlib.sha256(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:12]
-
-
 # -- problems -----------------------------------------------------------------------------------
 
 
-def _norm(text: str) -> str:
-    return " ".join(text.split())
-
-
-class ProblemIndex:
-    """qmr's own problems of a benchmark, by normalized text (loaded once, None when not available)."""
-
-    def __init__(self) -> None:
-        self._cache: dict[str, dict[str, Problem] | None] = {}
-
-    def get(self, benchmark: str) -> dict[str, Problem] | None:
-        if benchmark not in self._cache:
-            try:
-                problems = load_benchmark(benchmark, LoadReport(benchmark))
-            except QmrError:
-                self._cache[benchmark] = None
-            else:
-                index: dict[str, Problem] = {}
-                for p in problems:
-                    index.setdefault(_norm(p.problem), p)
-                self._cache[benchmark] = index
-        return self._cache[benchmark]
+def _doc_text(doc: dict) -> str | None:
+    for key in ("problem", "question"):
+        value = doc.get(key)
+        if isinstance(value, str) and value.strip():
+            return value
+    return None
 
 
 def map_problem(doc: dict, doc_id: int, benchmark: str, subject: str | None, index: dict[str, Problem] | None) -> tuple[Problem, str]:
     """(problem, how it was mapped: 'text' | 'doc_id' | 'unique_id' | 'hash')."""
-    text = doc.get("problem") if benchmark != "gsm8k" else doc.get("question")
-    if not isinstance(text, str) or not text.strip():
-        raise QmrError(f"document {doc_id} has no {'question' if benchmark == 'gsm8k' else 'problem'} text")
-    if index is not None and (found := index.get(_norm(text))) is not None:
+    text = _doc_text(doc)
+    if text is None:
+        raise QmrError(f"document {doc_id} has no 'problem' or 'question' text: is this task a MATH or GSM8K task?")
+    if index is not None and (found := index.get(norm_text(text))) is not None:
         return found, "text"
-    if benchmark == "gsm8k":
+    hashed = f"lm-eval/{hashlib.sha256(norm_text(text).encode()).hexdigest()[:12]}"
+    if "question" in doc and "problem" not in doc:  # GSM8K layout
         row = {"question": text, "answer": doc.get("answer")}
-        if index is None:  # qmr's GSM8K file is absent: lm-eval's doc_id is the test-split row
+        if index is None and benchmark == "gsm8k":  # qmr's GSM8K file is absent: lm-eval's doc_id is the test-split row
             return _row_to_problem(row, benchmark, doc_id + 1), "doc_id"
-        row["unique_id"] = f"lm-eval/{hashlib.sha256(_norm(text).encode()).hexdigest()[:12]}"
+        row["unique_id"] = hashed
         return _row_to_problem(row, benchmark, doc_id + 1), "hash"
     row = {"problem": text, "solution": doc.get("solution") or "", "subject": doc.get("subject") or doc.get("type") or subject,
            "level": doc.get("level")}
     if not re.search(r"\\boxed", row["solution"]):
         row["answer"] = doc.get("answer")
     how = "unique_id" if doc.get("unique_id") and index is None else "hash"
-    row["unique_id"] = doc["unique_id"] if how == "unique_id" else f"lm-eval/{hashlib.sha256(_norm(text).encode()).hexdigest()[:12]}"
+    row["unique_id"] = doc["unique_id"] if how == "unique_id" else hashed
     return _row_to_problem(row, benchmark, doc_id + 1), how
 
 
@@ -338,13 +319,28 @@ def _lm_eval_metric(task_results: dict) -> tuple[str | None, str | None, float |
     return None, None, None
 
 
+def _doc_verdicts(doc: dict) -> list[tuple[str, Any, str | None]]:
+    """lm-eval's own verdict for each (metric, filter) of a document, with the answer that filter extracted."""
+    out = []
+    for filt, metrics in doc["metrics"].items():
+        filtered = (doc.get("filtered") or {}).get(filt)
+        extracted = filtered[0] if isinstance(filtered, list) and filtered else filtered
+        if isinstance(extracted, list):
+            extracted = extracted[0] if extracted else None
+        for metric, value in metrics.items():
+            out.append((f"{metric},{filt}", value, None if extracted is None else str(extracted)))
+    return out
+
+
 def import_samples_file(store: Store, path: Path, override: ModelOverride, index: ProblemIndex,
-                        on_progress: Callable[[int], None] | None = None) -> ImportResult | None:
+                        on_progress: Callable[[int], None] | None = None,
+                        choice: BenchmarkChoice | None = None) -> ImportResult | None:
     task = _task_of(path)
-    bench = task_benchmark(task)
+    bench = (choice or BenchmarkChoice()).for_task(task)
     if bench is None:
         return None
-    benchmark, subject = bench
+    spec, subject = bench
+    benchmark = benchmark_name(spec)
     results = results_for(path)
     cfg = (results.get("configs") or {}).get(task) or {}
     ref = model_ref(results, override)
@@ -352,15 +348,13 @@ def import_samples_file(store: Store, path: Path, override: ModelOverride, index
     prompt_text = _prompt_text(task, cfg, results)
     lm_cfg = results.get("config") or {}
     engine_key = {"engine": ENGINE, "backend": lm_cfg.get("model"), "model_args": _stable(lm_cfg.get("model_args"))}
-    run_id = _run_id(ref.model_id, benchmark, prompt_text, decoding, engine_key)
     docs = read_samples(path)
     if not docs:
         raise QmrError(f"{path.name} holds no samples")
-    result = ImportResult(run_id, task, benchmark, ref.model_id)
-    local = index.get(benchmark)
+    local = index.get(spec)
+    result = ImportResult("", task, benchmark, ref.model_id)
     if local is None:
         result.notes.append(f"qmr's {benchmark} data is not available here: ids are not checked against it")
-
     mapped: list[tuple[dict, Problem]] = []
     how_counts: dict[str, int] = defaultdict(int)
     seen: dict[str, int] = {}
@@ -380,13 +374,6 @@ def import_samples_file(store: Store, path: Path, override: ModelOverride, index
     if how_counts["doc_id"]:
         result.notes.append(f"{how_counts['doc_id']} GSM8K ids taken from lm-eval's doc_id (test/<doc_id>), unverified")
 
-    extra: dict[str, Any] = {}
-    if override.method:
-        extra.update(method=override.method, bits=override.bits, group_size=override.group_size, backend=ENGINE)
-    if override.base_model_id:
-        extra["base_model_id"] = override.base_model_id
-    register_model(store, ref, extra or None)
-    store_problems(store, [p for _, p in mapped])
     metric, filt, score = _lm_eval_metric((results.get("results") or {}).get(task) or {})
     engine_json = {
         "engine": ENGINE, "source": str(path), "lm_eval_version": results.get("lm_eval_version"),
@@ -395,82 +382,53 @@ def import_samples_file(store: Store, path: Path, override: ModelOverride, index
         "lm_eval_results": (results.get("results") or {}).get(task), "date": results.get("date"),
         "transformers_version": results.get("transformers_version"),
     }
-    with store.transaction() as con:
-        exists = con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone()
-        row = {"run_id": run_id, "model_id": ref.model_id, "benchmark": benchmark, "prompt_template": f"lm-eval:{task}",
-               "prompt_text": prompt_text, "decoding_json": json.dumps(decoding, sort_keys=True),
-               "engine": ENGINE, "engine_json": json.dumps(engine_json, sort_keys=True, default=str), "status": "done"}
-        if exists:
-            con.execute("UPDATE runs SET engine_json = ?, status = 'done', finished_at = current_timestamp WHERE run_id = ?",
-                        [row["engine_json"], run_id])
-        else:
-            upsert_rows(con, "runs", [row])
-            con.execute("UPDATE runs SET finished_at = current_timestamp WHERE run_id = ?", [run_id])
-
-    n_right = 0
-    disagree = 0
-    comparable = 0
-    samples: list[dict] = []
-    steps: list[dict] = []
+    run = RunSpec(ENGINE, ref, benchmark, f"lm-eval:{task}", prompt_text, decoding, engine_key, engine_json)
+    samples: list[ImportedSample] = []
     for d, problem in mapped:
         texts = _generations(d["resps"])
         prompt = _prompt(d["arguments"])
-        lm_verdict = None
-        if metric and len(texts) == 1:
-            per_filter = d["metrics"].get(filt) or next(iter(d["metrics"].values()), {})
-            value = per_filter.get(metric)
-            lm_verdict = bool(value) if isinstance(value, (int, float, bool)) else None
-        for idx, text in enumerate(texts):
-            gen = Generation(text=text, prompt=prompt or "", n_prompt_tokens=0, n_tokens=0, finish_reason="", latency_ms=0.0)
-            sample, sample_steps = sample_rows(run_id, problem, idx, gen)
-            # lm-eval logs no token counts, finish reasons or timings: unknown, not zero
-            sample.update(prompt=prompt, n_prompt_tokens=None, n_tokens=None, latency_ms=None, finish_reason=None)
-            samples.append(sample)
-            steps += sample_steps
-            n_right += int(sample["correct"])
-            if lm_verdict is not None:
-                comparable += 1
-                disagree += int(lm_verdict != sample["correct"])
-        if len(samples) >= BATCH:
-            write_batch(store, samples, steps)
-            if on_progress:
-                on_progress(len(samples))
-            samples, steps = [], []
-    if samples:
-        write_batch(store, samples, steps)
-        if on_progress:
-            on_progress(len(samples))
-    result.n_samples = sum(len(_generations(d["resps"])) for d, _ in mapped)
-    result.qmr_score = n_right / result.n_samples if result.n_samples else 0.0
-    result.lm_eval_score, result.lm_eval_metric = score, (f"{metric},{filt}" if metric else None)
-    result.n_disagree = disagree if comparable else None
+        # with repeats lm-eval logs one aggregated value per document, not per sample: no per-sample verdicts
+        verdicts = _doc_verdicts(d) if len(texts) == 1 else []
+        samples += [ImportedSample(problem, idx, text, prompt, verdicts=verdicts if idx == 0 else [])
+                    for idx, text in enumerate(texts)]
+    written = write_run(store, run, samples, override.model_extra(ENGINE), on_progress,
+                        primary_metric=f"{metric},{filt}" if metric else None)
+    result.run_id = run.run_id
+    result.n_samples = written.n_samples
+    result.qmr_score = written.n_right / written.n_samples if written.n_samples else 0.0
+    result.tool_score, result.tool_metric = score, (f"{metric},{filt}" if metric else None)
+    result.n_disagree = written.disagree if written.comparable else None
     return result
 
 
 def import_lm_eval(store: Store, path: Path, override: ModelOverride | None = None,
-                   on_progress: Callable[[int], None] | None = None) -> list[ImportResult]:
+                   on_progress: Callable[[int], None] | None = None,
+                   choice: BenchmarkChoice | None = None) -> list[ImportResult]:
     """Import every MATH / GSM8K samples file under ``path``; returns one result per imported task."""
     override = override or ModelOverride()
-    if override.base_model_id and not override.method:
-        raise QmrError("--base-model marks a quantized model: give --method (and --bits) too")
+    choice = choice or BenchmarkChoice()
+    override.check()
     index = ProblemIndex()
+    for spec in {choice.default, *(b for _, b in choice.per_task)} - {None}:
+        index.require(spec)
     files = find_sample_files(path)
     if override.model_id:
-        names = {str((results_for(f).get("config") or {}).get("model_args")) for f in files if task_benchmark(_task_of(f))}
+        names = {str((results_for(f).get("config") or {}).get("model_args")) for f in files if choice.for_task(_task_of(f))}
         if len(names) > 1:
             raise QmrError(f"{path} holds results of {len(names)} different models; --model-id names one: "
                            "import each model's folder on its own")
     results = []
     skipped = []
     for f in files:
-        r = import_samples_file(store, f, override, index, on_progress)
+        r = import_samples_file(store, f, override, index, on_progress, choice)
         if r is None:
             skipped.append(_task_of(f))
         else:
             results.append(r)
     if not results:
-        raise QmrError(f"no MATH or GSM8K task among {', '.join(sorted(set(skipped)))} (qmr imports gsm8k, gsm8k_cot*, "
-                       "minerva_math*, hendrycks_math*)")
+        raise QmrError(f"no MATH or GSM8K task among {', '.join(sorted(set(skipped)))}: qmr recognizes gsm8k, gsm8k_cot*, "
+                       "minerva_math*, hendrycks_math* by name; for another task say which benchmark it is with "
+                       "--benchmark gsm8k (every task) or --task NAME=gsm8k")
     if skipped and results:
         results[0].notes.append(f"skipped tasks qmr does not import: {', '.join(sorted(set(skipped)))}")
     return results
