@@ -30,3 +30,23 @@ def test_checkpoint_folder_and_errors(tiny_model, tmp_path):
     with pytest.raises(QmrError, match="bad quantization suffix"):
         resolve_model(f"{tiny_model}@gptq")
     assert resolve_model("org/some-model").kind == "hub"
+
+
+def test_float_copy_of_a_bundled_model_is_its_alias(tmp_path):
+    """Other tools that ran on qmr's float copy of the bundled GGUF name it by its cache folder: same model, same id."""
+    from conftest import HAS_SMOLLM2
+    from qmr_core.model_registry import ALIASES, _alias_path, alias_of_float_copy
+
+    suffix = ALIASES["smollm2-135m"].suffix
+    size = _alias_path("smollm2-135m").stat().st_size if HAS_SMOLLM2 else 98362432
+    # made on another machine: recognized by the folder name (file name and size)
+    assert alias_of_float_copy(f"/elsewhere/.cache/qmr/gguf/{suffix}-{size}-1795784293-tf5.17.0") == "smollm2-135m"
+    if HAS_SMOLLM2:  # with the package here, the size must match too
+        assert alias_of_float_copy(f"/x/{suffix}-{size + 1}-1795784293-tf5.17.0") is None
+    # made here: its qmr_source.json names the GGUF
+    folder = tmp_path / "copy"
+    folder.mkdir()
+    (folder / "qmr_source.json").write_text('{"gguf": "/somewhere/%s"}' % suffix)
+    assert alias_of_float_copy(str(folder)) == "smollm2-135m"
+    assert alias_of_float_copy(str(tmp_path)) is None
+    assert alias_of_float_copy("HuggingFaceTB/SmolLM2-135M-Instruct") is None
