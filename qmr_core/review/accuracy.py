@@ -21,7 +21,7 @@ from dataclasses import dataclass, field
 from itertools import combinations
 
 from qmr_core.annotations import ERROR_TYPES, SampleKey
-from qmr_core.report import INT, PCT, TEXT, ReportTable
+from qmr_core.report import FLOAT, INT, PCT, TEXT, ReportTable
 from qmr_core.review.stats import Proportion, cohen_kappa
 from qmr_core.review.store import BlindLabel, ReviewStore
 from qmr_core.store import Store
@@ -165,10 +165,6 @@ def ci_text(p: Proportion) -> str:
     return "-" if ci is None else f"[{100 * ci[0]:.1f}, {100 * ci[1]:.1f}]"
 
 
-def _kappa_text(k: float | None) -> str:
-    return "-" if k is None else f"{k:.2f}"
-
-
 def type_order(confusion: Counter) -> tuple[list[str], list[str]]:
     """Row labels (blind label types) and column labels (judge types), taxonomy order, 'none' last."""
     seen_rows = {a for a, _ in confusion}
@@ -210,10 +206,10 @@ def accuracy_tables(result: AccuracyResult, scope: str = "") -> list[ReportTable
         k = ReportTable(
             "annotator_agreement", "Agreement between annotators on the samples both labelled blind (Cohen's kappa)",
             ["annotator A", "annotator B", "n", "step agree %", "step kappa", "type agree %", "type kappa"],
-            [TEXT, TEXT, INT, PCT, TEXT, PCT, TEXT],
+            [TEXT, TEXT, INT, PCT, FLOAT, PCT, FLOAT],
         )
         for a in result.agreement:
-            k.rows.append([a.a, a.b, a.step.n, a.step.rate, _kappa_text(a.step_kappa), a.type.rate, _kappa_text(a.type_kappa)])
+            k.rows.append([a.a, a.b, a.step.n, a.step.rate, a.step_kappa, a.type.rate, a.type_kappa])
         k.note = "kappa = (observed - chance agreement) / (1 - chance); '-' where chance agreement is 1."
         tables.append(k)
     return tables
