@@ -14,10 +14,11 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from datetime import datetime
+from pathlib import Path
 
 import duckdb
 
-from qmr_core.annotations import ERROR_TYPES, AnnotationStore, SampleKey, default_author
+from qmr_core.annotations import ERROR_TYPES, AnnotationStore, SampleKey, annotations_path, default_author
 from qmr_core.errors import QmrError
 
 REVIEW_SCHEMA_VERSION = 1
@@ -143,6 +144,10 @@ def check_label(step: int | None, error_type: str | None) -> str | None:
 
 class ReviewStore(AnnotationStore):
     """The annotations file plus its blind-review tables."""
+
+    @classmethod
+    def for_store(cls, store_path: str | Path) -> ReviewStore:
+        return cls(annotations_path(store_path))
 
     def _init(self, con: duckdb.DuckDBPyConnection) -> None:
         super()._init(con)
