@@ -150,3 +150,10 @@ def test_judge_accuracy_on_a_set_and_a_run(db):
     r = invoke("judge-accuracy", "--run", Q4, "--format", "csv", "--db", str(db))
     assert csv_tables(r.output)["judge_accuracy"][0]["n"] == "2"
     assert Store(db).query("SELECT count(*) FROM diagnoses WHERE judge = 'combined'")[0][0] == 5
+
+
+def test_help_has_examples():
+    for cmd in (("review", "sample"), ("review", "list"), ("judge-accuracy",)):
+        result = invoke(*cmd, "--help")
+        assert result.exit_code == 0 and "Example:" in result.output, cmd
+    assert "--review" in invoke("tui", "--help").output
