@@ -188,7 +188,7 @@ def accuracy_tables(result: AccuracyResult, scope: str = "") -> list[ReportTable
     for j in result.judges:
         t.rows.append([j.judge, j.step.n, j.step.rate, ci_text(j.step), j.type.rate, ci_text(j.type),
                        j.both.rate, ci_text(j.both), j.missing])
-    t.note = ("each sample counts once, against its earliest blind label; step = same first faulty step "
+    t.note = ("Each sample counts once, against its earliest blind label; step = same first faulty step "
               "(no error = none located); type 'none' = no error; missing = labelled but not diagnosed by that judge.")
     tables = [t]
     if result.confusion:
@@ -200,7 +200,7 @@ def accuracy_tables(result: AccuracyResult, scope: str = "") -> list[ReportTable
         for r in rows:
             counts = [result.confusion.get((r, col), 0) for col in cols]
             c.rows.append([r, *counts, sum(counts)])
-        c.note = "none = no error (label) / no type (judge); the diagonal is agreement."
+        c.note = "None = no error (label) or no type (judge); the diagonal is agreement."
         tables.append(c)
     if result.agreement:
         k = ReportTable(
@@ -210,7 +210,7 @@ def accuracy_tables(result: AccuracyResult, scope: str = "") -> list[ReportTable
         )
         for a in result.agreement:
             k.rows.append([a.a, a.b, a.step.n, a.step.rate, a.step_kappa, a.type.rate, a.type_kappa])
-        k.note = "kappa = (observed - chance agreement) / (1 - chance); '-' where chance agreement is 1."
+        k.note = "Kappa = (observed - chance agreement) / (1 - chance); '-' where chance agreement is 1."
         tables.append(k)
     return tables
 

@@ -209,7 +209,7 @@ class ReviewScreen(Screen[None]):
         state = ("revealed", "bold green") if self.revealed else ("BLIND", "bold reverse yellow")
         self.query_one("#review-title", Static).update(Text.assemble(
             state, f"  {item.problem_id}", (f"  ·  {self.index + 1}/{len(self.items)}", "bold"),
-            (f"  ·  {done} labelled  ·  {self.annotator}  ·  {self.set_name}", "dim"),
+            (f"  ·  {done} labelled  ·  {self.annotator}  ·  set {self.set_name}", "dim"),
         ))
 
     def _update_answers(self) -> None:
@@ -236,8 +236,8 @@ class ReviewScreen(Screen[None]):
         label = self.labels.get(item.key)
         if label is None:
             panel.update(Text.assemble(
-                ("verdicts hidden", "bold yellow"), f" until you label the {d.quant.label} trace: ", ("l", "bold"),
-                " = first faulty step and type, or no error",
+                ("verdicts hidden", "bold yellow"), " until you label it  ·  ", ("l", "bold"),
+                ": first faulty step and type, or none",
             ))
             return
         panel.update(Text("\n").join(verdict_lines(label, d.quant.diagnoses, self._judge())))
