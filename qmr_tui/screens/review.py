@@ -274,8 +274,8 @@ class ReviewScreen(Screen[None]):
 
     def action_label(self) -> None:
         d, item = self.detail, self.item
-        if d is None or item is None:
-            return
+        if d is None or item is None or d.key != (item.run_id, item.problem_id):
+            return  # still loading this sample
         if item.key in self.labels:
             self.notify(f"already labelled blind: {self.labels[item.key].describe()} (a second label would not be blind)",
                         severity="warning")
