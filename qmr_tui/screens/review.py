@@ -158,25 +158,42 @@ class ReviewScreen(Screen[None]):
             self.query_one("#review-title", Static).update(f"blind review · loading {item.problem_id} …")
             self._load(item)
 
+    def _read(self, item: ReviewItem) -> TraceDetail:
+        if item.base_run_id is None:
+            raise ValueError(f"{item.problem_id}: its run has no base run to show beside it")
+        labels = {r.run_id: r.short_quant for r in self.app.runs}
+        # annotations=None: the researcher's earlier accept/correct verdicts would show a judge's answer
+        return load_trace(self.app.store, item.base_run_id, item.run_id, item.problem_id, self._judge(), None, labels)  # type: ignore[arg-type]
+
     @work(thread=True, exclusive=True, group="review-trace", exit_on_error=False)
     def _load(self, item: ReviewItem) -> None:
-        labels = {r.run_id: r.short_quant for r in self.app.runs}
         try:
-            if item.base_run_id is None:
-                raise ValueError(f"{item.problem_id}: its run has no base run to show beside it")
-            # annotations=None: the researcher's earlier accept/correct verdicts would show a judge's answer
-            detail = load_trace(self.app.store, item.base_run_id, item.run_id, item.problem_id, self._judge(), None, labels)  # type: ignore[arg-type]
+            detail = self._read(item)
         except Exception as exc:
             self.post_message(LoadFailed("trace", str(exc)))
             return
         self.post_message(TraceLoaded(detail))
 
+    @work(thread=True, exclusive=True, group="review-prefetch", exit_on_error=False)
+    def _prefetch(self, item: ReviewItem) -> None:
+        try:
+            self.post_message(TraceLoaded(self._read(item), prefetch=True))
+        except Exception:
+            return  # the real load reports it when the researcher gets there
+
     def on_trace_loaded(self, message: TraceLoaded) -> None:
         detail = message.detail
         self.cache[detail.key] = detail
         item = self.item
-        if item is not None and detail.key == (item.run_id, item.problem_id):
+        shown = self.detail is not None and self.detail.key == detail.key
+        if item is not None and detail.key == (item.run_id, item.problem_id) and not shown:
             self._display(detail)
+
+    def _prefetch_next(self) -> None:
+        if self.index + 1 < len(self.items):
+            nxt = self.items[self.index + 1]
+            if (nxt.run_id, nxt.problem_id) not in self.cache:
+                self._prefetch(nxt)
 
     def on_load_failed(self, message: LoadFailed) -> None:
         if message.what == "blind label":
@@ -200,6 +217,8 @@ class ReviewScreen(Screen[None]):
         self._update_answers()
         self._update_panel()
         self._update_head()
+        if not keep_cursor:
+            self.call_after_refresh(self._prefetch_next)
 
     def _update_title(self) -> None:
         item = self.item
