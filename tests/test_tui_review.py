@@ -110,8 +110,8 @@ async def test_blind_review_then_judge_accuracy_at_80x24(review_db):
         console.print(app.screen.query_one("#summary-content").content)
         summary = console.export_text()
         assert "5 samples" in summary
-        assert re.search(r"combined\s+│\s+5\s+│\s+80\.0 \[37\.6,\s+96\.4\]\s+│\s+80\.0 \[37\.6,\s+96\.4\]\s+│\s+0", summary), summary
-        assert re.search(r"hf:judge\s+│\s+4\s+│\s+75\.0 \[30\.1,\s+95\.4\]\s+│\s+75\.0 \[30\.1,\s+95\.4\]\s+│\s+1", summary), summary
+        assert re.search(r"combined\s+│\s+5\s+│\s+80\.0 \[37\.6–96\.4\]\s+│\s+80\.0 \[37\.6–96\.4\]\s+│\s+0", summary), summary
+        assert re.search(r"hf:judge\s+│\s+4\s+│\s+75\.0 \[30\.1–95\.4\]\s+│\s+75\.0 \[30\.1–95\.4\]\s+│\s+1", summary), summary
     out = CliRunner().invoke(cli_app, ["judge-accuracy", "--set", SET, "--format", "md", "--db", str(review_db)]).output
     assert "| combined | 5 | 80.0 | [37.6, 96.4] | 80.0 | [37.6, 96.4] | 60.0 | [23.1, 88.2] | 0 |" in out
 

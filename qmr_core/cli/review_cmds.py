@@ -133,9 +133,6 @@ def judge_accuracy_command(
         text = render_markdown(tables, "judge accuracy") if fmt == "md" else (render_latex if fmt == "latex" else render_csv_text)(tables)
         typer.echo(text, nl=False)
         return
-    from qmr_core.cli.report_cmds import rich_table
+    from qmr_core.review.render import render_blind_accuracy
 
-    for t in tables:
-        console.print(rich_table(t))
-        console.print()
-    console.print(f"[dim]{result.n_labels} samples labelled blind by {', '.join(escape(a) for a in result.annotators)}[/]")
+    console.print(render_blind_accuracy(result, both=True, scope=scope))

@@ -28,6 +28,8 @@ from qmr_core.store import Store
 
 NONE = "none"
 COMBINED = "combined"
+NOTE = ("Each sample counts once, against its earliest blind label; step = same first faulty step "
+        "(no error = none located); type 'none' = no error; missing = labelled but not diagnosed by that judge.")
 
 
 @dataclass(frozen=True)
@@ -188,8 +190,7 @@ def accuracy_tables(result: AccuracyResult, scope: str = "") -> list[ReportTable
     for j in result.judges:
         t.rows.append([j.judge, j.step.n, j.step.rate, ci_text(j.step), j.type.rate, ci_text(j.type),
                        j.both.rate, ci_text(j.both), j.missing])
-    t.note = ("Each sample counts once, against its earliest blind label; step = same first faulty step "
-              "(no error = none located); type 'none' = no error; missing = labelled but not diagnosed by that judge.")
+    t.note = NOTE
     tables = [t]
     if result.confusion:
         rows, cols = type_order(result.confusion)

@@ -64,8 +64,8 @@ class SummaryScreen(Screen[None]):
         try:
             from qmr_core.review.accuracy import load_accuracy
 
-            runs = list(self.comparison.run_ids) if self.comparison is not None else None
-            blind = load_accuracy(store, runs=runs)  # type: ignore[arg-type]
+            run_ids = list(self.comparison.run_ids) if self.comparison is not None else None
+            blind = load_accuracy(store, runs=run_ids)  # type: ignore[arg-type]
         except Exception as exc:  # the rest of the summary still shows
             blind_error = str(exc)
         self.post_message(SummaryLoaded(summary, blind, blind_error))
@@ -74,7 +74,7 @@ class SummaryScreen(Screen[None]):
         self.query_one("#summary-content", Static).update(Text(f"error: {message.error}", style="bold red"))
 
     def on_summary_loaded(self, message: SummaryLoaded) -> None:
-        from qmr_tui.widgets.judge_accuracy import render_blind_accuracy
+        from qmr_core.review.render import render_blind_accuracy
 
         blind = render_blind_accuracy(message.blind, message.blind_error)
         self.query_one("#summary-content", Static).update(self.render_summary(message.summary, blind))
