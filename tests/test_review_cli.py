@@ -134,6 +134,11 @@ def test_judge_accuracy_numbers_equal_hand_computed(db):
     r = invoke("judge-accuracy", "--annotator", "bob", "--format", "csv", "--db", str(db))
     combined = csv_tables(r.output)["judge_accuracy"][0]
     assert (combined["n"], combined["both %"]) == ("3", str(2 / 3))
+    # the confusion matrix of another judge: hf:judge has no row for w4 counting/5
+    r = invoke("judge-accuracy", "--judge", "hf:judge", "--format", "csv", "--db", str(db))
+    confusion = {row["label \\ judge"]: row for row in csv_tables(r.output)["judge_confusion"]}
+    assert sum(int(row["n"]) for row in confusion.values()) == 4 and "none" not in confusion
+    assert "x hf:judge (columns)" in r.output
     # terminal output and the report section
     r = invoke("judge-accuracy", "--db", str(db))
     assert r.exit_code == 0 and "Wilson 95%" in r.output and "alice, bob" in r.output
