@@ -524,6 +524,9 @@ def build_report(store: Store, benchmarks: Sequence[str] = (), runs: Sequence[st
     tables.append(format_table(data))
     tables += error_tables(data, judge)
     tables += [t for t in (first_error_table(data, judge), flips_table(data), external_verdicts_table(data)) if t is not None]
+    from qmr_core.review.accuracy import report_section  # judge accuracy vs blind labels; nothing without labels
+
+    tables += report_section(store, [r.run_id for r in data.runs], judge)
     return data, [t for t in tables if t.rows]
 
 

@@ -17,9 +17,10 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from qmr_core.annotations import AnnotationStore
+from qmr_core.annotations import AnnotationStore, default_author
 from qmr_core.browse import Comparison, FailureFilters, RunInfo
 from qmr_core.errors import QmrError
+from qmr_core.review.store import ReviewStore
 from qmr_core.store import READER_WARM_HOLD_S, Store
 from qmr_tui.messages import LoadFailed, StoreOpened
 from qmr_tui.screens.dialogs import ErrorScreen, HelpScreen
@@ -36,14 +37,19 @@ class QmrApp(App[None]):
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
-    def __init__(self, db_path: str | Path, run: str | None = None, store: Store | None = None) -> None:
-        """`store`: an already opened (checked and migrated) Store for db_path, as the CLI has one."""
+    def __init__(self, db_path: str | Path, run: str | None = None, store: Store | None = None,
+                 review: str | None = None, annotator: str | None = None) -> None:
+        """`store`: an already opened (checked and migrated) Store for db_path, as the CLI has one.
+        `review`: open this review set in blind review mode, labelling as `annotator` (default $QMR_ANNOTATOR / $USER)."""
         super().__init__()
         self.db_path = Path(db_path).expanduser()
         self.start_run = run
         self._given_store = store
         self.store: Store | None = None
         self.annotations = AnnotationStore.for_store(self.db_path)
+        self.review_store = ReviewStore.for_store(self.db_path)
+        self.review_set = review
+        self.annotator = (annotator or default_author()).strip() or "unknown"
         self.runs: list[RunInfo] = []
         self.comparison: Comparison | None = None
         self.judge: str | None = None
@@ -93,6 +99,10 @@ class QmrApp(App[None]):
         for screen in self.screen_stack:
             if isinstance(screen, RunsScreen):
                 screen.load()
+        if self.review_set is not None and not any(s.id == "review" for s in self.screen_stack):
+            from qmr_tui.screens.review import ReviewScreen
+
+            self.push_screen(ReviewScreen(self.review_set, self.annotator))
 
     def on_load_failed(self, message: LoadFailed) -> None:
         if message.what == "store":

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import pyarrow as pa
 from textual.message import Message
@@ -11,6 +12,10 @@ from qmr_core.annotations import Annotation
 from qmr_core.browse import FailureFilters, FilterResult, RunInfo, TraceDetail
 from qmr_core.browse.summary import Summary
 from qmr_core.store import Store
+
+if TYPE_CHECKING:  # loaded by the screens that need them, not at startup
+    from qmr_core.review.accuracy import AccuracyResult
+    from qmr_core.review.store import BlindLabel, ReviewItem, ReviewSet
 
 
 @dataclass
@@ -66,9 +71,23 @@ class TraceLoaded(Message):
 @dataclass
 class SummaryLoaded(Message):
     summary: Summary
+    blind: AccuracyResult | None = None  # judge accuracy against blind labels
+    blind_error: str | None = None
 
 
 @dataclass
 class AnnotationSaved(Message):
     annotation: Annotation
     action: str
+
+
+@dataclass
+class ReviewLoaded(Message):
+    review_set: ReviewSet
+    items: list[ReviewItem]
+    labels: dict[tuple[str, str, int], BlindLabel]  # this annotator's blind labels
+
+
+@dataclass
+class BlindLabelSaved(Message):
+    label: BlindLabel

@@ -26,18 +26,24 @@ def _check_store(db: Path) -> Store:
 def tui_command(
     db: DbOption = DEFAULT_DB,
     run: Annotated[str | None, typer.Option("--run", help="Open this run's comparison at once (a quantized run, or a base run with all its quantized copies).")] = None,
+    review: Annotated[str | None, typer.Option("--review", help="Review this set (`qmr review sample`) blind: verdicts stay hidden until you label each sample.")] = None,
+    annotator: Annotated[str | None, typer.Option("--annotator", help="Your name on blind labels (default: $QMR_ANNOTATOR, else your user name).")] = None,
 ) -> None:
     """Browse full-precision vs quantized traces side by side, error steps highlighted (Textual).
 
     Runs -> failures -> trace; press ? in the app for keys. Works from 80x24; verdicts are saved
     next to the store in <store>.annotations.duckdb.
 
-    Example: qmr tui --db qmr-demo.duckdb
+    Example: qmr tui --db qmr-demo.duckdb   ·   blind review: qmr tui --db qmr-demo.duckdb --review error_type-n40-s0
     """
     store = _check_store(db)
+    if review is not None:
+        from qmr_core.review.store import ReviewStore
+
+        ReviewStore.for_store(db).require_set(review)
     from qmr_tui.app import QmrApp
 
-    QmrApp(db, run=run, store=store).run()
+    QmrApp(db, run=run, store=store, review=review, annotator=annotator).run()
 
 
 @app.command("serve-tui")

@@ -102,9 +102,11 @@ class CorrectScreen(ModalScreen[tuple[int | None, str] | None]):
 
     BINDINGS = [Binding("escape", "cancel", "Cancel"), Binding("ctrl+s", "save", "Save")]
 
-    def __init__(self, label: str, steps: list[str], step: int | None, error_type: str | None, extra_types: list[str]) -> None:
+    def __init__(self, label: str, steps: list[str], step: int | None, error_type: str | None, extra_types: list[str],
+                 title: str | None = None) -> None:
         super().__init__()
         self.label = label
+        self.heading = title or f"Correct the diagnosis of the {label} trace"
         self.steps = steps
         self.step = step
         types = list(ERROR_TYPES) + [t for t in extra_types if t not in ERROR_TYPES]
@@ -117,7 +119,7 @@ class CorrectScreen(ModalScreen[tuple[int | None, str] | None]):
             short = " ".join(text.split())
             options.append((f"{k + 1}: {short[:48]}{'…' if len(short) > 48 else ''}", k))
         with Vertical(id="correct-box", classes="dialog"):
-            yield Label(f"Correct the diagnosis of the {self.label} trace")
+            yield Label(self.heading)
             yield Label("First faulty step:")
             yield Select(options, value=self.step if self.step is not None else -1, allow_blank=False, id="correct-step")
             yield Label("Error type:")

@@ -1,4 +1,4 @@
-"""Summary screen: accuracy and degradation, lost/gained, error types, judges vs your verdicts."""
+"""Summary screen: accuracy and degradation, lost/gained, error types, judge accuracy (blind labels, then your anchored verdicts)."""
 
 from __future__ import annotations
 
@@ -60,15 +60,26 @@ class SummaryScreen(Screen[None]):
         except Exception as exc:
             self.post_message(LoadFailed("summary", str(exc)))
             return
-        self.post_message(SummaryLoaded(summary))
+        blind, blind_error = None, None
+        try:
+            from qmr_core.review.accuracy import load_accuracy
+
+            run_ids = list(self.comparison.run_ids) if self.comparison is not None else None
+            blind = load_accuracy(store, runs=run_ids)  # type: ignore[arg-type]
+        except Exception as exc:  # the rest of the summary still shows
+            blind_error = str(exc)
+        self.post_message(SummaryLoaded(summary, blind, blind_error))
 
     def on_load_failed(self, message: LoadFailed) -> None:
         self.query_one("#summary-content", Static).update(Text(f"error: {message.error}", style="bold red"))
 
     def on_summary_loaded(self, message: SummaryLoaded) -> None:
-        self.query_one("#summary-content", Static).update(self.render_summary(message.summary))
+        from qmr_core.review.render import render_blind_accuracy
 
-    def render_summary(self, s: Summary) -> RenderableType:
+        blind = render_blind_accuracy(message.blind, message.blind_error)
+        self.query_one("#summary-content", Static).update(self.render_summary(message.summary, blind))
+
+    def render_summary(self, s: Summary, blind: RenderableType | None = None) -> RenderableType:
         parts: list[RenderableType] = []
         acc = Table(title="Accuracy by model × method × bits", title_justify="left", header_style="bold", expand=False)
         for col in ("model", "quantization", "bench", "n", "acc", "Δ pp", "rel. degr."):
@@ -108,7 +119,10 @@ class SummaryScreen(Screen[None]):
             parts += [Text("No diagnoses for these runs yet: run `qmr diagnose` to fill error types.", style="yellow"), Text()]
         if s.sensitivity is not None:
             parts += self.render_sensitivity(s.sensitivity)
-        judges = Table(title="Judges vs your verdicts (accept / correct on the trace screen)", title_justify="left", header_style="bold")
+        if blind is not None:
+            parts.append(blind)
+        judges = Table(title="Judges vs your accept / correct verdicts (anchored: you saw the judge first; "
+                             "blind accuracy is above)", title_justify="left", header_style="bold")
         for col in ("judge", "checked", "step right", "type right", "both right"):
             judges.add_column(col, justify="left" if col == "judge" else "right")
         for j in s.judges:

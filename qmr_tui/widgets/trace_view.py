@@ -4,7 +4,8 @@ A line-API widget: every aligned row is wrapped once per width into Strips, and 
 lines are drawn, so long traces scroll without building widgets per step. Markers are text labels
 as well as colours ([DIV] first divergence, [FLIP] teacher-forced flip, [SYM] symbolic flag,
 [E:type] the judged first error step, [YOU:...] the researcher's verdict), so they survive
-monochrome terminals and screenshots.
+monochrome terminals and screenshots. A blind view (`blind = True`, the blind review screen)
+shows none of them and opens at the top, so no verdict shows before the researcher's own label.
 """
 
 from __future__ import annotations
@@ -79,6 +80,7 @@ class TraceView(ScrollView, can_focus=True):
         self._row_height: list[int] = []
         self._built_for: tuple | None = None
         self._mid = 0
+        self.blind = False
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -96,7 +98,7 @@ class TraceView(ScrollView, can_focus=True):
     def interesting_row(self) -> int:
         """The judged error step of the failing side, else the first divergence, else the top."""
         d = self.detail
-        if d is None:
+        if d is None or self.blind:
             return 0
         diag = d.side(d.failing_side).diagnosis(self.judge)
         row = d.row_of(d.failing_side, diag.first_error_step) if diag else None
@@ -124,6 +126,12 @@ class TraceView(ScrollView, can_focus=True):
     def move(self, delta: int) -> None:
         if self.detail and self.detail.rows:
             self.cursor = max(0, min(self.cursor + delta, len(self.detail.rows) - 1))
+
+    def set_blind(self, blind: bool) -> None:
+        """Hide (True) or show every marker; the rows are rebuilt at once."""
+        if blind != self.blind:
+            self.blind = blind
+            self._rebuild()
 
     def toggle_side(self) -> None:
         self.active = "base" if self.active == "quant" else "quant"
@@ -158,7 +166,7 @@ class TraceView(ScrollView, can_focus=True):
 
     def _rebuild(self) -> None:
         width = self.scrollable_content_region.width or self.size.width
-        key = (id(self.detail), width, self.split, self.highlight, self.judge)
+        key = (id(self.detail), width, self.split, self.highlight, self.judge, self.blind)
         if self.detail is None or width <= 0 or key == self._built_for:
             return
         self._built_for = key
@@ -184,6 +192,8 @@ class TraceView(ScrollView, can_focus=True):
         step = row.base if side == "base" else row.quant
         labels: list[tuple[str, str]] = []
         cell: str | None = None
+        if self.blind:
+            return labels, cell
         if k == d.divergent_row:
             labels.append(("[DIV]", "trace--divergent"))
         if side == "base" and step is not None and step == d.flip_step:
