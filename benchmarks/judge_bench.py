@@ -19,7 +19,7 @@ import time
 from pathlib import Path
 
 from qmr_core.diagnose.processbench import flag_precision, load_processbench, processbench_metrics, symbolic_predictions
-from qmr_core.diagnose.symbolic import check_steps
+from qmr_core.diagnose.step_checker import check_steps
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -16,7 +16,7 @@ from __future__ import annotations
 import os
 import re
 
-from qmr_core.benchmarks import LoadReport, Problem, _row_to_problem
+from qmr_core.problems import LoadReport, Problem, row_to_problem
 from qmr_core.errors import QmrError
 
 KNOWN = {  # (dataset, config) -> qmr benchmark name
@@ -84,7 +84,7 @@ def load_hf_benchmark(spec: str, report: LoadReport | None = None) -> list[Probl
         if not row.get("unique_id") and not row.get("id") and not (name == "gsm8k" and split == "test"):
             row["unique_id"] = f"{split}/{i}"
         try:
-            problems.append(_row_to_problem(row, name, i + 1))
+            problems.append(row_to_problem(row, name, i + 1))
         except (ValueError, TypeError) as exc:
             report.skipped.append(f"{spec} row {i}: {exc}")
     return problems

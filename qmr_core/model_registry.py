@@ -18,8 +18,9 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from qmr_core.adapters import adapter_hash, is_adapter_dir, read_recipe
 from qmr_core.errors import QmrError
-from qmr_core.quant.rtn_spec import RTNSpec, parse_rtn_tag
+from qmr_core.rtn_spec import RTNSpec, parse_rtn_tag
 
 
 @dataclass(frozen=True)
@@ -131,8 +132,6 @@ def resolve_base(spec: str) -> ModelRef:
 
 
 def resolve_adapter(folder: Path) -> ModelRef:
-    from qmr_core.recover.recipe import adapter_hash, read_recipe
-
     recipe = read_recipe(folder)
     base = resolve_model(recipe["base_model"])
     if base.adapter:
@@ -150,8 +149,6 @@ def resolve_adapter(folder: Path) -> ModelRef:
 
 
 def resolve_model(spec: str) -> ModelRef:
-    from qmr_core.recover.recipe import is_adapter_dir
-
     candidate = Path(spec.partition("@")[0].strip()).expanduser()
     if _looks_like_path(str(candidate)) and is_adapter_dir(candidate):  # a checkpoint that ships an adapter is not one
         if "@" in spec:

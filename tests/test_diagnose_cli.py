@@ -8,7 +8,8 @@ from typer.testing import CliRunner
 
 from qmr_core.cli import app
 from qmr_core.diagnose.judge import Majority
-from qmr_core.diagnose.pipeline import _combine, diagnose_run, run_model_spec
+from qmr_core.diagnose.pipeline import _combine, diagnose_run
+from qmr_core.store.queries import run_model_spec
 from qmr_core.diagnose.rules import RuleVerdict, degenerate, periodic_tail, repeated_step
 from qmr_core.store import Store
 from tests.test_compare import add_problem, add_run, add_sample

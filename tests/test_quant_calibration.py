@@ -6,6 +6,7 @@ from qmr_core.benchmarks import load_benchmark
 from qmr_core.errors import QmrError
 from qmr_core.model_registry import resolve_model
 from qmr_core.quant import calibration as calib
+from qmr_core.engines.self_answers import EngineSelfAnswers
 from qmr_core.quant.api import build_calibration
 from qmr_core.quant.spec import QuantSpec
 
@@ -52,7 +53,7 @@ def test_self_calibration_generates_with_the_model_and_caches(tiny_model, tmp_pa
     monkeypatch.setenv("QMR_CACHE_DIR", str(tmp_path / "cache"))
     spec = QuantSpec("gptq", 4, calib="self", n_samples=3, seq_len=16)
     ref = resolve_model(str(tiny_model))
-    first = build_calibration(spec, ref, exclude=None, device="cpu")
+    first = build_calibration(spec, ref, exclude=None, device="cpu", self_answers=EngineSelfAnswers)
     assert first.details["source"] == "self" and len(first.texts) == 3
     assert all(t.startswith("<|im_start|>user\n") and "<|im_start|>assistant\n" in t for t in first.texts)
     assert "A box has 4 rows" not in " ".join(first.texts)  # the prompt's demonstration is not calibration data
@@ -60,5 +61,7 @@ def test_self_calibration_generates_with_the_model_and_caches(tiny_model, tmp_pa
     files = list(cache.glob("self-*.jsonl"))
     assert len(files) == 1
     stamp = files[0].stat().st_mtime_ns
-    again = build_calibration(spec, ref, exclude=None, device="cpu")
+    again = build_calibration(spec, ref, exclude=None, device="cpu", self_answers=EngineSelfAnswers)
+    with pytest.raises(QmrError, match="self_answers"):
+        build_calibration(spec, ref, exclude=None, device="cpu")
     assert again.texts == first.texts and files[0].stat().st_mtime_ns == stamp  # read back, not regenerated

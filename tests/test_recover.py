@@ -384,7 +384,7 @@ def test_recover_eval_runs_the_parent_setup_without_training_problems(tiny_store
     assert summary["acc"]["quantized"] == pytest.approx(2 / 4)  # p8 and p9 are right under quantization
     shown = runner.invoke(app, ["recover", "show", "--db", str(store.path)])
     assert shown.exit_code == 0 and res.adapter_id in shown.output and run["run_id"] in shown.output
-    from qmr_core.diagnose.pipeline import run_model_spec
+    from qmr_core.store.queries import run_model_spec
 
     assert run_model_spec(store, run["run_id"]) == str(res.adapter_dir)  # teacher forcing can reload it
 

@@ -85,6 +85,7 @@ def run_quantize(
     model: str, spec: QuantSpec, out: Path, exclude: list[Problem], force: bool = False, device: str = "auto"
 ) -> QuantizedModel:
     """quantize() with library output sent to a log and a progress bar over layers on the terminal."""
+    from qmr_core.engines.self_answers import EngineSelfAnswers
     from qmr_core.quant.api import quantize
 
     out = out.expanduser().resolve()
@@ -102,7 +103,8 @@ def run_quantize(
             def on_layer(done: int, total: int) -> None:
                 progress.update(task, completed=done, total=total)
 
-            qm = quantize(model, spec, out, exclude=exclude, force=force, on_layer=on_layer, on_stage=on_stage, device=device)
+            qm = quantize(model, spec, out, exclude=exclude, force=force, on_layer=on_layer, on_stage=on_stage, device=device,
+                          self_answers=EngineSelfAnswers)
     except QmrError:
         raise
     except KeyboardInterrupt:

@@ -140,7 +140,8 @@ def sensitivity_command(
     from qmr_core.engines.base import Decoding
     from qmr_core.evaluate import register_model
     from qmr_core.prompts import get_template
-    from qmr_core.store.queries import run_problems
+    from qmr_core.benchmarks import Problem
+    from qmr_core.store.queries import run_problem_rows
 
     ref = model_ref_for("hf", model)
     if ref.adapter is not None:
@@ -154,7 +155,7 @@ def sensitivity_command(
     if accuracy:
         prompt = store.query("SELECT prompt_template FROM runs WHERE run_id = ?", [run_id])[0][0]
         template, decoding = get_template(prompt), Decoding(max_new_tokens=acc_tokens)
-        acc_problems = run_problems(store, run_id)[:accuracy]
+        acc_problems = [Problem.from_row(r) for r in run_problem_rows(store, run_id)[:accuracy]]
     with Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                   console=console, transient=True) as progress:
         task = progress.add_task("measuring", total=None)

@@ -28,10 +28,12 @@ from qmr_core.diagnose import rules
 from qmr_core.diagnose.judge import (
     PROMPT_VERSION, JudgeCase, JudgeSpec, JudgeVerdict, LLMJudge, Majority, majority_vote, parse_judge_spec,
 )
-from qmr_core.diagnose.symbolic import CHECKER_VERSION, check_steps
+from qmr_core.diagnose.step_checker import check_steps
+from qmr_core.diagnose.symbolic import CHECKER_VERSION
 from qmr_core.diagnose.taxonomy import capability_of
 from qmr_core.errors import QmrError
 from qmr_core.store import Store, upsert_rows
+from qmr_core.store.queries import run_model_spec
 
 WRITE_EVERY = 32  # teacher-forced traces and judge votes are stored in chunks of this many samples
 RULES = "rules"
@@ -137,32 +139,6 @@ def _diag_row(run_id: str, s: Sample, judge: str, step: int | None, error_type: 
         "base_run_id": base_run_id,
         "evidence_json": json.dumps(evidence) if evidence is not None else None,
     }
-
-
-def run_model_spec(store: Store, run_id: str) -> str:
-    """A model spec resolve_model accepts, for the model a run used (for teacher forcing)."""
-    from qmr_core.model_registry import resolve_model
-
-    rows = store.query(
-        "SELECT r.model_id, m.source, r.engine FROM runs r LEFT JOIN models m USING (model_id) WHERE r.run_id = ?", [run_id]
-    )
-    if not rows:
-        raise QmrError(f"no run '{run_id}'")
-    model_id, source, engine = rows[0]
-    if engine != "hf":
-        raise QmrError(f"teacher forcing needs a run made with the hf engine; run {run_id} used '{engine}'")
-    tag = model_id.partition("@")[2]
-    candidates = [model_id] + ([f"{source}@{tag}" if tag else source] if source else [])
-    if "+lora-" in model_id:  # a recovered model loads from its adapter folder, which names its base
-        candidates = [r[0] for r in store.query("SELECT adapter_path FROM recoveries WHERE model_id = ?", [model_id])]
-    last: QmrError | None = None
-    for spec in candidates:
-        try:
-            resolve_model(spec)
-            return spec
-        except QmrError as exc:
-            last = exc
-    raise QmrError(f"cannot load the model of run {run_id} ({model_id}): {last}")
 
 
 def _teacher_force(store: Store, run_id: str, base_run_id: str, failing: list[Sample], base_rows: dict,

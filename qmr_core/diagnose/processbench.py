@@ -17,7 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from qmr_core.diagnose.judge import JudgeCase, LLMJudge, majority_vote
-from qmr_core.diagnose.symbolic import check_steps
+from qmr_core.diagnose.step_checker import check_steps
 from qmr_core.errors import QmrError
 
 

@@ -22,12 +22,11 @@ the text around it cannot change its meaning, so the checker skips (never flags)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 from qmr_core.diagnose.arith import (
-    MAX_TEXT,
     Refused,
     Tok,
     normalize,
@@ -323,46 +322,6 @@ def find_claims(text: str, context: str = "") -> StepCheck:
 # -- traces ----------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class Flag:
-    step_idx: int
-    claim_idx: int  # position among the step's judged claims
-    claim: Claim
-
-
-@dataclass
-class TraceCheck:
-    n_claims: int
-    flags: list[Flag]
-
-    @property
-    def first_error_step(self) -> int | None:
-        return min((f.step_idx for f in self.flags), default=None)
-
-
-def check_steps(steps: Sequence[str], problem: str = "") -> TraceCheck:
-    """Every false claim of the trace: arithmetic per step, then the rules across claims."""
-    from qmr_core.diagnose.trace_rules import trace_flags  # it builds on this module
-
-    flags: list[Flag] = []
-    n = 0
-    per_step = [0] * len(steps)
-    context = problem[:MAX_TEXT] + "\n" + "\n".join(steps)[:MAX_TEXT]
-    for idx, text in enumerate(steps):
-        result = find_claims(text, context)
-        n += len(result.claims)
-        per_step[idx] = len(result.claims)
-        for k, claim in enumerate(result.claims):
-            if not claim.holds:
-                flags.append(Flag(idx, k, claim))
-    for idx, claim in trace_flags(steps):
-        flags.append(Flag(idx, per_step[idx], claim))  # claim_idx after the step's arithmetic claims
-        per_step[idx] += 1
-        n += 1
-    flags.sort(key=lambda f: f.step_idx)
-    return TraceCheck(n, flags)
-
-
 def exact_value(expression: str) -> Fraction:
     """Evaluate one numeric expression exactly (for tests and tools); raises Refused."""
     source = normalize(expression)
@@ -372,7 +331,4 @@ def exact_value(expression: str) -> Fraction:
     return evaluate_side(toks, source).value
 
 
-__all__ = [
-    "CHECKER_VERSION", "Claim", "Flag", "Refused", "StepCheck", "TraceCheck", "check_steps", "exact_value",
-    "find_claims",
-]
+__all__ = ["CHECKER_VERSION", "Claim", "Refused", "StepCheck", "exact_value", "find_claims"]

@@ -1,17 +1,11 @@
 """Local transformers engine: batched decoding with left padding on CPU or GPU.
 
-GGUF files are dequantized to float by transformers on load, which takes ~15 s for SmolLM2. The
-first load therefore saves the float model and tokenizer as a safetensors folder in qmr's cache,
-keyed by the GGUF file and the transformers version, and later loads read that folder (~1 s).
+GGUF files load through their float copy in qmr's cache (`qmr_core.quant.float_copy`).
 """
 
 from __future__ import annotations
 
-import contextlib
-import json
 import logging
-import os
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,10 +17,11 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, L
 from qmr_core.engines.base import Decoding, Generation
 from qmr_core.errors import QmrError
 from qmr_core.model_registry import ModelRef
-from qmr_core.paths import cache_dir
 from qmr_core.prompts import Messages, plain_text_prompt
 from qmr_core.quant import loading as quant_loading
 from qmr_core.quant.backend_common import import_quietly
+from qmr_core.quant.float_copy import materialize_gguf
+from qmr_core.quant.float_copy import quiet_transformers as _quiet_transformers
 from qmr_core.quant.rtn import rtn_quantize_
 
 log = logging.getLogger(__name__)
@@ -48,54 +43,6 @@ def pick_dtype(device: str, dtype: str = "auto") -> torch.dtype:
                 "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
     except KeyError:
         raise QmrError(f"unknown dtype '{dtype}' (float32, bfloat16, float16, auto)") from None
-
-
-@contextlib.contextmanager
-def _quiet_transformers():
-    """transformers prints progress bars and advisory warnings while loading; keep the CLI readable."""
-    previous = transformers.logging.get_verbosity()
-    transformers.logging.set_verbosity_error()
-    transformers.logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        transformers.logging.set_verbosity(previous)
-        transformers.logging.enable_progress_bar()
-
-
-def _gguf_cache_dir(gguf: Path) -> Path:
-    stat = gguf.stat()
-    key = f"{gguf.name}-{stat.st_size}-{int(stat.st_mtime)}-tf{transformers.__version__}"
-    return cache_dir() / "gguf" / key
-
-
-def materialize_gguf(gguf: Path) -> Path:
-    """Float safetensors copy of a GGUF model (made once, then reused)."""
-    target = _gguf_cache_dir(gguf)
-    if (target / "config.json").is_file() and (target / "tokenizer_config.json").is_file():
-        return target
-    tmp = target.with_name(target.name + f".tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    with _quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
-    # transformers marks GGUF-loaded models as quantized and refuses to save them, although the
-    # weights are already plain float tensors; drop the marks (measured: bit-identical reload).
-    for attr in ("hf_quantizer",):
-        if hasattr(model, attr):
-            delattr(model, attr)
-    if hasattr(model.config, "quantization_config"):
-        del model.config.quantization_config
-    model.is_quantized = False
-    model.save_pretrained(tmp)
-    tokenizer.save_pretrained(tmp)
-    (tmp / "qmr_source.json").write_text(json.dumps({"gguf": str(gguf), "transformers": transformers.__version__}))
-    target.parent.mkdir(parents=True, exist_ok=True)
-    try:
-        os.replace(tmp, target)
-    except OSError:  # another process made it first
-        shutil.rmtree(tmp, ignore_errors=True)
-    return target
 
 
 def load_model_and_tokenizer(ref: ModelRef, device: str = "cpu", dtype: torch.dtype = torch.float32):

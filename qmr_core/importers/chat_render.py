@@ -25,7 +25,7 @@ def _local_folder(ref: ModelRef) -> str | None:
     if ref.kind == "checkpoint" and Path(ref.source).is_dir():
         return ref.source
     if ref.kind == "gguf":
-        from qmr_core.engines.hf import materialize_gguf
+        from qmr_core.quant.float_copy import materialize_gguf
 
         return str(materialize_gguf(Path(ref.source)))
     return None

@@ -15,7 +15,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qmr_core.benchmarks import REGISTRY, LoadReport, Problem, _row_to_problem, benchmark_name_for_path, load_benchmark
+from qmr_core.benchmarks import REGISTRY, benchmark_name_for_path, load_benchmark
+from qmr_core.problems import LoadReport, Problem, row_to_problem
 from qmr_core.engines.base import Generation
 from qmr_core.errors import QmrError
 from qmr_core.evaluate import register_model, sample_rows, store_problems, write_batch
@@ -235,6 +236,6 @@ def math_or_gsm8k_problem(text: str, benchmark: str, line_no: int, gold: str | N
         row = {"problem": text, "solution": solution, "answer": gold, "subject": subject, "level": level,
                "unique_id": f"import/{hashed_id(text)}"}
     try:
-        return _row_to_problem(row, benchmark, line_no)
+        return row_to_problem(row, benchmark, line_no)
     except ValueError as exc:
         raise QmrError(f"sample {line_no}: {exc}") from None

@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qmr_core.benchmarks import Problem, _row_to_problem
+from qmr_core.problems import Problem, row_to_problem
 from qmr_core.errors import QmrError
 from qmr_core.importers.common import (
     ImportedSample, ImportResult, ModelOverride, ProblemIndex, RunSpec, benchmark_name, model_ref_from_name, norm_text, write_run,
@@ -287,16 +287,16 @@ def map_problem(doc: dict, doc_id: int, benchmark: str, subject: str | None, ind
     if "question" in doc and "problem" not in doc:  # GSM8K layout
         row = {"question": text, "answer": doc.get("answer")}
         if index is None and benchmark == "gsm8k":  # qmr's GSM8K file is absent: lm-eval's doc_id is the test-split row
-            return _row_to_problem(row, benchmark, doc_id + 1), "doc_id"
+            return row_to_problem(row, benchmark, doc_id + 1), "doc_id"
         row["unique_id"] = hashed
-        return _row_to_problem(row, benchmark, doc_id + 1), "hash"
+        return row_to_problem(row, benchmark, doc_id + 1), "hash"
     row = {"problem": text, "solution": doc.get("solution") or "", "subject": doc.get("subject") or doc.get("type") or subject,
            "level": doc.get("level")}
     if not re.search(r"\\boxed", row["solution"]):
         row["answer"] = doc.get("answer")
     how = "unique_id" if doc.get("unique_id") and index is None else "hash"
     row["unique_id"] = doc["unique_id"] if how == "unique_id" else hashed
-    return _row_to_problem(row, benchmark, doc_id + 1), how
+    return row_to_problem(row, benchmark, doc_id + 1), how
 
 
 # -- import -------------------------------------------------------------------------------------

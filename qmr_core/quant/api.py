@@ -12,6 +12,7 @@ import json
 import os
 import shutil
 from collections.abc import Callable
+from typing import Protocol
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -111,7 +112,7 @@ def source_folder(ref: ModelRef) -> Path | str:
             f"'{ref.name}' carries a built-in @rtn suffix (a load-time fake quantization); quantize the base model instead"
         )
     if ref.kind == "gguf":
-        from qmr_core.engines.hf import materialize_gguf
+        from qmr_core.quant.float_copy import materialize_gguf
 
         return materialize_gguf(Path(ref.source))
     if ref.kind == "checkpoint":
@@ -165,7 +166,21 @@ def resolve_group(spec: QuantSpec, folder: Path | str) -> tuple[QuantSpec, dict]
 # -- calibration ----------------------------------------------------------------------------------
 
 
-def build_calibration(spec: QuantSpec, ref: ModelRef, exclude: list[Problem] | None, device: str = "auto") -> calib.CalibrationSet | None:
+class SelfAnswers(Protocol):
+    """Writes the model's own answers for `--calib self` (made above the engines: qmr_core.engines.self_answers)."""
+
+    info: dict  # what the answers depend on (prompt, decoding, engine): part of the calibration cache key
+
+    def __call__(self, problems: list[Problem]) -> list[tuple[str, str]]: ...
+
+    def close(self) -> None: ...
+
+
+SelfAnswersFactory = Callable[[ModelRef, str, int], SelfAnswers]  # (model, device, max new tokens)
+
+
+def build_calibration(spec: QuantSpec, ref: ModelRef, exclude: list[Problem] | None, device: str = "auto",
+                      self_answers: SelfAnswersFactory | None = None) -> calib.CalibrationSet | None:
     if not spec.needs_calibration:
         return None
     kind, _, arg = spec.calib.partition(":")
@@ -173,35 +188,14 @@ def build_calibration(spec: QuantSpec, ref: ModelRef, exclude: list[Problem] | N
         return calib.text_calibration(Path(arg).expanduser() if arg else None, spec.n_samples, spec.seq_len)
     if kind == "math":
         return calib.math_calibration(exclude, spec.n_samples, spec.seed)
-    return _self_calibration(spec, ref, exclude, device)
-
-
-def _self_calibration(spec: QuantSpec, ref: ModelRef, exclude: list[Problem] | None, device: str) -> calib.CalibrationSet:
-    from qmr_core.engines import build_engine
-    from qmr_core.engines.base import Decoding
-    from qmr_core.prompts import get_template
-
-    template = get_template("steps")
-    decoding = Decoding(max_new_tokens=min(calib.SELF_MAX_NEW_TOKENS, spec.seq_len))
-    info = {"template": template.name, "decoding": decoding.as_dict(), "engine": "hf"}
-    holder: dict = {}
-
-    def generate(problems: list[Problem]) -> list[tuple[str, str]]:
-        engine = holder.setdefault("engine", build_engine("hf", ref, device=device))
-        pairs: list[tuple[str, str]] = []
-        for start in range(0, len(problems), 8):
-            chunk = problems[start : start + 8]
-            messages = [template.render(p) for p in chunk]
-            for msg, gen in zip(messages, engine.generate(messages, decoding), strict=True):
-                # the calibration text is the problem turn and the model's own answer (no demonstration)
-                text = engine.render([msg[-1]]) + gen.text
-                pairs.append((text, gen.text))
-        return pairs
-
+    if self_answers is None:
+        raise QmrError("--calib self needs the model's own answers: pass self_answers "
+                       "(qmr_core.engines.self_answers.EngineSelfAnswers)")
+    writer = self_answers(ref, device, min(calib.SELF_MAX_NEW_TOKENS, spec.seq_len))
     try:
-        return calib.self_calibration(ref.model_id, exclude, spec.n_samples, spec.seed, generate, info)
+        return calib.self_calibration(ref.model_id, exclude, spec.n_samples, spec.seed, writer, writer.info)
     finally:
-        holder.clear()
+        writer.close()
         gc.collect()
 
 
@@ -228,6 +222,7 @@ def quantize(
     on_layer: LayerProgress | None = None,
     on_stage: StageCallback | None = None,
     device: str = "auto",
+    self_answers: SelfAnswersFactory | None = None,
 ) -> QuantizedModel:
     """Quantize `model` (any --model spec) with `spec`, write a checkpoint to out_dir, measure it."""
     stage = on_stage or (lambda _s: None)
@@ -244,7 +239,7 @@ def quantize(
     folder = source_folder(ref)
     spec, config = resolve_group(spec, folder)
     stage(f"building the calibration set ({spec.calib})" if spec.needs_calibration else "no calibration needed (rtn)")
-    calibration = build_calibration(spec, ref, exclude, device)
+    calibration = build_calibration(spec, ref, exclude, device, self_answers)
     backend = _backend(spec.backend)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)

@@ -1,53 +1,18 @@
 """The recipe saved next to a recovery adapter (`qmr_recovery.json`): what it sits on and how it was made.
 
-Kept free of torch/peft/trl imports: the model registry reads it to resolve `--model ADAPTER_DIR`.
+Reading and recognizing it lives in `qmr_core.adapters` (the model registry needs it); this module writes it.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 from pathlib import Path
 from typing import Any
 
-from qmr_core.errors import QmrError
+from qmr_core.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, RECIPE_FILE, adapter_hash, is_adapter_dir, read_recipe
 
-RECIPE_FILE = "qmr_recovery.json"
-ADAPTER_CONFIG = "adapter_config.json"
-ADAPTER_WEIGHTS = ("adapter_model.safetensors", "adapter_model.bin")
-
-
-def is_adapter_dir(path: Path) -> bool:
-    return path.is_dir() and (path / ADAPTER_CONFIG).is_file() and (path / RECIPE_FILE).is_file()
-
-
-def read_recipe(folder: str | Path) -> dict[str, Any]:
-    path = Path(folder).expanduser() / RECIPE_FILE
-    try:
-        recipe = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise QmrError(f"{folder} is not a recovery adapter (no {RECIPE_FILE}; train one with `qmr recover train`)") from None
-    except (OSError, ValueError) as exc:
-        raise QmrError(f"cannot read {path}: {exc}") from exc
-    if not isinstance(recipe, dict) or not isinstance(recipe.get("base_model"), str):
-        raise QmrError(f"{path} has no base_model: not a qmr recovery recipe")
-    return recipe
+__all__ = ["ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "RECIPE_FILE", "adapter_hash", "is_adapter_dir", "read_recipe", "write_recipe"]
 
 
 def write_recipe(folder: Path, recipe: dict[str, Any]) -> None:
     (folder / RECIPE_FILE).write_text(json.dumps(recipe, indent=2, sort_keys=True), encoding="utf-8")
-
-
-def adapter_hash(folder: str | Path, base_model: str) -> str:
-    """Identity of an adapter: its base model spec and its config and weights (so a retrained adapter in the
-    same folder is a different model and never resumes an evaluation of the old one)."""
-    folder = Path(folder).expanduser()
-    digest = hashlib.sha256(base_model.encode())
-    digest.update((folder / ADAPTER_CONFIG).read_bytes())
-    weights = next((folder / w for w in ADAPTER_WEIGHTS if (folder / w).is_file()), None)
-    if weights is None:
-        raise QmrError(f"adapter folder {folder} has no adapter weights ({' or '.join(ADAPTER_WEIGHTS)})")
-    with weights.open("rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()[:10]

@@ -20,7 +20,7 @@ from qmr_core.prompts import get_template
 from qmr_core.recover.build import UNTYPED, error_types_of
 from qmr_core.recover.recipe import read_recipe
 from qmr_core.store import Store
-from qmr_core.store.queries import run_problems
+from qmr_core.store.queries import run_problem_rows
 
 
 @dataclass
@@ -70,7 +70,7 @@ def plan_eval(store: Store, adapter_dir: str | Path) -> EvalPlan:
     trained = set(recipe.get("train_problem_ids") or [])
     trained |= {r[0] for r in store.query(
         "SELECT DISTINCT problem_id FROM recovery_examples WHERE set_id = ? AND kind = ?", [rec["set_id"], rec["kind"]])}
-    problems = run_problems(store, parent)
+    problems = [Problem.from_row(r) for r in run_problem_rows(store, parent)]
     kept = [p for p in problems if p.problem_id not in trained]
     if not kept:
         raise QmrError(f"every problem of run {parent} was used for training; nothing left to evaluate")

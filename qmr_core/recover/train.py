@@ -187,8 +187,9 @@ def train_adapter(
     import torch
     from transformers import PrinterCallback
 
-    from qmr_core.diagnose.pipeline import run_model_spec
-    from qmr_core.engines.hf import _quiet_transformers, load_model_and_tokenizer
+    from qmr_core.store.queries import run_model_spec
+    from qmr_core.engines.hf import load_model_and_tokenizer
+    from qmr_core.quant.float_copy import quiet_transformers as _quiet_transformers
     from qmr_core.model_registry import resolve_model
 
     rec_set = _set_row(store, set_id)

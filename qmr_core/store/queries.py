@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from qmr_core.errors import QmrError
+from qmr_core.model_registry import resolve_model
 from qmr_core.store.store import Store
 
 RUN_SUMMARY_SQL = """
@@ -49,14 +51,35 @@ def quant_label(row: dict[str, Any]) -> str:
     return " ".join(parts)
 
 
-def run_problems(store: Store, run_id: str) -> list:
-    """The problems a run has samples for, as benchmark Problems, in problem-id order."""
-    from qmr_core.benchmarks import Problem
-
-    rows = store.query_dicts(
+def run_problem_rows(store: Store, run_id: str) -> list[dict[str, Any]]:
+    """The `problems` rows a run has samples for, in problem-id order (Problem.from_row builds Problems)."""
+    return store.query_dicts(
         """SELECT p.problem_id, p.benchmark, p.unique_id, p.problem, p.answer, p.solution, p.subject, p.level, p.kind
            FROM problems p WHERE p.problem_id IN (SELECT DISTINCT problem_id FROM samples WHERE run_id = ?)
            ORDER BY p.problem_id""",
         [run_id],
     )
-    return [Problem(**{**r, "solution": r["solution"] or "", "subject": r["subject"] or ""}) for r in rows]
+
+
+def run_model_spec(store: Store, run_id: str) -> str:
+    """A model spec resolve_model accepts, for the model a run used (teacher forcing, recovery)."""
+    rows = store.query(
+        "SELECT r.model_id, m.source, r.engine FROM runs r LEFT JOIN models m USING (model_id) WHERE r.run_id = ?", [run_id]
+    )
+    if not rows:
+        raise QmrError(f"no run '{run_id}'")
+    model_id, source, engine = rows[0]
+    if engine != "hf":
+        raise QmrError(f"teacher forcing needs a run made with the hf engine; run {run_id} used '{engine}'")
+    tag = model_id.partition("@")[2]
+    candidates = [model_id] + ([f"{source}@{tag}" if tag else source] if source else [])
+    if "+lora-" in model_id:  # a recovered model loads from its adapter folder, which names its base
+        candidates = [r[0] for r in store.query("SELECT adapter_path FROM recoveries WHERE model_id = ?", [model_id])]
+    last: QmrError | None = None
+    for spec in candidates:
+        try:
+            resolve_model(spec)
+            return spec
+        except QmrError as exc:
+            last = exc
+    raise QmrError(f"cannot load the model of run {run_id} ({model_id}): {last}")
