@@ -23,11 +23,10 @@ from __future__ import annotations
 
 import html
 import json
-import math
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -42,40 +41,7 @@ ERROR_TYPE_ORDER = ("Conceptual", "Method", "Execution", "Reasoning", "Degenerat
 CAPABILITY_ORDER = ("numerical computation", "reasoning planning", "problem understanding", "degenerate output")
 EARLY = 1 / 3  # "early" first errors: within the first third of the trace
 
-# Column kinds: how a raw value is shown (CSV keeps raw values: fractions stay fractions).
-TEXT, INT, PCT, PP, P, FLOAT, NUM = "text", "int", "pct", "pp", "p", "float", "num"
-
-
-@dataclass
-class ReportTable:
-    name: str  # file-safe key
-    title: str
-    columns: list[str]
-    kinds: list[str]
-    rows: list[list[Any]] = field(default_factory=list)
-    note: str = ""
-
-    def cell(self, value: Any, kind: str) -> str:
-        if value is None or (isinstance(value, float) and math.isnan(value)):
-            return "-"
-        if kind == PCT:
-            return f"{100 * value:.1f}"
-        if kind == PP:
-            return f"{100 * value:+.1f}" if value else "0.0"
-        if kind == P:
-            return f"{value:.2g}" if value >= 0.001 else "<0.001"
-        if kind == FLOAT:
-            return f"{value:.2f}"
-        if kind == NUM:
-            return f"{value:.1f}"
-        return str(value)
-
-    def text_rows(self) -> list[list[str]]:
-        return [[self.cell(v, k) for v, k in zip(row, self.kinds, strict=True)] for row in self.rows]
-
-    @property
-    def align(self) -> str:
-        return "".join("l" if k == TEXT else "r" for k in self.kinds)
+from qmr_core.tables import FLOAT, INT, NUM, P, PCT, PP, TEXT, ReportTable  # noqa: F401  (re-exported)
 
 
 # -- reading the store --------------------------------------------------------------------------
