@@ -19,7 +19,7 @@ from qmr_core import __version__
 from qmr_core.benchmarks import Problem
 from qmr_core.engines.base import Decoding, Engine, Generation
 from qmr_core.errors import QmrError
-from qmr_core.grading import GRADER_VERSION, grade
+from qmr_core.grading import GRADER_VERSION, grade, warm_up
 from qmr_core.model_registry import ModelRef
 from qmr_core.prompts import PromptTemplate
 from qmr_core.steps import split_steps
@@ -186,7 +186,7 @@ def finish_run(store: Store, run_id: str, status: str = "done") -> None:
 
 def sample_rows(run_id: str, problem: Problem, sample_idx: int, gen: Generation) -> tuple[dict, list[dict]]:
     """One graded sample and its steps, as store rows."""
-    verdict = grade(problem.answer, gen.text, problem.kind)
+    verdict = grade(problem.answer, gen.text, problem.kind, problem=problem.problem, finish_reason=gen.finish_reason)
     split = split_steps(gen.text)
     sample = {
         "run_id": run_id,
@@ -246,6 +246,8 @@ def execute_run(
     if batch_size < 1:
         raise QmrError("--batch-size must be >= 1")
     stats = BatchStats(total=len(plan.pending))
+    if plan.pending:
+        warm_up(wait=False)  # grader workers import while the first batch generates
     # Longest prompts first: similar lengths share a batch (less padding) and memory peaks early.
     by_sample: dict[int, list[Problem]] = {}
     for problem, idx in plan.pending:

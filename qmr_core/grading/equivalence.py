@@ -67,7 +67,8 @@ from typing import Any
 from . import bounded
 from .extract import MAX_ANSWER_CHARS, _clean, gold_answer
 from .normalize import canonical, clean, strip_markers
-from .numeric import MIN_SIG_FOR_ROUNDING, Num, format_fraction, numbers_equal, parse_number
+from .numeric import Num, can_round, format_fraction, numbers_equal, parse_number
+from .rounding import Rounding
 from .structure import (
     Assignment,
     Based,
@@ -108,8 +109,10 @@ def timeout_s() -> float:
 
 
 class _Ctx:
-    def __init__(self, budget: float) -> None:
+    def __init__(self, budget: float, rounding: Rounding | None = None) -> None:
         self.deadline = time.monotonic() + budget
+        self.rounding = rounding
+        self.busy = False
         self.timed_out = False
         self.error = False
         self.rule: str | None = None
@@ -126,8 +129,9 @@ class _Ctx:
             return False
         self.used_worker = True
         res = bounded.pool().call(payload, remaining)
-        if res == bounded.TIMEOUT:
+        if res in (bounded.TIMEOUT, bounded.BUSY):
             self.timed_out = True
+            self.busy |= res == bounded.BUSY
             return False
         if res == bounded.ERROR or not isinstance(res, dict) or res.get("ok") is None:
             self.error = True
@@ -180,7 +184,7 @@ def scalar_eq(ctx: _Ctx, a: Scalar, b: Scalar) -> bool:
     na, nb = parse_number(ca), parse_number(cb)
     if na is not None and nb is not None:
         ctx.note("numeric")
-        return numbers_equal(na, nb)
+        return numbers_equal(na, nb, ctx.rounding)
     # A plain number never equals an expression in variables (e and i are constants).
     if (na is not None and _letters(cb) - {"e", "i"}) or (nb is not None and _letters(ca) - {"e", "i"}):
         ctx.note("numeric")
@@ -188,19 +192,21 @@ def scalar_eq(ctx: _Ctx, a: Scalar, b: Scalar) -> bool:
     if hazardous(a.text) or hazardous(b.text):
         ctx.timed_out = True
         return False
-    for num, other in ((na, b), (nb, a)):
-        if num is not None and num.decimals is not None and num.sig >= MIN_SIG_FOR_ROUNDING:
-            ctx.note("numeric")
-            if ctx.worker(_approx_payload(num, other.text)):
-                return True
+    if ctx.rounding is not None and nb is not None and can_round(nb, ctx.rounding):
+        # Only the prediction can be the rounded side, and only where the problem asks for rounding.
+        ctx.note("numeric")
+        if ctx.worker(_approx_payload(nb, a.text, ctx.rounding)):
+            return True
     ctx.note("symbolic")
     return ctx.worker({"op": "eq", "a": a.text, "b": b.text})
 
 
-def _approx_payload(num: Num, exact: str) -> dict[str, Any]:
+def _approx_payload(num: Num, exact: str, rounding: Rounding) -> dict[str, Any]:
+    named = rounding.places is not None
     return {
         "op": "approx", "exact": exact, "num": str(num.value.numerator),
-        "den": str(num.value.denominator), "decimals": num.decimals,
+        "den": str(num.value.denominator), "decimals": rounding.places if named else num.decimals,
+        "terminating_ok": named,
     }
 
 
@@ -416,7 +422,15 @@ def _percent_scaled(text: str) -> str | None:
     return format_fraction(num.value / 100)
 
 
-def _equivalent(gold: str, pred: str, benchmark: str, budget: float) -> tuple[bool, str]:
+class _Busy(Exception):
+    """A check that timed out waiting for a worker: its verdict is returned but not cached."""
+
+    def __init__(self, verdict: tuple[bool, str]) -> None:
+        super().__init__()
+        self.verdict = verdict
+
+
+def _equivalent(gold: str, pred: str, benchmark: str, budget: float, rounding: Rounding | None) -> tuple[bool, str]:
     if not isinstance(gold, str) or not isinstance(pred, str):
         return False, "parse-error"
     if len(pred) > MAX_ANSWER_CHARS or len(gold) > 4 * MAX_ANSWER_CHARS:
@@ -431,20 +445,23 @@ def _equivalent(gold: str, pred: str, benchmark: str, budget: float) -> tuple[bo
         return False, "parse-error"
     if canonical(g_text) == canonical(p_text):
         return True, ("percent" if g_pct != p_pct else "exact-normalized")
-    ctx = _Ctx(budget)
+    ctx = _Ctx(budget, rounding)
     ok = compare(ctx, parse_answer(g_text), parse_answer(p_text))
     if not ok and p_pct and not g_pct:
         scaled = _percent_scaled(p_text)
         if scaled is not None:
-            ctx2 = _Ctx(max(ctx.deadline - time.monotonic(), 0.0))
+            ctx2 = _Ctx(max(ctx.deadline - time.monotonic(), 0.0), rounding)
             if compare(ctx2, parse_answer(g_text), parse_answer(scaled)):
                 return True, "percent"
             ctx.timed_out |= ctx2.timed_out
+            ctx.busy |= ctx2.busy
     if ok:
         rule = ctx.rule or "exact-normalized"
         if (g_pct or p_pct) and rule in ("numeric", "exact-normalized"):
             rule = "percent"
         return True, rule
+    if ctx.busy:
+        raise _Busy((False, "timeout"))
     if ctx.timed_out:
         return False, "timeout"
     if ctx.error and ctx.rule == "symbolic":
@@ -453,26 +470,35 @@ def _equivalent(gold: str, pred: str, benchmark: str, budget: float) -> tuple[bo
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def _cached(gold: str, pred: str, benchmark: str) -> tuple[bool, str]:
+def _cached(gold: str, pred: str, benchmark: str, rounding: Rounding | None) -> tuple[bool, str]:
     try:
-        return _equivalent(gold, pred, benchmark, _timeout_s)
+        return _equivalent(gold, pred, benchmark, _timeout_s, rounding)
+    except _Busy:
+        raise
     except RecursionError:
         return False, "parse-error"
     except Exception:
         return False, "parse-error"
 
 
-def check(gold: str, pred: str, benchmark: str = "math") -> tuple[bool, str]:
-    """(correct, rule) for an extracted prediction; cached, bounded, never raises."""
+def check(gold: str, pred: str, benchmark: str = "math", rounding: Rounding | None = None) -> tuple[bool, str]:
+    """(correct, rule) for an extracted prediction; cached, bounded, never raises.
+
+    ``rounding`` is the problem's request for a rounded answer (``rounding.rounding_request``);
+    without one, a decimal equals an exact gold only when it is the same number.
+    """
     if not isinstance(gold, str) or not isinstance(pred, str):
         return False, "parse-error"
     if len(pred) > MAX_ANSWER_CHARS or len(gold) > 4 * MAX_ANSWER_CHARS:
         return False, "too-long"
-    return _cached(gold, pred, benchmark)
+    try:
+        return _cached(gold, pred, benchmark, rounding)
+    except _Busy as busy:  # timed out in the queue for a worker: not a property of the pair
+        return busy.verdict
 
 
-def is_equivalent(gold: str, pred: str, benchmark: str = "math") -> bool:
-    return check(gold, pred, benchmark)[0]
+def is_equivalent(gold: str, pred: str, benchmark: str = "math", rounding: Rounding | None = None) -> bool:
+    return check(gold, pred, benchmark, rounding)[0]
 
 
 def clear_cache() -> None:
