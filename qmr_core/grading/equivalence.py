@@ -6,13 +6,26 @@ Grading policy (contested cases)
   tolerance: ``14915 != 14916``, ``1e-10 != 2e-10``, ``0.1 + 0.2``-style float noise
   cannot occur.  Symbolic constants are compared by simplification, confirmed (if
   needed) at 60 significant digits with a 1e-45 relative threshold.
-* **Decimals are read at the precision written.**  Two decimals are equal only if
-  they are the same number (``18.00 == 18``, ``0.333 != 0.3333``).  A decimal ``d``
-  with ``k`` places stands for an exact value ``v`` (fraction, radical, pi, ...) iff
-  ``v`` is not itself a terminating decimal, ``d`` has at least 3 significant digits
-  and ``|v - d| <= 0.5 * 10^-k``.  So ``1/3 == 0.333`` (either side gold), but
-  ``1/3 != 0.33`` (two digits cannot tell 1/3 from 33/100), ``1/8 != 0.13`` and
-  ``1/32 != 0.0313`` (a terminating value must be written exactly).
+* **Exact answers only** (grader 1.1).  When the gold is exact (an integer, fraction,
+  radical, pi/e expression or symbolic expression), a decimal prediction is correct only
+  if it is the same number: ``0.5 == 1/2``, ``2.5 == 5/2``, ``0.125 == 1/8``,
+  ``18.00 == 18``; but ``0.333 != 1/3``, ``3.1416 != \\pi``, ``1.4142 != \\sqrt{2}``.
+  MATH asks for exact answers, and MATH's, Minerva's and PRM800K's graders reject these;
+  a quantized model that approximates is making a real error.  Two decimals are equal
+  only if they are the same number (``0.333 != 0.3333``).
+* **Rounding, only where the problem asks for it** (``rounding.rounding_request``):
+  - a named precision ("to the nearest tenth / hundredth / whole number / ten / cent",
+    "two decimal places") of ``k`` places: the prediction must be written on that grid
+    (``k`` places or fewer, trailing zeros allowed) and be within half a unit of the
+    gold, ties either way: nearest hundredth ``\\pi == 3.14``, ``1/8 == 0.13 == 0.12``,
+    but ``\\pi != 3.1416`` (not the precision asked) and ``\\pi != 3.15``;
+  - no precision named ("as a decimal", "rounded", "approximately"): the old
+    at-the-precision-written rule.  A decimal ``d`` with ``k`` places stands for an exact
+    ``v`` iff ``v`` is not itself a terminating decimal, ``d`` has at least 3 significant
+    digits and ``|v - d| <= 0.5 * 10^-k`` (``1/3 == 0.333``, ``1/3 != 0.33``,
+    ``1/8 != 0.13``: a terminating value must be written exactly);
+  - only the prediction can be the rounded side: an exact prediction for a rounded
+    decimal gold is not the decimal asked for (gold ``0.43`` != ``3/7``).
 * **Percent.**  ``12.5\\%`` == ``12.5`` == ``12.5 percent`` (a dropped sign is
   accepted).  Gold ``12.5\\%`` != ``0.125``: for a percent gold the number before
   the sign is the answer.  A prediction that carries an explicit ``%`` is also
@@ -49,8 +62,9 @@ Grading policy (contested cases)
   are not numbers.
 * **Symbols** are compared case-insensitively inside expressions (the parser lowercases
   them: ``3R^2 == 3r^2``), as math-verify does.
-* **Limits.**  Each check has a wall-clock bound (default 5 s) enforced by killing a
-  worker process; a check that does not finish is a ``timeout`` verdict (incorrect).
+* **Limits.**  Each check has a wall-clock bound (default 5 s), time queued for a worker
+  included, enforced by killing a worker process; a check that does not finish is a
+  ``timeout`` verdict (incorrect; not cached when the time ran out in the queue).
   Predictions over 2,000 characters are rejected (``too-long``) and obvious LaTeX
   bombs (power towers, huge factorials or exponents, deep nesting) are not evaluated
   (``timeout``).  Verdicts, timeouts included, are cached per (gold, pred, benchmark).
@@ -65,6 +79,8 @@ from functools import lru_cache
 from typing import Any
 
 from . import bounded
+from . import guards as _guards
+from .guards import hazardous
 from .extract import MAX_ANSWER_CHARS, _clean, gold_answer
 from .normalize import canonical, clean, strip_markers
 from .numeric import Num, can_round, format_fraction, numbers_equal, parse_number
@@ -87,18 +103,17 @@ from .structure import (
 
 _settings_lock = threading.Lock()
 _timeout_s = 5.0
-_guards = True
 CACHE_SIZE = 200_000
 
 
 def configure(timeout_s: float | None = None, workers: int | None = None, guards: bool | None = None) -> None:
     """Set the per-check bound, the worker-pool size, or disable the bomb guards (tests)."""
-    global _timeout_s, _guards
+    global _timeout_s
     with _settings_lock:
         if timeout_s is not None:
             _timeout_s = float(timeout_s)
         if guards is not None:
-            _guards = guards
+            _guards.set_enabled(guards)
     if workers is not None:
         bounded.set_pool_size(workers)
     clear_cache()
@@ -137,36 +152,6 @@ class _Ctx:
             self.error = True
             return False
         return bool(res["ok"])
-
-
-# ---------------------------------------------------------------- guards
-_TOWER = re.compile(r"\^\s*\{[^{}]*\^")
-# Linear: a digit run is tried from its first digit only; no two unbounded repeats meet.
-_BIG_FACT = re.compile(r"(?<!\d)\d{5,}[\s)]*!|![\s]*!")
-_BIG_EXP = re.compile(r"\^[\s{(]*-?\d{5,}")
-_HEAVY_CMD = re.compile(r"\\(?:int|sum|prod|lim|iint|oint|underbrace|overbrace)(?![a-zA-Z])")
-MAX_DEPTH = 40
-
-
-def _depth(s: str) -> int:
-    depth = best = 0
-    for c in s:
-        if c in "{([":
-            depth += 1
-            best = max(best, depth)
-        elif c in "})]":
-            depth -= 1
-    return best
-
-
-def hazardous(s: str) -> bool:
-    """Cheap test for inputs whose evaluation can explode (power towers, huge factorials)."""
-    if not _guards:
-        return False
-    return bool(
-        _depth(s) > MAX_DEPTH or _TOWER.search(s) or _BIG_FACT.search(s) or _BIG_EXP.search(s)
-        or len(_HEAVY_CMD.findall(s)) > 3
-    )
 
 
 # ---------------------------------------------------------------- scalars
@@ -446,7 +431,7 @@ def _equivalent(gold: str, pred: str, benchmark: str, budget: float, rounding: R
         return False, "parse-error"
     if canonical(g_text) == canonical(p_text):
         return True, ("percent" if g_pct != p_pct else "exact-normalized")
-    if _guards and _depth(p_text) > MAX_DEPTH:  # refused before the structure parser recurses into it
+    if _guards.too_deep(p_text):  # refused before the structure parser recurses into it
         return False, "timeout"
     ctx = _Ctx(budget, rounding)
     ok = compare(ctx, parse_answer(g_text), parse_answer(p_text))
