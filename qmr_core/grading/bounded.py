@@ -176,10 +176,12 @@ class WorkerPool:
             with self._lock:
                 self._count -= 1
 
-    def call(self, payload: dict[str, Any], timeout_s: float) -> Any:
+    def call(self, payload: dict[str, Any], timeout_s: float, waited: list[float] | None = None) -> Any:
         """The worker's JSON answer, ``TIMEOUT``, ``BUSY`` or ``ERROR`` within timeout_s of the call;
-        never raises, never hangs."""
-        deadline = time.monotonic() + timeout_s
+        never raises, never hangs.  ``waited`` gets the seconds spent before the check started (queued
+        for a worker or for its start-up): a ``TIMEOUT`` after a wait is partly the queue's doing."""
+        start = time.monotonic()
+        deadline = start + timeout_s
         w = self._acquire(wait_s=max(timeout_s, 0.0))
         if w is None:
             return BUSY
@@ -194,6 +196,8 @@ class WorkerPool:
             if remaining <= 0:
                 self._idle.put(w)
                 return BUSY
+            if waited is not None:
+                waited.append(timeout_s - remaining)
             result = w.request(payload, remaining)
         except Exception:
             self._replace(w)

@@ -104,6 +104,7 @@ from .structure import (
 _settings_lock = threading.Lock()
 _timeout_s = 5.0
 CACHE_SIZE = 200_000
+QUEUE_SLACK_S = 0.05  # a timeout after a longer wait for a worker is not cached
 
 
 def configure(timeout_s: float | None = None, workers: int | None = None, guards: bool | None = None) -> None:
@@ -143,10 +144,12 @@ class _Ctx:
             self.timed_out = True
             return False
         self.used_worker = True
-        res = bounded.pool().call(payload, remaining)
+        waited: list[float] = []
+        res = bounded.pool().call(payload, remaining, waited)
         if res in (bounded.TIMEOUT, bounded.BUSY):
             self.timed_out = True
-            self.busy |= res == bounded.BUSY
+            # out of time before the check could start, or with part of its time spent queued
+            self.busy |= res == bounded.BUSY or sum(waited) > QUEUE_SLACK_S
             return False
         if res == bounded.ERROR or not isinstance(res, dict) or res.get("ok") is None:
             self.error = True
