@@ -34,7 +34,9 @@ def _depth(s: str) -> int:
 
 
 def too_deep(s: str) -> bool:
-    return _enabled and _depth(s) > MAX_DEPTH
+    if not _enabled or s.count("{") + s.count("(") + s.count("[") <= MAX_DEPTH:  # fast path: cannot be deeper
+        return False
+    return _depth(s) > MAX_DEPTH
 
 
 def hazardous(s: str) -> bool:

@@ -72,17 +72,17 @@ def clean(s: str) -> str:
 
 def _strip_outer_braces(s: str) -> str:
     """Remove braces that enclose the whole string, layer by layer (one pass over s)."""
+    if len(s) < 2 or s[0] != "{" or s[-1] != "}":
+        return s
     match = _brace_pairs(s)
     lo, hi = 0, len(s)  # s[lo:hi] is what is left
-    while True:
+    while hi - lo >= 2 and s[lo] == "{" and s[hi - 1] == "}" and match.get(lo) == hi - 1:
+        lo, hi = lo + 1, hi - 1
         while lo < hi and s[lo].isspace():
             lo += 1
         while hi > lo and s[hi - 1].isspace():
             hi -= 1
-        if hi - lo >= 2 and s[lo] == "{" and s[hi - 1] == "}" and match.get(lo) == hi - 1:
-            lo, hi = lo + 1, hi - 1
-        else:
-            return s[lo:hi] if (lo, hi) != (0, len(s)) else s
+    return s[lo:hi]
 
 
 def _brace_pairs(s: str) -> dict[int, int]:
