@@ -198,7 +198,7 @@ RUN = 32_000
 def test_long_runs_grade_in_linear_time(text: str) -> None:
     from qmr_core.grading import grade
 
-    verdict, took = _within(5.0, lambda: grade("1", text, "math"))
+    verdict, _took = _within(5.0, lambda: grade("1", text, "math"))
     assert verdict.correct is False
 
 

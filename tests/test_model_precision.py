@@ -72,9 +72,9 @@ def _store_with_runs(path, source_precision: str | None) -> Store:
         {"model_id": "ckpt", "name": "ckpt", "source": "/x/ckpt", "method": "none", "source_precision": "bf16"},
     ])
     for run_id, model, dtype in (("r1", "smollm2-135m", "float32"), ("r2", "ckpt", "bfloat16")):
-        store.upsert("runs", [dict(run_id=run_id, model_id=model, benchmark="sample", prompt_template="steps",
-                                   prompt_text="t", decoding_json="{}", engine="hf", status="done",
-                                   engine_json=json.dumps({"engine": "hf", "dtype": dtype}))])
+        store.upsert("runs", [{"run_id": run_id, "model_id": model, "benchmark": "sample", "prompt_template": "steps",
+                               "prompt_text": "t", "decoding_json": "{}", "engine": "hf", "status": "done",
+                               "engine_json": json.dumps({"engine": "hf", "dtype": dtype})}])
     return store
 
 

@@ -80,8 +80,9 @@ from typing import Any
 
 from . import bounded
 from . import guards as _guards
-from .guards import hazardous
+from .context import Check
 from .extract import MAX_ANSWER_CHARS, _clean, gold_answer
+from .guards import hazardous
 from .normalize import canonical, clean, strip_markers
 from .numeric import Num, can_round, format_fraction, numbers_equal, parse_number
 from .rounding import Rounding
@@ -104,7 +105,6 @@ from .structure import (
 _settings_lock = threading.Lock()
 _timeout_s = 5.0
 CACHE_SIZE = 200_000
-QUEUE_SLACK_S = 0.05  # a timeout after a longer wait for a worker is not cached
 
 
 def configure(timeout_s: float | None = None, workers: int | None = None, guards: bool | None = None) -> None:
@@ -124,39 +124,6 @@ def timeout_s() -> float:
     return _timeout_s
 
 
-class _Ctx:
-    def __init__(self, budget: float, rounding: Rounding | None = None) -> None:
-        self.deadline = time.monotonic() + budget
-        self.rounding = rounding
-        self.busy = False
-        self.timed_out = False
-        self.error = False
-        self.rule: str | None = None
-        self.used_worker = False
-
-    def note(self, rule: str) -> None:
-        if self.rule is None:
-            self.rule = rule
-
-    def worker(self, payload: dict[str, Any]) -> bool:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            self.timed_out = True
-            return False
-        self.used_worker = True
-        waited: list[float] = []
-        res = bounded.pool().call(payload, remaining, waited)
-        if res in (bounded.TIMEOUT, bounded.BUSY):
-            self.timed_out = True
-            # out of time before the check could start, or with part of its time spent queued
-            self.busy |= res == bounded.BUSY or sum(waited) > QUEUE_SLACK_S
-            return False
-        if res == bounded.ERROR or not isinstance(res, dict) or res.get("ok") is None:
-            self.error = True
-            return False
-        return bool(res["ok"])
-
-
 # ---------------------------------------------------------------- scalars
 _CMD = re.compile(r"\\[a-zA-Z]+")
 
@@ -165,7 +132,7 @@ def _letters(s: str) -> set[str]:
     return set(re.findall(r"[a-zA-Z]", _CMD.sub("", s)))
 
 
-def scalar_eq(ctx: _Ctx, a: Scalar, b: Scalar) -> bool:
+def scalar_eq(ctx: Check, a: Scalar, b: Scalar) -> bool:
     ca, cb = a.canon, b.canon
     if ca == cb:
         ctx.note("exact-normalized")
@@ -244,7 +211,7 @@ def _vector(n: Node) -> tuple[Node, ...] | None:
     return None
 
 
-def _ordered(ctx: _Ctx, gs: tuple[Node, ...], ps: tuple[Node, ...]) -> bool:
+def _ordered(ctx: Check, gs: tuple[Node, ...], ps: tuple[Node, ...]) -> bool:
     return len(gs) == len(ps) and all(compare(ctx, g, p) for g, p in zip(gs, ps))
 
 
@@ -252,7 +219,7 @@ def _key(n: Node) -> str:
     return n.canon if isinstance(n, Scalar) else repr(n)
 
 
-def _unordered(ctx: _Ctx, gs: tuple[Node, ...], ps: tuple[Node, ...]) -> bool:
+def _unordered(ctx: Check, gs: tuple[Node, ...], ps: tuple[Node, ...]) -> bool:
     g_items = list({_key(g): g for g in gs}.values())
     p_items = list({_key(p): p for p in ps}.values())
     if len(g_items) != len(p_items):
@@ -278,7 +245,7 @@ def _unordered(ctx: _Ctx, gs: tuple[Node, ...], ps: tuple[Node, ...]) -> bool:
     return True
 
 
-def _interval_eq(ctx: _Ctx, a: Interval, b: Interval) -> bool:
+def _interval_eq(ctx: Check, a: Interval, b: Interval) -> bool:
     return (
         a.left_closed == b.left_closed
         and a.right_closed == b.right_closed
@@ -293,7 +260,7 @@ def _as_relation(a: Assignment) -> Relation | None:
     return None
 
 
-def _relation_eq(ctx: _Ctx, g: Relation, p: Relation) -> bool:
+def _relation_eq(ctx: Check, g: Relation, p: Relation) -> bool:
     ctx.note("equation")
     if len(g.parts) != len(p.parts):
         return False
@@ -312,7 +279,7 @@ def _relation_eq(ctx: _Ctx, g: Relation, p: Relation) -> bool:
     return ctx.worker({"op": "rel", "g": texts[:2], "p": texts[2:], "kind": kind})
 
 
-def compare(ctx: _Ctx, g: Node | None, p: Node | None) -> bool:  # noqa: C901 - a type dispatch
+def compare(ctx: Check, g: Node | None, p: Node | None) -> bool:  # noqa: C901 - a type dispatch
     if g is None or p is None:
         return False
     if isinstance(p, Seq) and len(p.items) == 1 and not isinstance(g, Seq):
@@ -436,12 +403,12 @@ def _equivalent(gold: str, pred: str, benchmark: str, budget: float, rounding: R
         return True, ("percent" if g_pct != p_pct else "exact-normalized")
     if _guards.too_deep(p_text):  # refused before the structure parser recurses into it
         return False, "timeout"
-    ctx = _Ctx(budget, rounding)
+    ctx = Check(budget, rounding)
     ok = compare(ctx, parse_answer(g_text), parse_answer(p_text))
     if not ok and p_pct and not g_pct:
         scaled = _percent_scaled(p_text)
         if scaled is not None:
-            ctx2 = _Ctx(max(ctx.deadline - time.monotonic(), 0.0), rounding)
+            ctx2 = Check(max(ctx.deadline - time.monotonic(), 0.0), rounding)
             if compare(ctx2, parse_answer(g_text), parse_answer(scaled)):
                 return True, "percent"
             ctx.timed_out |= ctx2.timed_out

@@ -155,8 +155,7 @@ def _inline_math_or_clause(span: str) -> tuple[str, bool]:
 def _clean(ans: str, math: bool = True) -> str:
     hope = _HOPE.search(ans)
     if hope is not None:
-        ans = ans[: hope.start()].rstrip()
-        ans = ans[:-1] if ans.endswith(".") else ans
+        ans = ans[: hope.start()].rstrip().removesuffix(".")
     ans = ans.strip()
     if ans.startswith("\\boxed") or ans.startswith("\\fbox"):
         box = _last_box(ans)
