@@ -14,6 +14,10 @@ Graders (each used exactly as its package ships it; nothing is re-implemented):
                        antlr4 4.11 while this project pins 4.13.2
 Qwen2.5-Math's math_equal is not distributed as a package, so it is not run; its known
 weaknesses are covered by labelled pairs instead.
+
+A pair may carry the problem text ("problem": qmr reads its rounding request) and may be a whole
+model output ("output": true, with "finish_reason"): qmr then extracts the answer itself, the
+other graders get the same strings they always get (they take no problem text or finish reason).
 """
 
 from __future__ import annotations
@@ -32,7 +36,7 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from qmr_core.grading import GRADER_VERSION, clear_cache  # noqa: E402
+from qmr_core.grading import GRADER_VERSION, clear_cache, grade, rounding_request  # noqa: E402
 from qmr_core.grading.bounded import pool  # noqa: E402
 from qmr_core.grading.equivalence import check  # noqa: E402
 
@@ -61,6 +65,15 @@ print(json.dumps(out))
 
 def qmr_grader(gold: str, pred: str, bench: str) -> bool:
     return check(gold, pred, bench)[0]
+
+
+def qmr_pair(p: dict) -> bool:
+    """qmr with what a pair carries beyond (gold, pred): the problem text (its rounding request) and, for
+    a pair whose pred is a whole model output ("output": true), extraction and the finish reason."""
+    if p.get("output"):
+        return grade(p["gold"], p["pred"], p["benchmark"], problem=p.get("problem"),
+                     finish_reason=p.get("finish_reason")).correct
+    return check(p["gold"], p["pred"], p["benchmark"], rounding_request(p.get("problem")))[0]
 
 
 def math_verify_graders() -> dict[str, Grader]:
@@ -142,7 +155,10 @@ def main() -> int:
     clear_cache()
     for name, g in graders.items():
         t0 = time.perf_counter()
-        verdicts[name] = [safe(g, p["gold"], p["pred"], p["benchmark"]) for p in pairs]
+        if name == "qmr":
+            verdicts[name] = [safe(lambda *_a, p=p: qmr_pair(p), "", "", "") for p in pairs]
+        else:
+            verdicts[name] = [safe(g, p["gold"], p["pred"], p["benchmark"]) for p in pairs]
         speed[name] = len(pairs) / (time.perf_counter() - t0)
     t0 = time.perf_counter()
     lm = lmeval_batch(args.lmeval_python, [(p["gold"], p["pred"]) for p in pairs])

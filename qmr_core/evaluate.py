@@ -19,7 +19,8 @@ from qmr_core import __version__
 from qmr_core.benchmarks import Problem
 from qmr_core.engines.base import Decoding, Engine, Generation
 from qmr_core.errors import QmrError
-from qmr_core.grading import GRADER_VERSION, grade
+from qmr_core.grading import GRADER_VERSION, grade, warm_up
+from qmr_core.model_precision import source_precision
 from qmr_core.model_registry import ModelRef
 from qmr_core.prompts import PromptTemplate
 from qmr_core.steps import split_steps
@@ -88,6 +89,7 @@ def _model_row(ref: ModelRef, extra: dict | None = None) -> dict:
         "backend": "qmr-rtn" if rtn else None,
         "backend_version": __version__ if rtn else None,
         "spec_json": json.dumps(spec) if spec else None,
+        "source_precision": source_precision(ref),
     }
     row.update(extra or {})
     return row
@@ -99,11 +101,14 @@ def register_model(store: Store, ref: ModelRef, extra: dict | None = None) -> No
         if ref.base_model_id and not con.execute(
             "SELECT 1 FROM models WHERE model_id = ?", [ref.base_model_id]
         ).fetchone():
-            base = {"model_id": ref.base_model_id, "name": ref.base_model_id, "source": ref.source, "method": "none"}
+            base = {"model_id": ref.base_model_id, "name": ref.base_model_id, "source": ref.source, "method": "none",
+                    "source_precision": source_precision(ref)}
             upsert_rows(con, "models", [base])
-        exists = con.execute("SELECT 1 FROM models WHERE model_id = ?", [ref.model_id]).fetchone()
+        exists = con.execute("SELECT source_precision FROM models WHERE model_id = ?", [ref.model_id]).fetchone()
         if not exists:
             upsert_rows(con, "models", [_model_row(ref, extra)])
+        elif exists[0] is None and (precision := source_precision(ref)):  # a row from before schema v6
+            con.execute("UPDATE models SET source_precision = ? WHERE model_id = ?", [precision, ref.model_id])
         elif extra:  # fill gaps only: quantize's own record (e.g. the source's n_params) wins over load-time values
             sets = ", ".join(f"{k} = coalesce({k}, ?)" for k in extra)
             con.execute(f"UPDATE models SET {sets} WHERE model_id = ?", [*extra.values(), ref.model_id])
@@ -186,7 +191,7 @@ def finish_run(store: Store, run_id: str, status: str = "done") -> None:
 
 def sample_rows(run_id: str, problem: Problem, sample_idx: int, gen: Generation) -> tuple[dict, list[dict]]:
     """One graded sample and its steps, as store rows."""
-    verdict = grade(problem.answer, gen.text, problem.kind)
+    verdict = grade(problem.answer, gen.text, problem.kind, problem=problem.problem, finish_reason=gen.finish_reason)
     split = split_steps(gen.text)
     sample = {
         "run_id": run_id,
@@ -246,6 +251,8 @@ def execute_run(
     if batch_size < 1:
         raise QmrError("--batch-size must be >= 1")
     stats = BatchStats(total=len(plan.pending))
+    if plan.pending:
+        warm_up(wait=False)  # grader workers import while the first batch generates
     # Longest prompts first: similar lengths share a batch (less padding) and memory peaks early.
     by_sample: dict[int, list[Problem]] = {}
     for problem, idx in plan.pending:

@@ -34,7 +34,7 @@ from qmr_core.compare import mcnemar_exact
 from qmr_core.errors import QmrError
 from qmr_core.export import latex_escape, to_latex, to_markdown
 from qmr_core.store import Store
-from qmr_core.store.queries import short_quant_label
+from qmr_core.store.queries import PRECISION_COLUMNS, short_quant_label
 
 FORMATS = ("md", "latex", "csv", "html")
 ERROR_TYPE_ORDER = ("Conceptual", "Method", "Execution", "Reasoning", "Degenerate")
@@ -69,6 +69,8 @@ class RunRow:
     pass1: float | None = None
     sd: float | None = None
     label: str = ""
+    source_precision: str | None = None
+    run_dtype: str | None = None
 
     @property
     def full_precision(self) -> bool:
@@ -80,7 +82,8 @@ class RunRow:
 
     @property
     def quant(self) -> str:
-        return short_quant_label(self.method, self.bits, self.group_size, self.act_bits)
+        return short_quant_label(self.method, self.bits, self.group_size, self.act_bits, self.source_precision,
+                                 self.run_dtype)
 
     @property
     def greedy(self) -> bool:
@@ -103,11 +106,11 @@ class ReportData:
 
     def __init__(self, store: Store, benchmarks: Sequence[str] = (), runs: Sequence[str] = ()):
         self.store = store
-        sql = """
+        sql = f"""
             SELECT r.run_id, r.model_id, coalesce(m.name, r.model_id) AS model, m.base_model_id,
                    coalesce(b.name, m.base_model_id, coalesce(m.name, r.model_id)) AS family_name,
                    coalesce(m.method, 'none') AS method, m.bits, m.group_size, m.act_bits, r.benchmark,
-                   r.prompt_template, r.prompt_text, r.decoding_json, r.engine, r.status
+                   r.prompt_template, r.prompt_text, r.decoding_json, r.engine, r.status, {PRECISION_COLUMNS}
             FROM runs r LEFT JOIN models m USING (model_id) LEFT JOIN models b ON b.model_id = m.base_model_id
             ORDER BY r.benchmark, r.created_at, r.run_id"""
         # every run can serve as a base run; the report shows those the filters select

@@ -416,7 +416,10 @@ def accuracy_probe(engine, problems: Sequence, template, decoding, batch_size: i
         for k in range(0, len(problems), batch_size):
             chunk = problems[k : k + batch_size]
             gens = engine.generate([template.render(p) for p in chunk], decoding)
-            right += sum(grade(p.answer, g.text, p.kind).correct for p, g in zip(chunk, gens))
+            right += sum(
+                grade(p.answer, g.text, p.kind, problem=p.problem, finish_reason=g.finish_reason).correct
+                for p, g in zip(chunk, gens)
+            )
         return right / len(problems) if problems else float("nan")
 
     return run

@@ -17,6 +17,7 @@ from qmr_core.grading import (
     clear_cache,
     grade,
     is_equivalent,
+    rounding_request,
 )
 from qmr_core.grading.equivalence import check
 
@@ -37,7 +38,10 @@ CASES = [
     ("14915", "14916", False, None),
     ("1\\times10^{-10}", "2\\times10^{-10}", False, None),
     ("\\frac{1}{3}", "0.33", False, None),
-    ("\\frac{1}{3}", "0.333", True, "numeric"),
+    ("\\frac{1}{3}", "0.333", False, None),
+    ("\\pi", "3.1416", False, None),
+    ("\\sqrt{2}", "1.4142", False, None),
+    ("\\frac{1}{8}", "0.125", True, "numeric"),
     ("12.5\\%", "12.5", True, "percent"),
     ("12.5\\%", "0.125", False, None),
     ("0.125", "12.5\\%", True, "percent"),
@@ -85,14 +89,18 @@ def test_classes(gold: str, pred: str, expected: bool, rule: str | None) -> None
     assert is_equivalent(gold, pred) is expected
 
 
+def qmr_verdict(p: dict) -> bool:
+    """qmr on one labelled pair: a whole model output goes through grade(), an answer through check()."""
+    if p.get("output"):
+        return grade(p["gold"], p["pred"], p["benchmark"], problem=p.get("problem"),
+                     finish_reason=p.get("finish_reason")).correct
+    return is_equivalent(p["gold"], p["pred"], p["benchmark"], rounding_request(p.get("problem")))
+
+
 def test_pair_set_all_correct() -> None:
     pairs = _pairs()
     assert len(pairs) >= 150
-    wrong = [
-        (p["class"], p["gold"], p["pred"], p["expected"])
-        for p in pairs
-        if is_equivalent(p["gold"], p["pred"], p["benchmark"]) is not p["expected"]
-    ]
+    wrong = [(p["class"], p["gold"], p["pred"], p["expected"]) for p in pairs if qmr_verdict(p) is not p["expected"]]
     assert wrong == []
 
 
@@ -100,10 +108,13 @@ def test_pair_set_covers_every_class() -> None:
     classes = {p["class"] for p in _pairs()}
     for c in ("numeric", "decimal-precision", "percent", "degrees", "units", "thousands", "assignment",
               "interval", "tuple", "set", "pm", "matrix", "choice", "text", "base", "equation",
-              "inequality", "symbolic", "gsm8k", "large-number", "tiny-number", "latex-format"):
+              "inequality", "symbolic", "gsm8k", "large-number", "tiny-number", "latex-format",
+              "exact-vs-decimal", "rounding-requested", "step-label", "truncation"):
         assert c in classes
+    required = {"gold", "pred", "benchmark", "expected", "class", "reason"}
     for p in _pairs():
-        assert set(p) == {"gold", "pred", "benchmark", "expected", "class", "reason"}
+        assert required <= set(p) <= required | {"problem", "output", "finish_reason"}
+        assert p["class"] != "rounding-requested" or rounding_request(p["problem"]) is not None
 
 
 def test_grade_end_to_end() -> None:

@@ -105,3 +105,105 @@ def test_gold_answer() -> None:
     assert gold_answer("Natalia sold ... #### 72", "gsm8k") == "72"
     assert gold_answer("so $\\boxed{\\frac12}$") == "\\frac12"
     assert gold_answer("  x=3 ") == "x=3"
+
+
+# ---------------------------------------------------------------- step labels and truncation (grader 1.1)
+LOOP = "".join(f"Step {i}: 3x = 24.\n" for i in range(1, 8)) + "Step 8: "
+
+
+@pytest.mark.parametrize(
+    "text, answer",
+    [
+        (LOOP, "24"),
+        ("Step 1: 7 + 2 = 9\nStep 2:", "9"),
+        ("**Step 1:** 7 + 2 = 9\n**Step 2:**", "9"),
+        ("## Step 3\nwe get 4 apples\n## Step 4", "4"),
+        ("Step 1: 7 + 2 = 9. Step 2: 9 * 2 = 18. Step 3:", "18"),
+        ("We list them.\n1. red\n2. blue\n3.", None),
+        ("Cases:\n(1) x = 5\n(2)", "5"),
+        ("Try:\n3) 7 + 2 = 9\n4)", "9"),
+        ("1. Halve 5.\n2.5", "2.5"),
+        ("so x =\n-5.", "-5"),
+    ],
+)
+def test_step_labels_and_list_numbers_are_never_answers(text: str, answer: str | None) -> None:
+    ex = extract(text)
+    assert ex.answer == answer
+    assert ex.method == ("last_number" if answer is not None else "none")
+
+
+def test_truncated_output_without_a_stated_answer_has_none() -> None:
+    from qmr_core.grading import TRUNCATED, grade
+
+    v = grade("8", LOOP, "math", finish_reason="length")
+    assert (v.correct, v.extracted, v.rule, v.extract_method) == (False, None, "no-answer", TRUNCATED)
+    assert grade("24", "Step 1: 3 * 8 = 24\nStep 2: 24", finish_reason="length").extracted is None
+    # an answer the output states before the cut still counts; so does a normal end
+    assert grade("24", "Step 1: The answer is 24.\nStep 2: Check: 3", finish_reason="length").correct
+    assert grade("24", "So $\\boxed{24}$.\nStep 3: 3 * 8 =", finish_reason="length").correct
+    assert grade("12", "3 * 4 = 12\n#### 12\nQuestion: how", "gsm8k", finish_reason="length").correct
+    assert grade("24", "Step 1: 3 * 8 = 24\nStep 2: 24", finish_reason="eos").correct
+    assert grade("24", "Step 1: 3 * 8 = 24\nStep 2: 24").correct  # unknown end (imports)
+
+
+def test_issue_14_loop_is_not_correct() -> None:
+    from qmr_core.grading import grade
+
+    out = "Step 1: 3x = 24.\nStep 2: 3x = 24.\n...\nStep 8: "
+    assert not grade("8", out, "math", finish_reason="length").correct
+    assert not grade("8", out, "math").correct
+
+
+# ---------------------------------------------------------------- factorials are kept (issue 17)
+def test_factorial_in_math_is_evaluated_not_dropped() -> None:
+    from qmr_core.grading import grade
+
+    assert extract("so $\\boxed{5!}$.").answer == "5!"
+    assert grade("120", "so $\\boxed{5!}$.").correct
+    assert not grade("5", "so $\\boxed{5!}$.").correct
+    assert grade("120", "The answer is $5!$.").correct
+    assert extract("The answer is 42!").answer == "42"  # prose: an exclamation mark
+
+
+# ---------------------------------------------------------------- linear time on long runs (issue 17)
+def _within(seconds: float, fn):
+    import threading
+
+    out: dict = {}
+    t = threading.Thread(target=lambda: out.setdefault("v", fn()), daemon=True)
+    t0 = time.perf_counter()
+    t.start()
+    t.join(timeout=seconds)
+    assert not t.is_alive(), f"still running after {seconds} s"
+    return out["v"], time.perf_counter() - t0
+
+
+RUN = 32_000
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "\\boxed{1" + " " * RUN + "2}",  # 23 s before 1.1 (trailing-junk pattern; 105 s at 64k)
+        "The answer is 5" + " " * RUN + "x",  # "I hope it is correct" pattern
+        "final answer" + " " * RUN + "x",
+        "\n" * RUN + "x",  # ^[#*\s]* under MULTILINE
+        "The answer is 5" + ".,;" * (RUN // 3) + "x",
+        "\\boxed{5" + "!" * RUN + "x}",
+        "the answer is 5" + "! " * (RUN // 2) + "x",
+        "The answer is $" + " " * RUN,
+    ],
+    ids=["box-spaces", "hope", "final-answer", "newlines", "punctuation", "bangs", "prose-bangs", "dollar"],
+)
+def test_long_runs_grade_in_linear_time(text: str) -> None:
+    from qmr_core.grading import grade
+
+    verdict, _took = _within(5.0, lambda: grade("1", text, "math"))
+    assert verdict.correct is False
+
+
+def test_readme_documents_the_output_cap() -> None:
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text(encoding="utf-8")
+    assert f"{MAX_OUTPUT_CHARS:,}" in readme

@@ -33,3 +33,31 @@ def test_regrade_cli(tmp_path):
     result = CliRunner().invoke(app, ["regrade", "run1", "--db", str(tmp_path / "r.duckdb")])
     assert result.exit_code == 0, result.output
     assert "wrong -> right" in result.output
+
+
+def test_regrade_lists_every_flip_of_grader_1_1(tmp_path):
+    """The issue-14 loop (a step label read as the answer) and an approximation of an exact gold,
+    both graded right by grader 1.0, flip to wrong; a requested rounding stays right."""
+    path = tmp_path / "f.duckdb"
+    store = Store(path)
+    loop = "".join(f"Step {i}: 3x = 24.\n" for i in range(1, 8)) + "Step 8: "
+    problems = [("s/loop", "Solve for $x$: $3x = 24$.", "8"), ("s/third", "Compute $1 \\div 3$.", "\\frac{1}{3}"),
+                ("s/round", "Round $\\frac13$ to the nearest hundredth.", "\\frac{1}{3}")]
+    store.upsert("problems", [dict(problem_id=p, benchmark="s", unique_id=p[2:], kind="math", problem=text, answer=a,
+                                   content_hash="h") for p, text, a in problems])
+    store.upsert("runs", [dict(run_id="run1", model_id="m", benchmark="s", prompt_template="steps", prompt_text="t",
+                               decoding_json="{}", engine="hf", status="done")])
+    old = [("s/loop", loop, "8", "length"), ("s/third", "So \\boxed{0.333}.", "0.333", "eos"),
+           ("s/round", "So \\boxed{0.33}.", "0.33", "eos")]
+    store.upsert("samples", [dict(run_id="run1", problem_id=p, sample_idx=0, output=o, extracted_answer=a, correct=True,
+                                  grade_rule="numeric", grader_version="qmr-grader/1.0", finish_reason=f)
+                             for p, o, a, f in old])
+    result = CliRunner().invoke(app, ["regrade", "--db", str(path)])
+    assert result.exit_code == 0, result.output
+    text = " ".join(result.output.split())
+    assert "2 flipped verdict(s)" in text
+    assert "run1 s/loop: right -> wrong answer '8' -> None rule numeric -> no-answer (truncated)" in text
+    assert "run1 s/third: right -> wrong answer '0.333' -> '0.333' rule numeric -> mismatch" in text
+    assert "s/round" not in text
+    rows = dict(Store(path, create=False).query("SELECT problem_id, extract_method FROM samples"))
+    assert rows["s/loop"] == "truncated" and rows["s/third"] == "boxed"

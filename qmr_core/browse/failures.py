@@ -22,7 +22,7 @@ import pyarrow.compute as pc
 from qmr_core.annotations import empty_annotations
 from qmr_core.browse.runs import Comparison
 from qmr_core.store import Store
-from qmr_core.store.queries import short_quant_label
+from qmr_core.store.queries import PRECISION_COLUMNS, short_quant_label
 
 OUTCOMES = ("lost", "gained", "both_wrong", "both_right")
 FACETS = ("outcome", "quant", "subject", "level", "error_type")
@@ -162,11 +162,11 @@ def default_judge(judges: list[tuple[str, int]]) -> str | None:
 
 def _labels(con: duckdb.DuckDBPyConnection, comparison: Comparison) -> dict[str, str]:
     rows = con.execute(
-        """SELECT r.run_id, coalesce(m.method, 'none'), m.bits, m.group_size, m.act_bits
-           FROM runs r LEFT JOIN models m USING (model_id) WHERE r.run_id IN (SELECT unnest(?))""",
+        f"""SELECT r.run_id, coalesce(m.method, 'none'), m.bits, m.group_size, m.act_bits, {PRECISION_COLUMNS}
+            FROM runs r LEFT JOIN models m USING (model_id) WHERE r.run_id IN (SELECT unnest(?))""",
         [list(comparison.quant_run_ids)],
     ).fetchall()
-    labels = {run_id: short_quant_label(method, bits, group, act) for run_id, method, bits, group, act in rows}
+    labels = {run_id: short_quant_label(*label) for run_id, *label in rows}
     plain = [labels.get(r, r[:8]) for r in comparison.quant_run_ids]
     return {
         run_id: f"{label} {run_id[:6]}" if plain.count(label) > 1 else label

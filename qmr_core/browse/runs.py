@@ -7,11 +7,12 @@ from typing import Any
 
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
-from qmr_core.store.queries import quant_label, short_quant_label
+from qmr_core.store.queries import PRECISION_COLUMNS, quant_label, short_quant_label
 
-RUNS_SQL = """
+RUNS_SQL = f"""
 SELECT r.run_id, r.model_id, coalesce(m.name, r.model_id) AS model, coalesce(m.base_model_id, r.model_id) AS family,
-       coalesce(m.method, 'none') AS method, m.bits, m.group_size, m.act_bits, r.benchmark, r.prompt_template,
+       coalesce(m.method, 'none') AS method, m.bits, m.group_size, m.act_bits, {PRECISION_COLUMNS},
+       r.benchmark, r.prompt_template,
        r.decoding_json, r.status, r.created_at,
        count(s.problem_id) AS n,
        avg(CASE WHEN s.correct THEN 1.0 ELSE 0.0 END) AS accuracy
@@ -39,6 +40,8 @@ class RunInfo:
     status: str
     n: int
     accuracy: float | None
+    source_precision: str | None = None  # of the weights as loaded (Q4_1 GGUF, bf16 checkpoint, ...)
+    run_dtype: str | None = None
 
     @property
     def full_precision(self) -> bool:
@@ -50,8 +53,9 @@ class RunInfo:
 
     @property
     def short_quant(self) -> str:
-        """'fp', 'rtn w4g64', ...: fits a narrow column."""
-        return short_quant_label(self.method, self.bits, self.group_size, self.act_bits)
+        """'fp32 (dequantized Q4_1)', 'rtn w4g64', ...: fits a narrow column."""
+        return short_quant_label(self.method, self.bits, self.group_size, self.act_bits, self.source_precision,
+                                 self.run_dtype)
 
     def comparable(self, other: RunInfo) -> bool:
         """Same benchmark, prompt and decoding: a per-problem comparison means something."""

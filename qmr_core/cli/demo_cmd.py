@@ -26,7 +26,7 @@ def demo_command(
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens", "-t", help="Generation budget per sample (the full-precision model's correct answers take under 60 tokens).")] = 96,
     batch_size: Annotated[int, typer.Option("--batch-size", "-k")] = 16,
 ) -> None:
-    """Evaluate SmolLM2-135M at full precision and as 4- and 3-bit RTN copies on qmr's own problem set.
+    """Evaluate SmolLM2-135M (fp32, dequantized from the package's Q4_1 GGUF) and 4- and 3-bit RTN copies of it.
 
     Then pairs each quantized run with the full-precision one (lost / gained problems), checks the
     arithmetic of every lost problem's trace with the symbolic step checker, and finds the first token where

@@ -274,13 +274,14 @@ def regrade_command(
     table = Table(header_style="bold", title=f"regraded with {GRADER_VERSION}" + (" (dry run)" if dry_run else ""))
     for col in ("run", "samples", "was graded by", "now right", "now wrong", "extraction changed"):
         table.add_column(col)
-    examples: list[str] = []
+    flips: list[str] = []
     for run_id in run_ids:
         rep = regrade_run(store, run_id, write=not dry_run)
         table.add_row(run_id, str(rep.n), ", ".join(sorted(rep.old_versions)) or "-", str(len(rep.now_correct)),
                       str(len(rep.now_wrong)), str(rep.extraction_changed))
-        examples += [f"{run_id} {pid}: wrong -> right" for pid in rep.now_correct[:5]]
-        examples += [f"{run_id} {pid}: right -> wrong" for pid in rep.now_wrong[:5]]
+        flips += [f"{run_id} {f.describe()}" for f in rep.flips]
     console.print(table)
-    for line in examples:
-        console.print(f"  {escape(line)}")
+    if flips:
+        console.print(f"{len(flips)} flipped verdict(s) (run problem: before -> after, answer, rule):")
+    for line in flips:
+        console.print(f"  {escape(line)}", soft_wrap=True)

@@ -10,13 +10,19 @@ from dataclasses import dataclass
 
 from .bounded import pool as _pool
 from .equivalence import cache_info, check, clear_cache, configure, is_equivalent
-from .extract import Extraction, extract, extract_answer, gold_answer
+from .extract import EXPLICIT_METHODS, Extraction, extract, extract_answer, gold_answer
+from .rounding import Rounding, rounding_request
 
-GRADER_VERSION = "qmr-grader/1.0"
+# 1.1: step labels are not answers; a truncated output without a stated answer has none;
+# decimals equal exact golds only where the problem asks for rounding; \boxed{5!} is 120.
+GRADER_VERSION = "qmr-grader/1.1"
+TRUNCATED = "truncated"  # extract_method of a truncated output that states no answer
 
 __all__ = [
     "GRADER_VERSION",
+    "TRUNCATED",
     "Extraction",
+    "Rounding",
     "Verdict",
     "cache_info",
     "clear_cache",
@@ -26,6 +32,7 @@ __all__ = [
     "gold_answer",
     "grade",
     "is_equivalent",
+    "rounding_request",
     "warm_up",
 ]
 
@@ -38,21 +45,31 @@ class Verdict:
     extract_method: str
 
 
-def grade(gold: str, output: str, benchmark: str = "math") -> Verdict:
-    """Extract the final answer from ``output`` and check it against ``gold``; never raises."""
+def grade(
+    gold: str, output: str, benchmark: str = "math", *, problem: str | None = None, finish_reason: str | None = None
+) -> Verdict:
+    """Extract the final answer from ``output`` and check it against ``gold``; never raises.
+
+    ``problem`` is the problem text: a rounded decimal is accepted only where it asks for one
+    (``rounding_request``).  ``finish_reason`` "length" (cut by the token limit): an answer the
+    output does not state (a guessed last number) is no answer, recorded as ``truncated``.
+    """
     try:
         ex = extract(output, benchmark)
     except Exception:
         return Verdict(None, False, "parse-error", "none")
+    if finish_reason == "length" and ex.method not in EXPLICIT_METHODS:
+        return Verdict(None, False, "no-answer", TRUNCATED)
     if ex.answer is None:
         return Verdict(None, False, "no-answer", ex.method)
     try:
-        ok, rule = check(gold, ex.answer, benchmark)
+        ok, rule = check(gold, ex.answer, benchmark, rounding_request(problem))
     except Exception:
         ok, rule = False, "parse-error"
     return Verdict(ex.answer, ok, rule, ex.method)
 
 
-def warm_up() -> None:
-    """Start the symbolic worker processes now instead of on the first symbolic check."""
-    _pool().warm()
+def warm_up(wait: bool = True) -> None:
+    """Start the symbolic worker processes now instead of on the first symbolic check (whose
+    deadline would count their start-up); ``wait`` False: start them in the background."""
+    _pool().warm(wait)

@@ -7,9 +7,12 @@ deadline; on timeout the worker is killed and a fresh one is spawned in its plac
 
 The workers are plain subprocesses (not ``multiprocessing``) so that the caller's
 ``__main__`` is never re-imported and nothing is forked from a multi-threaded parent.
-The deadline covers the computation only: waiting for a free worker, or for a fresh
-worker to finish importing sympy (about a second), is bounded separately, so a kill
-never makes the *next* check time out.  POSIX only (``select`` on pipes).
+The deadline covers the whole call: time queued for a free worker, waiting for a fresh
+worker to finish importing sympy (about a second), and the computation.  A call that
+runs out of time before its check could start returns ``BUSY`` (callers do not cache
+it: it says nothing about the pair); a worker still importing is kept for the next
+call, and one that never becomes ready within ``startup_s`` is replaced.  POSIX only
+(``select`` on pipes).
 """
 
 from __future__ import annotations
@@ -28,6 +31,7 @@ from typing import Any
 
 TIMEOUT = "timeout"
 ERROR = "error"
+BUSY = "busy"  # the deadline passed before a worker was free and ready
 
 DEFAULT_STARTUP_S = 120.0  # importing sympy + the ANTLR parser in a fresh worker
 MAX_REQUESTS_PER_WORKER = 20_000  # recycle to bound sympy's cache growth
@@ -51,6 +55,7 @@ class _Worker:
         self._buf = b""
         self.ready = False
         self.requests = 0
+        self.started = time.monotonic()
 
     def _readline(self, deadline: float) -> bytes | None:
         while b"\n" not in self._buf:
@@ -67,12 +72,17 @@ class _Worker:
         line, self._buf = self._buf.split(b"\n", 1)
         return line
 
-    def wait_ready(self, startup_s: float) -> bool:
+    def wait_ready(self, wait_s: float) -> bool:
+        """Wait up to wait_s for the worker's READY line; raises if it sent anything else."""
         if self.ready:
             return True
-        line = self._readline(time.monotonic() + startup_s)
-        self.ready = line == b"READY"
-        return self.ready
+        line = self._readline(time.monotonic() + max(wait_s, 0.0))
+        if line is None:
+            return False
+        if line != b"READY":
+            raise EOFError("grading worker sent no READY line")
+        self.ready = True
+        return True
 
     def request(self, payload: dict[str, Any], timeout_s: float) -> Any:
         data = (json.dumps(payload) + "\n").encode()
@@ -117,11 +127,27 @@ class WorkerPool:
             self.spawns += 1
         return w
 
-    def _acquire(self, wait_s: float) -> _Worker | None:
+    def _take_idle(self) -> _Worker | None:
+        """An idle worker, preferring one that is ready over one still importing."""
+        taken: list[_Worker] = []
         try:
-            return self._idle.get_nowait()
+            while True:
+                w = self._idle.get_nowait()
+                if w.ready:
+                    for other in taken:
+                        self._idle.put(other)
+                    return w
+                taken.append(w)
         except queue.Empty:
             pass
+        for other in taken[1:]:
+            self._idle.put(other)
+        return taken[0] if taken else None
+
+    def _acquire(self, wait_s: float) -> _Worker | None:
+        w = self._take_idle()
+        if w is not None:
+            return w
         with self._lock:
             grow = self._count < self.size
             if grow:
@@ -150,16 +176,29 @@ class WorkerPool:
             with self._lock:
                 self._count -= 1
 
-    def call(self, payload: dict[str, Any], timeout_s: float) -> Any:
-        """The worker's JSON answer, ``TIMEOUT`` or ``ERROR``; never raises, never hangs."""
-        w = self._acquire(wait_s=self.startup_s + 60 * max(timeout_s, 1.0))
+    def call(self, payload: dict[str, Any], timeout_s: float, waited: list[float] | None = None) -> Any:
+        """The worker's JSON answer, ``TIMEOUT``, ``BUSY`` or ``ERROR`` within timeout_s of the call;
+        never raises, never hangs.  ``waited`` gets the seconds spent before the check started (queued
+        for a worker or for its start-up): a ``TIMEOUT`` after a wait is partly the queue's doing."""
+        start = time.monotonic()
+        deadline = start + timeout_s
+        w = self._acquire(wait_s=max(timeout_s, 0.0))
         if w is None:
-            return TIMEOUT
+            return BUSY
         try:
-            if not w.wait_ready(self.startup_s):
-                self._replace(w)
-                return ERROR
-            result = w.request(payload, timeout_s)
+            if not w.wait_ready(deadline - time.monotonic()):
+                if time.monotonic() - w.started > self.startup_s:
+                    self._replace(w)
+                    return ERROR
+                self._idle.put(w)  # still importing: keep it for the next call
+                return BUSY
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                self._idle.put(w)
+                return BUSY
+            if waited is not None:
+                waited.append(timeout_s - remaining)
+            result = w.request(payload, remaining)
         except Exception:
             self._replace(w)
             return ERROR
@@ -169,15 +208,24 @@ class WorkerPool:
             self._idle.put(w)
         return result
 
-    def warm(self) -> None:
-        """Start the workers now (optional; the first symbolic check does it otherwise)."""
+    def warm(self, wait: bool = True) -> None:
+        """Start the workers now (else the first symbolic check does, and waits for it within its
+        deadline); ``wait`` False leaves them importing in the background."""
         ws = []
         for _ in range(self.size):
             w = self._acquire(wait_s=0)
             if w is not None:
                 ws.append(w)
+        if not wait:
+            for w in ws:
+                self._idle.put(w)
+            return
         for w in ws:
-            w.wait_ready(self.startup_s)
+            try:
+                w.wait_ready(self.startup_s)
+            except Exception:
+                self._replace(w)
+                continue
             self._idle.put(w)
 
     def close(self) -> None:

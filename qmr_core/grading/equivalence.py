@@ -6,13 +6,26 @@ Grading policy (contested cases)
   tolerance: ``14915 != 14916``, ``1e-10 != 2e-10``, ``0.1 + 0.2``-style float noise
   cannot occur.  Symbolic constants are compared by simplification, confirmed (if
   needed) at 60 significant digits with a 1e-45 relative threshold.
-* **Decimals are read at the precision written.**  Two decimals are equal only if
-  they are the same number (``18.00 == 18``, ``0.333 != 0.3333``).  A decimal ``d``
-  with ``k`` places stands for an exact value ``v`` (fraction, radical, pi, ...) iff
-  ``v`` is not itself a terminating decimal, ``d`` has at least 3 significant digits
-  and ``|v - d| <= 0.5 * 10^-k``.  So ``1/3 == 0.333`` (either side gold), but
-  ``1/3 != 0.33`` (two digits cannot tell 1/3 from 33/100), ``1/8 != 0.13`` and
-  ``1/32 != 0.0313`` (a terminating value must be written exactly).
+* **Exact answers only** (grader 1.1).  When the gold is exact (an integer, fraction,
+  radical, pi/e expression or symbolic expression), a decimal prediction is correct only
+  if it is the same number: ``0.5 == 1/2``, ``2.5 == 5/2``, ``0.125 == 1/8``,
+  ``18.00 == 18``; but ``0.333 != 1/3``, ``3.1416 != \\pi``, ``1.4142 != \\sqrt{2}``.
+  MATH asks for exact answers, and MATH's, Minerva's and PRM800K's graders reject these;
+  a quantized model that approximates is making a real error.  Two decimals are equal
+  only if they are the same number (``0.333 != 0.3333``).
+* **Rounding, only where the problem asks for it** (``rounding.rounding_request``):
+  - a named precision ("to the nearest tenth / hundredth / whole number / ten / cent",
+    "two decimal places") of ``k`` places: the prediction must be written on that grid
+    (``k`` places or fewer, trailing zeros allowed) and be within half a unit of the
+    gold, ties either way: nearest hundredth ``\\pi == 3.14``, ``1/8 == 0.13 == 0.12``,
+    but ``\\pi != 3.1416`` (not the precision asked) and ``\\pi != 3.15``;
+  - no precision named ("as a decimal", "rounded", "approximately"): the old
+    at-the-precision-written rule.  A decimal ``d`` with ``k`` places stands for an exact
+    ``v`` iff ``v`` is not itself a terminating decimal, ``d`` has at least 3 significant
+    digits and ``|v - d| <= 0.5 * 10^-k`` (``1/3 == 0.333``, ``1/3 != 0.33``,
+    ``1/8 != 0.13``: a terminating value must be written exactly);
+  - only the prediction can be the rounded side: an exact prediction for a rounded
+    decimal gold is not the decimal asked for (gold ``0.43`` != ``3/7``).
 * **Percent.**  ``12.5\\%`` == ``12.5`` == ``12.5 percent`` (a dropped sign is
   accepted).  Gold ``12.5\\%`` != ``0.125``: for a percent gold the number before
   the sign is the answer.  A prediction that carries an explicit ``%`` is also
@@ -49,8 +62,9 @@ Grading policy (contested cases)
   are not numbers.
 * **Symbols** are compared case-insensitively inside expressions (the parser lowercases
   them: ``3R^2 == 3r^2``), as math-verify does.
-* **Limits.**  Each check has a wall-clock bound (default 5 s) enforced by killing a
-  worker process; a check that does not finish is a ``timeout`` verdict (incorrect).
+* **Limits.**  Each check has a wall-clock bound (default 5 s), time queued for a worker
+  included, enforced by killing a worker process; a check that does not finish is a
+  ``timeout`` verdict (incorrect; not cached when the time ran out in the queue).
   Predictions over 2,000 characters are rejected (``too-long``) and obvious LaTeX
   bombs (power towers, huge factorials or exponents, deep nesting) are not evaluated
   (``timeout``).  Verdicts, timeouts included, are cached per (gold, pred, benchmark).
@@ -65,9 +79,13 @@ from functools import lru_cache
 from typing import Any
 
 from . import bounded
+from . import guards as _guards
+from .context import Check
 from .extract import MAX_ANSWER_CHARS, _clean, gold_answer
+from .guards import hazardous
 from .normalize import canonical, clean, strip_markers
-from .numeric import MIN_SIG_FOR_ROUNDING, Num, format_fraction, numbers_equal, parse_number
+from .numeric import Num, can_round, format_fraction, numbers_equal, parse_number
+from .rounding import Rounding
 from .structure import (
     Assignment,
     Based,
@@ -86,18 +104,17 @@ from .structure import (
 
 _settings_lock = threading.Lock()
 _timeout_s = 5.0
-_guards = True
 CACHE_SIZE = 200_000
 
 
 def configure(timeout_s: float | None = None, workers: int | None = None, guards: bool | None = None) -> None:
     """Set the per-check bound, the worker-pool size, or disable the bomb guards (tests)."""
-    global _timeout_s, _guards
+    global _timeout_s
     with _settings_lock:
         if timeout_s is not None:
             _timeout_s = float(timeout_s)
         if guards is not None:
-            _guards = guards
+            _guards.set_enabled(guards)
     if workers is not None:
         bounded.set_pool_size(workers)
     clear_cache()
@@ -105,63 +122,6 @@ def configure(timeout_s: float | None = None, workers: int | None = None, guards
 
 def timeout_s() -> float:
     return _timeout_s
-
-
-class _Ctx:
-    def __init__(self, budget: float) -> None:
-        self.deadline = time.monotonic() + budget
-        self.timed_out = False
-        self.error = False
-        self.rule: str | None = None
-        self.used_worker = False
-
-    def note(self, rule: str) -> None:
-        if self.rule is None:
-            self.rule = rule
-
-    def worker(self, payload: dict[str, Any]) -> bool:
-        remaining = self.deadline - time.monotonic()
-        if remaining <= 0:
-            self.timed_out = True
-            return False
-        self.used_worker = True
-        res = bounded.pool().call(payload, remaining)
-        if res == bounded.TIMEOUT:
-            self.timed_out = True
-            return False
-        if res == bounded.ERROR or not isinstance(res, dict) or res.get("ok") is None:
-            self.error = True
-            return False
-        return bool(res["ok"])
-
-
-# ---------------------------------------------------------------- guards
-_TOWER = re.compile(r"\^\s*\{[^{}]*\^")
-_BIG_FACT = re.compile(r"\d{5,}\s*\)?\s*!|!\s*!")
-_BIG_EXP = re.compile(r"\^\s*\{?\s*\(?\s*-?\d{5,}")
-_HEAVY_CMD = re.compile(r"\\(?:int|sum|prod|lim|iint|oint|underbrace|overbrace)(?![a-zA-Z])")
-MAX_DEPTH = 40
-
-
-def _depth(s: str) -> int:
-    depth = best = 0
-    for c in s:
-        if c in "{([":
-            depth += 1
-            best = max(best, depth)
-        elif c in "})]":
-            depth -= 1
-    return best
-
-
-def hazardous(s: str) -> bool:
-    """Cheap test for inputs whose evaluation can explode (power towers, huge factorials)."""
-    if not _guards:
-        return False
-    return bool(
-        _depth(s) > MAX_DEPTH or _TOWER.search(s) or _BIG_FACT.search(s) or _BIG_EXP.search(s)
-        or len(_HEAVY_CMD.findall(s)) > 3
-    )
 
 
 # ---------------------------------------------------------------- scalars
@@ -172,7 +132,7 @@ def _letters(s: str) -> set[str]:
     return set(re.findall(r"[a-zA-Z]", _CMD.sub("", s)))
 
 
-def scalar_eq(ctx: _Ctx, a: Scalar, b: Scalar) -> bool:
+def scalar_eq(ctx: Check, a: Scalar, b: Scalar) -> bool:
     ca, cb = a.canon, b.canon
     if ca == cb:
         ctx.note("exact-normalized")
@@ -180,7 +140,7 @@ def scalar_eq(ctx: _Ctx, a: Scalar, b: Scalar) -> bool:
     na, nb = parse_number(ca), parse_number(cb)
     if na is not None and nb is not None:
         ctx.note("numeric")
-        return numbers_equal(na, nb)
+        return numbers_equal(na, nb, ctx.rounding)
     # A plain number never equals an expression in variables (e and i are constants).
     if (na is not None and _letters(cb) - {"e", "i"}) or (nb is not None and _letters(ca) - {"e", "i"}):
         ctx.note("numeric")
@@ -188,19 +148,21 @@ def scalar_eq(ctx: _Ctx, a: Scalar, b: Scalar) -> bool:
     if hazardous(a.text) or hazardous(b.text):
         ctx.timed_out = True
         return False
-    for num, other in ((na, b), (nb, a)):
-        if num is not None and num.decimals is not None and num.sig >= MIN_SIG_FOR_ROUNDING:
-            ctx.note("numeric")
-            if ctx.worker(_approx_payload(num, other.text)):
-                return True
+    if ctx.rounding is not None and nb is not None and can_round(nb, ctx.rounding):
+        # Only the prediction can be the rounded side, and only where the problem asks for rounding.
+        ctx.note("numeric")
+        if ctx.worker(_approx_payload(nb, a.text, ctx.rounding)):
+            return True
     ctx.note("symbolic")
     return ctx.worker({"op": "eq", "a": a.text, "b": b.text})
 
 
-def _approx_payload(num: Num, exact: str) -> dict[str, Any]:
+def _approx_payload(num: Num, exact: str, rounding: Rounding) -> dict[str, Any]:
+    named = rounding.places is not None
     return {
         "op": "approx", "exact": exact, "num": str(num.value.numerator),
-        "den": str(num.value.denominator), "decimals": num.decimals,
+        "den": str(num.value.denominator), "decimals": rounding.places if named else num.decimals,
+        "terminating_ok": named,
     }
 
 
@@ -249,7 +211,7 @@ def _vector(n: Node) -> tuple[Node, ...] | None:
     return None
 
 
-def _ordered(ctx: _Ctx, gs: tuple[Node, ...], ps: tuple[Node, ...]) -> bool:
+def _ordered(ctx: Check, gs: tuple[Node, ...], ps: tuple[Node, ...]) -> bool:
     return len(gs) == len(ps) and all(compare(ctx, g, p) for g, p in zip(gs, ps))
 
 
@@ -257,7 +219,7 @@ def _key(n: Node) -> str:
     return n.canon if isinstance(n, Scalar) else repr(n)
 
 
-def _unordered(ctx: _Ctx, gs: tuple[Node, ...], ps: tuple[Node, ...]) -> bool:
+def _unordered(ctx: Check, gs: tuple[Node, ...], ps: tuple[Node, ...]) -> bool:
     g_items = list({_key(g): g for g in gs}.values())
     p_items = list({_key(p): p for p in ps}.values())
     if len(g_items) != len(p_items):
@@ -283,7 +245,7 @@ def _unordered(ctx: _Ctx, gs: tuple[Node, ...], ps: tuple[Node, ...]) -> bool:
     return True
 
 
-def _interval_eq(ctx: _Ctx, a: Interval, b: Interval) -> bool:
+def _interval_eq(ctx: Check, a: Interval, b: Interval) -> bool:
     return (
         a.left_closed == b.left_closed
         and a.right_closed == b.right_closed
@@ -298,7 +260,7 @@ def _as_relation(a: Assignment) -> Relation | None:
     return None
 
 
-def _relation_eq(ctx: _Ctx, g: Relation, p: Relation) -> bool:
+def _relation_eq(ctx: Check, g: Relation, p: Relation) -> bool:
     ctx.note("equation")
     if len(g.parts) != len(p.parts):
         return False
@@ -317,7 +279,7 @@ def _relation_eq(ctx: _Ctx, g: Relation, p: Relation) -> bool:
     return ctx.worker({"op": "rel", "g": texts[:2], "p": texts[2:], "kind": kind})
 
 
-def compare(ctx: _Ctx, g: Node | None, p: Node | None) -> bool:  # noqa: C901 - a type dispatch
+def compare(ctx: Check, g: Node | None, p: Node | None) -> bool:  # noqa: C901 - a type dispatch
     if g is None or p is None:
         return False
     if isinstance(p, Seq) and len(p.items) == 1 and not isinstance(g, Seq):
@@ -416,7 +378,15 @@ def _percent_scaled(text: str) -> str | None:
     return format_fraction(num.value / 100)
 
 
-def _equivalent(gold: str, pred: str, benchmark: str, budget: float) -> tuple[bool, str]:
+class _Busy(Exception):
+    """A check that timed out waiting for a worker: its verdict is returned but not cached."""
+
+    def __init__(self, verdict: tuple[bool, str]) -> None:
+        super().__init__()
+        self.verdict = verdict
+
+
+def _equivalent(gold: str, pred: str, benchmark: str, budget: float, rounding: Rounding | None) -> tuple[bool, str]:
     if not isinstance(gold, str) or not isinstance(pred, str):
         return False, "parse-error"
     if len(pred) > MAX_ANSWER_CHARS or len(gold) > 4 * MAX_ANSWER_CHARS:
@@ -431,20 +401,25 @@ def _equivalent(gold: str, pred: str, benchmark: str, budget: float) -> tuple[bo
         return False, "parse-error"
     if canonical(g_text) == canonical(p_text):
         return True, ("percent" if g_pct != p_pct else "exact-normalized")
-    ctx = _Ctx(budget)
+    if _guards.too_deep(p_text):  # refused before the structure parser recurses into it
+        return False, "timeout"
+    ctx = Check(budget, rounding)
     ok = compare(ctx, parse_answer(g_text), parse_answer(p_text))
     if not ok and p_pct and not g_pct:
         scaled = _percent_scaled(p_text)
         if scaled is not None:
-            ctx2 = _Ctx(max(ctx.deadline - time.monotonic(), 0.0))
+            ctx2 = Check(max(ctx.deadline - time.monotonic(), 0.0), rounding)
             if compare(ctx2, parse_answer(g_text), parse_answer(scaled)):
                 return True, "percent"
             ctx.timed_out |= ctx2.timed_out
+            ctx.busy |= ctx2.busy
     if ok:
         rule = ctx.rule or "exact-normalized"
         if (g_pct or p_pct) and rule in ("numeric", "exact-normalized"):
             rule = "percent"
         return True, rule
+    if ctx.busy:
+        raise _Busy((False, "timeout"))
     if ctx.timed_out:
         return False, "timeout"
     if ctx.error and ctx.rule == "symbolic":
@@ -453,26 +428,35 @@ def _equivalent(gold: str, pred: str, benchmark: str, budget: float) -> tuple[bo
 
 
 @lru_cache(maxsize=CACHE_SIZE)
-def _cached(gold: str, pred: str, benchmark: str) -> tuple[bool, str]:
+def _cached(gold: str, pred: str, benchmark: str, rounding: Rounding | None) -> tuple[bool, str]:
     try:
-        return _equivalent(gold, pred, benchmark, _timeout_s)
+        return _equivalent(gold, pred, benchmark, _timeout_s, rounding)
+    except _Busy:
+        raise
     except RecursionError:
         return False, "parse-error"
     except Exception:
         return False, "parse-error"
 
 
-def check(gold: str, pred: str, benchmark: str = "math") -> tuple[bool, str]:
-    """(correct, rule) for an extracted prediction; cached, bounded, never raises."""
+def check(gold: str, pred: str, benchmark: str = "math", rounding: Rounding | None = None) -> tuple[bool, str]:
+    """(correct, rule) for an extracted prediction; cached, bounded, never raises.
+
+    ``rounding`` is the problem's request for a rounded answer (``rounding.rounding_request``);
+    without one, a decimal equals an exact gold only when it is the same number.
+    """
     if not isinstance(gold, str) or not isinstance(pred, str):
         return False, "parse-error"
     if len(pred) > MAX_ANSWER_CHARS or len(gold) > 4 * MAX_ANSWER_CHARS:
         return False, "too-long"
-    return _cached(gold, pred, benchmark)
+    try:
+        return _cached(gold, pred, benchmark, rounding)
+    except _Busy as busy:  # timed out in the queue for a worker: not a property of the pair
+        return busy.verdict
 
 
-def is_equivalent(gold: str, pred: str, benchmark: str = "math") -> bool:
-    return check(gold, pred, benchmark)[0]
+def is_equivalent(gold: str, pred: str, benchmark: str = "math", rounding: Rounding | None = None) -> bool:
+    return check(gold, pred, benchmark, rounding)[0]
 
 
 def clear_cache() -> None:

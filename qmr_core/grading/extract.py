@@ -2,8 +2,12 @@
 
 Order for MATH-style benchmarks: last ``\\boxed{}``/``\\fbox{}`` (``\\boxed 5`` too),
 then "Final Answer: ..." / "The final answer is ...", then "the answer is ...",
-then the last number in the text.  For ``gsm8k``: ``#### N`` first, then the same
-chain.  Every pattern here is linear-time: outputs are capped but can be long.
+then the last number in the text that is not a step label or list number
+(``Step 3:``, ``3.``, ``(3)``, ``3)`` at a line start).  For ``gsm8k``: ``#### N`` first,
+then the same chain.  Every pattern here is linear-time (no nested or adjacent unbounded
+repeats over the same characters; trailing junk is stripped by a loop, not a ``...+$``
+pattern): outputs are capped at ``MAX_OUTPUT_CHARS`` but can be long, e.g. a 3-bit model's
+whitespace or repetition loop.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ MAX_OUTPUT_CHARS = 400_000  # longer outputs are rejected (method "none")
 MAX_ANSWER_CHARS = 2_000  # longer extracted answers are rejected
 
 METHODS = ("boxed", "fbox", "boxed_space", "answer_is", "final_answer", "gsm8k_hash", "last_number", "none")
+# Paths that find an answer the output states; any other answer of a truncated output is a guess.
+EXPLICIT_METHODS = frozenset({"boxed", "fbox", "boxed_space", "answer_is", "final_answer", "gsm8k_hash"})
 
 
 @dataclass(frozen=True)
@@ -32,8 +38,8 @@ _GSM_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+(?!\d)|\d+)(?:\.\d+)?(?:/\d+)?
 _SIMPLE_NUMBER = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+|\d+)(?:\.\d+)?")
 
 _FINAL_ANSWER = re.compile(
-    r"final\s+answer\s*(?:\*\*)?\s*(?:is\b|:)\s*(?:\*\*)?\s*:?\s*"
-    r"|^[#*\s]*final\s+answer[\s*#:]*$\n?",
+    r"final\s+answer(?:\s|\*\*)*(?:is\b|:)[\s*:]*"
+    r"|^[#* \t]*final[ \t]+answer[ \t*#:]*$\n?",
     re.IGNORECASE | re.MULTILINE,
 )
 _ANSWER_IS = re.compile(
@@ -41,8 +47,30 @@ _ANSWER_IS = re.compile(
     re.IGNORECASE,
 )
 _HASH = re.compile(r"####\s*")
-_TRAILING_JUNK = re.compile(r"(?:[\s.;,!]|\\[,;:! ]|\*\*|\\\]|\\\))+$")
-_HOPE = re.compile(r"\.?\s*I hope it is correct.*$", re.IGNORECASE | re.DOTALL)
+_HOPE = re.compile(r"I hope it is correct", re.IGNORECASE)
+# Step labels and list numbers: never answer candidates.  Group 1 is the label's number.
+_LABEL = re.compile(
+    r"^[ \t>*#]*(?:step[ \t]*(\d+)|\([ \t]*(\d+)[ \t]*\)|(\d+)[.)](?!\d))|\bstep[ \t]+(\d+)[ \t]*[:.)]",
+    re.IGNORECASE | re.MULTILINE,
+)
+_JUNK_CHARS = frozenset(" \t\n\r\f\v.;,")
+_JUNK_PAIRS = frozenset({"**", "\\]", "\\)", "\\,", "\\;", "\\:", "\\!", "\\ "})
+
+
+def _strip_trailing_junk(ans: str, math: bool) -> str:
+    """Drop trailing punctuation, TeX spacing, ``**`` and closing ``\\]``/``\\)`` (a loop: linear time).
+
+    A trailing ``!`` is sentence punctuation in prose but a factorial in math (``\\boxed{5!}``).
+    """
+    end = len(ans)
+    while end > 0:
+        if end >= 2 and ans[end - 2 : end] in _JUNK_PAIRS:
+            end -= 2
+        elif ans[end - 1] in _JUNK_CHARS or ans[end - 1].isspace() or (ans[end - 1] == "!" and not math):
+            end -= 1
+        else:
+            break
+    return ans[:end]
 
 
 def _brace_matches(text: str) -> dict[int, int]:
@@ -107,34 +135,38 @@ def _last_box(text: str) -> Extraction | None:
     return Extraction(answer, method)
 
 
-def _inline_math_or_clause(span: str) -> str:
-    """The answer at the start of span: ``$...$`` / ``\\(...\\)`` math, else up to sentence end."""
+def _inline_math_or_clause(span: str) -> tuple[str, bool]:
+    """The answer at the start of span and whether it is math: ``$...$`` / ``\\(...\\)``, else up
+    to sentence end."""
     span = span.lstrip()
     for open_, close in (("$$", "$$"), ("$", "$"), ("\\(", "\\)"), ("\\[", "\\]")):
         if span.startswith(open_):
             end = span.find(close, len(open_))
             if end > 0:
-                return span[len(open_) : end]
+                return span[len(open_) : end], True
     line = span.split("\n", 1)[0]
     # Sentence end: a period followed by space/end that is not a decimal point.
     m = re.search(r"\.(?=\s|$)(?<!\d\.)|\.(?=\s)", line)
     if m:
         line = line[: m.start()]
-    return line
+    return line, False
 
 
-def _clean(ans: str) -> str:
-    ans = _HOPE.sub("", ans)
+def _clean(ans: str, math: bool = True) -> str:
+    hope = _HOPE.search(ans)
+    if hope is not None:
+        ans = ans[: hope.start()].rstrip().removesuffix(".")
     ans = ans.strip()
     if ans.startswith("\\boxed") or ans.startswith("\\fbox"):
         box = _last_box(ans)
         if box is not None:
             ans = box.answer or ""
+            math = True
     ans = ans.replace("**", "").strip()
     if ans.startswith("$") and ans.endswith("$") and len(ans) > 1:
         ans = ans.strip("$")
-    ans = _TRAILING_JUNK.sub("", ans)
-    return ans.strip()
+        math = True
+    return _strip_trailing_junk(ans, math).strip()
 
 
 def _gsm8k_number(span: str) -> str | None:
@@ -160,9 +192,11 @@ def _plain_number(tok: str) -> str:
 
 
 def _last_number(text: str) -> Extraction | None:
+    labels = {m.start(i) for m in _LABEL.finditer(text) for i in range(1, 5) if m.group(i) is not None}
     last = None
     for m in _NUMBER.finditer(text):
-        last = m
+        if m.start(1) not in labels:
+            last = m
     if last is None:
         return None
     return Extraction(_plain_number(last.group(1)), "last_number")
@@ -174,11 +208,11 @@ def _answer_sentence(text: str, pattern: re.Pattern[str], method: str, gsm8k: bo
         last = m
     if last is None:
         return None
-    clause = _inline_math_or_clause(text[last.end() :].lstrip("} \t"))
+    clause, math = _inline_math_or_clause(text[last.end() :].lstrip("} \t"))
     if gsm8k:
         num = _gsm8k_number(clause)
         return Extraction(num, method) if num is not None else None
-    ans = _clean(clause)
+    ans = _clean(clause, math)
     if not ans:
         return None
     return Extraction(ans, method)

@@ -71,27 +71,36 @@ def clean(s: str) -> str:
 
 
 def _strip_outer_braces(s: str) -> str:
-    while len(s) >= 2 and s[0] == "{" and s[-1] == "}" and _closing(s, 0) == len(s) - 1:
-        s = s[1:-1].strip()
-    return s
+    """Remove braces that enclose the whole string, layer by layer (one pass over s)."""
+    if len(s) < 2 or s[0] != "{" or s[-1] != "}":
+        return s
+    match = _brace_pairs(s)
+    lo, hi = 0, len(s)  # s[lo:hi] is what is left
+    while hi - lo >= 2 and s[lo] == "{" and s[hi - 1] == "}" and match.get(lo) == hi - 1:
+        lo, hi = lo + 1, hi - 1
+        while lo < hi and s[lo].isspace():
+            lo += 1
+        while hi > lo and s[hi - 1].isspace():
+            hi -= 1
+    return s[lo:hi]
 
 
-def _closing(s: str, i: int) -> int:
-    depth = 0
-    j = i
+def _brace_pairs(s: str) -> dict[int, int]:
+    """Each ``{`` matched to its ``}`` (escaped braces skipped)."""
+    stack: list[int] = []
+    match: dict[int, int] = {}
+    j = 0
     while j < len(s):
         c = s[j]
         if c == "\\":
             j += 2
             continue
         if c == "{":
-            depth += 1
-        elif c == "}":
-            depth -= 1
-            if depth == 0:
-                return j
+            stack.append(j)
+        elif c == "}" and stack:
+            match[stack.pop()] = j
         j += 1
-    return -1
+    return match
 
 
 @dataclass(frozen=True)

@@ -126,24 +126,49 @@ def _scan(s: str):
         i += 1
 
 
-def _thousands_comma(s: str, i: int) -> bool:
-    """A comma between a 1-3 digit run and exactly three digits (no spaces): 58,500."""
-    j = i
-    while j > 0 and s[j - 1].isdigit():
-        j -= 1
-    run = i - j
-    if not 1 <= run <= 3 or (j > 0 and s[j - 1] in ".,"and not _thousands_comma(s, j - 1)):
+def _thousands_comma(s: str, i: int, memo: dict[int, bool] | None = None) -> bool:
+    """A comma between a 1-3 digit run and exactly three digits (no spaces): 58,500.
+
+    The digit run before it must itself follow a thousands comma if a comma precedes it;
+    ``memo`` keeps that chain linear when every comma of a string is asked about."""
+    memo = {} if memo is None else memo
+    if i in memo:
+        return memo[i]
+    chain = [i]  # commas whose answer depends on the previous comma's, latest first
+    ok = True
+    while True:
+        k = chain[-1]
+        j = k
+        while j > 0 and s[j - 1].isdigit() and k - j <= 3:
+            j -= 1
+        run = k - j
+        tail = s[k + 1 : k + 5]
+        if not (1 <= run <= 3 and len(tail) >= 3 and tail[:3].isdigit() and (len(tail) == 3 or not tail[3].isdigit())):
+            ok = False
+            break
+        if j > 0 and s[j - 1] in ".,":
+            if j - 1 in memo:
+                ok = memo[j - 1]
+                break
+            chain.append(j - 1)
+            continue
+        break
+    if not ok:  # the earliest comma in the chain failed; every later one fails with it
+        for k in chain:
+            memo[k] = False
         return False
-    tail = s[i + 1 : i + 5]
-    return len(tail) >= 3 and tail[:3].isdigit() and (len(tail) == 3 or not tail[3].isdigit())
+    for k in chain:
+        memo[k] = True
+    return True
 
 
 def split_top(s: str, seps: str = ",;", thousands: bool = True) -> list[str]:
     """Split at top-level separators; a thousands comma (58,500) does not split when allowed."""
     parts: list[str] = []
     start = 0
+    memo: dict[int, bool] = {}
     for i, c, depth in _scan(s):
-        if depth == 0 and c in seps and len(c) == 1 and not (thousands and c == "," and _thousands_comma(s, i)):
+        if depth == 0 and c in seps and len(c) == 1 and not (thousands and c == "," and _thousands_comma(s, i, memo)):
             parts.append(s[start:i])
             start = i + 1
     parts.append(s[start:])

@@ -140,24 +140,28 @@ def scalar_equal(a: Any, b: Any) -> bool:
     return _is_zero(a - b, _scale(a, b))
 
 
-def approx_equal(exact: Any, value: Fraction, decimals: int) -> bool:
-    """Is ``value`` (a decimal with ``decimals`` places) the correct rounding of ``exact``?"""
+def approx_equal(exact: Any, value: Fraction, decimals: int, terminating_ok: bool = False) -> bool:
+    """Is ``value`` the correct rounding of ``exact`` at ``decimals`` places (negative: tens, ...)?
+
+    ``terminating_ok`` False (no precision named): an exactly representable gold must be written exactly.
+    """
     if not isinstance(exact, sympy.Expr) or exact.free_symbols:
         return False
+    half = Fraction(10) ** -decimals / 2
     if exact.is_Rational:
         r = Fraction(int(exact.p), int(exact.q))
         d = r.denominator
         for p in (2, 5):
             while d % p == 0:
                 d //= p
-        if d == 1:  # an exactly representable gold must be written exactly
+        if d == 1 and not terminating_ok:
             return False
-        return abs(r - value) <= Fraction(1, 2 * 10**decimals)
+        return abs(r - value) <= half
     v = sympy.N(exact, _PREC)
     if not (v.is_real and v.is_comparable):
         return False
     diff = abs(v - sympy.Rational(value.numerator, value.denominator))
-    return bool(diff <= sympy.Rational(1, 2 * 10**decimals))
+    return bool(diff <= sympy.Rational(half.numerator, half.denominator))
 
 
 def _ratio_constant(d1: Any, d2: Any, positive: bool) -> bool:
@@ -191,7 +195,8 @@ def handle(req: dict[str, Any]) -> dict[str, Any]:
         return {"ok": scalar_equal(to_sympy(req["a"]), to_sympy(req["b"]))}
     if op == "approx":
         value = Fraction(int(req["num"]), int(req["den"]))
-        return {"ok": approx_equal(to_sympy(req["exact"]), value, int(req["decimals"]))}
+        exact = to_sympy(req["exact"])
+        return {"ok": approx_equal(exact, value, int(req["decimals"]), bool(req.get("terminating_ok")))}
     if op == "rel":
         return {"ok": relation_equal(req["g"], req["p"], req["kind"])}
     if op == "ping":
