@@ -198,7 +198,7 @@ def runs_command(db: DbOption = DEFAULT_DB) -> None:
 
     Example: qmr runs --db qmr-demo.duckdb
     """
-    store = open_store(db)
+    store = open_store(db, write=False)
     if not store.query("SELECT 1 FROM runs LIMIT 1"):
         console.print(f"no runs in {db} yet")
         return
@@ -217,7 +217,7 @@ def show_command(
 
     Example: qmr show 3f2a sample/sample/algebra/1 --db qmr-demo.duckdb
     """
-    store = open_store(db)
+    store = open_store(db, write=False)
     run_id = resolve_run(store, run)
     matches = store.query(
         "SELECT problem_id FROM samples WHERE run_id = ? AND sample_idx = ? AND (problem_id = ? OR problem_id LIKE ?)",

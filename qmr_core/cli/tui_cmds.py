@@ -18,7 +18,7 @@ def _check_store(db: Path) -> Store:
     """Fail with one line before the full-screen app starts: missing, foreign or newer stores."""
     if not db.exists():
         raise QmrError(f"no qmr store at {db} (run `qmr eval` or `qmr demo --db {db}` to create one)")
-    return Store(db, create=False, keep_warm_s=READER_WARM_HOLD_S)
+    return Store(db, create=False, write=False, keep_warm_s=READER_WARM_HOLD_S)
 
 
 @app.command("tui")
