@@ -78,9 +78,13 @@ def export_command(
     query: Annotated[str, typer.Option("--query", "-q", help="SQL whose result is exported, or a table name.")],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output file.")],
     fmt: Annotated[str, typer.Option("--format", "-f", help=f"One of {', '.join(FORMATS)}.")] = "csv",
+    force: Annotated[bool, typer.Option("--force", help="Replace --out if it exists (never the store, its annotations or any DuckDB file).")] = False,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Export a query result (or a whole table) to CSV, Parquet, JSON, Markdown or LaTeX.
+
+    The file is written whole to a temporary name and then renamed; an existing file is replaced only
+    with --force, and the store, its annotations and DuckDB files never are.
 
     Example: qmr export --query "SELECT * FROM samples WHERE NOT correct" --format parquet --out wrong.parquet
     """
@@ -90,7 +94,7 @@ def export_command(
         sql = f"SELECT * FROM {sql}"
     if not sql:
         raise QmrError("--query is empty")
-    n = export_query(store, sql, fmt, out)
+    n = export_query(store, sql, fmt, out, force=force)
     console.print(f"wrote {n} rows to {out}")
 
 
