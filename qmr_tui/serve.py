@@ -70,7 +70,7 @@ class GuardedServer(Server):
     # -- checks ------------------------------------------------------------------------------
 
     def token_ok(self, given: str | None) -> bool:
-        return bool(given) and hmac.compare_digest(given.encode(), self.token.encode())
+        return given is not None and hmac.compare_digest(given.encode(), self.token.encode())
 
     def origin_ok(self, request: web.Request) -> bool:
         """Origin present, same host:port the request went to, and that host one we serve as."""

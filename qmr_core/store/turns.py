@@ -6,8 +6,8 @@ to the store (`<store>.writer-waiting`: its pid, host and when it started waitin
 while it waits) and keeps retrying. Readers look at that file:
 
 - a reader about to open the store lets a waiting writer in first (for up to `YIELD_S`);
-- a read that is already running when a writer has waited `max_hold_s` (default `READER_MAX_HOLD_S`,
-  env `QMR_READER_MAX_HOLD_S`) is interrupted with DuckDB's `connection.interrupt()`, and its caller
+- a read that has held up a waiting writer for `max_hold_s` (both open and waiting that long; default
+  `READER_MAX_HOLD_S`, env `QMR_READER_MAX_HOLD_S`) is interrupted with DuckDB's `connection.interrupt()`, and its caller
   gets one line saying why. So a long `qmr sql` query or a stuck TUI read holds a waiting writer up
   for a bounded time, never for good.
 
@@ -151,7 +151,8 @@ class _Watchdog:
                     self._maybe_exit(item)
                     continue
                 writer = waiting_writer(item.store_path)
-                if writer is not None and writer.waited_s >= item.max_hold_s:
+                # how long this read has held up this writer: both are still going, so the overlap is the shorter
+                if writer is not None and min(writer.waited_s, time.monotonic() - item.opened) >= item.max_hold_s:
                     item.interrupted_by, item.interrupted_at = writer, time.monotonic()
                     with contextlib.suppress(duckdb.Error):
                         item.con.interrupt()
@@ -159,7 +160,7 @@ class _Watchdog:
     @staticmethod
     def _maybe_exit(item: _Watched) -> None:
         """A read stuck where DuckDB does not check for interrupts (a blocking file read): end the process."""
-        if item.exit_after_s is None or time.monotonic() - item.interrupted_at < item.exit_after_s:
+        if item.interrupted_by is None or item.exit_after_s is None or time.monotonic() - item.interrupted_at < item.exit_after_s:
             return
         message = ReaderInterrupted(item.interrupted_by, time.monotonic() - item.opened, item.max_hold_s)
         os.write(2, f"error: {message} (the query did not stop when interrupted, so qmr exited)\n".encode())
