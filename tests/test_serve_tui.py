@@ -34,6 +34,7 @@ async def server():
     try:
         yield srv
     finally:
+        await _settled(srv)  # every app process has quit before the loop closes
         await runner.cleanup()
 
 
