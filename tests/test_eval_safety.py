@@ -138,3 +138,35 @@ def test_unreadable_inputs_give_one_error_line(tmp_path):
     assert result.exit_code == 1 and result.output.startswith("error: cannot load GGUF file"), result.output
     assert len(result.output.strip().splitlines()) == 1
     assert _raw(tmp_path / "e.duckdb", "SELECT count(*) FROM run_leases") == [(0,)]  # no lease left behind
+
+
+def test_a_long_qmr_sql_read_does_not_make_an_eval_fail(tiny_model, tmp_path):
+    """The issue's reproduction: `qmr sql` holds the store with a long query while an eval needs to write."""
+    import time
+
+    from qmr_core.store import Store
+
+    db = tmp_path / "e.duckdb"
+    Store(db)
+    reader = subprocess.Popen(
+        [sys.executable, "-m", "qmr_core.cli", "sql", "SELECT sum(hash(i)) FROM range(1000000000000) t(i)", "--db", str(db)],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**ENV, "QMR_READER_MAX_HOLD_S": "2"})
+    try:
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:  # until the reader holds the store
+            try:
+                duckdb.connect(str(db)).close()
+            except duckdb.IOException:
+                break
+            time.sleep(0.05)
+        else:
+            raise AssertionError("the reader never opened the store")
+        evaluation = subprocess.run([sys.executable, "-m", "qmr_core.cli", *map(str, _eval_args(tiny_model, db, 4))],
+                                    capture_output=True, text=True, env=ENV, timeout=300)
+        _out, r_err = reader.communicate(timeout=60)
+    finally:
+        if reader.poll() is None:
+            reader.kill()
+    assert evaluation.returncode == 0, evaluation.stderr[-800:]
+    assert reader.returncode == 1 and "query interrupted" in r_err, r_err
+    assert _raw(db, "SELECT count(*) FROM samples") == [(4,)] and _status(db) == "done"
