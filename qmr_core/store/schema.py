@@ -8,6 +8,8 @@ a hand edit). Re-running that migration would fail on the objects it creates, so
 missing version its effect is measured on an empty in-memory database (the catalog objects it adds on
 top of the earlier migrations): all of them present in the store means it was applied and only the row
 is written back; none present means it is applied; some present is refused as a half-applied store.
+A migration that adds no catalog object (data only) cannot be told apart and is re-applied, so write
+such migrations to be idempotent.
 """
 
 from __future__ import annotations
