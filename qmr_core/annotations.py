@@ -129,6 +129,7 @@ class AnnotationStore:
         self.path = Path(path).expanduser()
         self.lock_wait_s = lock_wait_s
         self._ready = False
+        self.problem: str | None = None  # why the last read fell back to no annotations (see arrow_or_empty)
 
     @classmethod
     def for_store(cls, store_path: str | Path) -> AnnotationStore:
@@ -136,6 +137,8 @@ class AnnotationStore:
 
     @contextlib.contextmanager
     def _connect(self, create: bool) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """create=True: the write path (creates the file and its tables). Reads open the file read-only,
+        so annotations on read-only media (or a file the user may not write) can still be browsed."""
         with self._lock:
             if not self.path.exists() and not create:
                 yield None
@@ -144,7 +147,7 @@ class AnnotationStore:
             delay = 0.02
             while True:
                 try:
-                    con = duckdb.connect(str(self.path))
+                    con = duckdb.connect(str(self.path), read_only=not create)
                     break
                 except duckdb.IOException as exc:
                     if "lock" not in str(exc).lower() or time.monotonic() > deadline:
@@ -154,11 +157,21 @@ class AnnotationStore:
                 except duckdb.Error as exc:
                     raise QmrError(f"cannot open annotations {self.path}: {str(exc).splitlines()[0]}") from exc
             try:
-                if not self._ready:
+                if create and not self._ready:
                     self._init(con)
+                elif not create:
+                    self._check_readable(con)
                 yield con
             finally:
                 con.close()
+
+    def _check_readable(self, con: duckdb.DuckDBPyConnection) -> None:
+        tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
+        if not {"annotations", "annotation_history", "annotation_schema"} <= tables:
+            raise QmrError(f"{self.path} is not a qmr annotations file")
+        version = (_one(con.execute("SELECT max(version) FROM annotation_schema")) or (None,))[0]
+        if version is not None and version > ANNOTATION_SCHEMA_VERSION:
+            raise QmrError(f"annotations {self.path} have schema v{version}, newer than this qmr understands; upgrade qmr")
 
     def _init(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(_DDL).fetchall()
@@ -193,6 +206,25 @@ class AnnotationStore:
             cols = ", ".join(ARROW_SCHEMA.names)
             table = con.sql(f"SELECT {cols} FROM annotations").to_arrow_table()
         return table.cast(ARROW_SCHEMA)
+
+    def arrow_or_empty(self) -> pa.Table:
+        """arrow(), or no annotations when the file cannot be read (corrupt, foreign, locked):
+        browsing goes on without them and `problem` says why, for the caller to show."""
+        try:
+            table = self.arrow()
+        except (QmrError, duckdb.Error, OSError) as exc:
+            self.problem = f"annotations unavailable ({str(exc).splitlines()[0]}); browsing without them"
+            return empty_annotations()
+        self.problem = None
+        return table
+
+    def get_or_none(self, key: SampleKey) -> Annotation | None:
+        """get(), or None when the file cannot be read (see arrow_or_empty)."""
+        try:
+            return self.get(key)
+        except (QmrError, duckdb.Error, OSError) as exc:
+            self.problem = f"annotations unavailable ({str(exc).splitlines()[0]}); browsing without them"
+            return None
 
     def history(self, key: SampleKey) -> list[dict[str, Any]]:
         with self._connect(create=False) as con:

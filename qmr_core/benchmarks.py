@@ -68,11 +68,17 @@ def read_jsonl(path: Path, benchmark: str, report: LoadReport | None = None) -> 
     report = report or LoadReport(str(path))
     problems: list[Problem] = []
     try:
-        handle = path.open(encoding="utf-8")
+        handle = path.open("rb")
     except OSError as exc:
         raise QmrError(f"cannot read benchmark file {path}: {exc.strerror or exc}") from exc
     with handle:
-        for line_no, line in enumerate(handle, start=1):
+        for line_no, raw in enumerate(handle, start=1):
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError as exc:
+                raise QmrError(
+                    f"benchmark file {path} is not UTF-8: line {line_no} has byte 0x{raw[exc.start]:02x} "
+                    f"at column {exc.start + 1} (save it as UTF-8)") from exc
             if not line.strip():
                 continue
             report.n_rows += 1

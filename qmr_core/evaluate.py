@@ -189,6 +189,13 @@ def finish_run(store: Store, run_id: str, status: str = "done") -> None:
     store.execute("UPDATE runs SET status = ?, finished_at = current_timestamp WHERE run_id = ?", [status, run_id])
 
 
+def mark_complete(store: Store, run_id: str) -> None:
+    """A re-run found every sample stored: the run is done, whatever an earlier process left it as."""
+    store.execute(
+        "UPDATE runs SET status = 'done', finished_at = coalesce(finished_at, current_timestamp) "
+        "WHERE run_id = ? AND status <> 'done'", [run_id])
+
+
 def sample_rows(run_id: str, problem: Problem, sample_idx: int, gen: Generation) -> tuple[dict, list[dict]]:
     """One graded sample and its steps, as store rows."""
     verdict = grade(problem.answer, gen.text, problem.kind, problem=problem.problem, finish_reason=gen.finish_reason)

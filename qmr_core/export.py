@@ -7,8 +7,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
+
 from qmr_core.errors import QmrError
+from qmr_core.output_path import atomic_output, check_output, store_companions
 from qmr_core.store import Store
+from qmr_core.store.sandbox import check_read_only_sql
 
 FORMATS = ("csv", "parquet", "json", "jsonl", "md", "latex")
 
@@ -65,27 +69,37 @@ def to_latex(columns: Sequence[str], rows: Sequence[Sequence[Any]], caption: str
     return "\n".join(out) + "\n"
 
 
-def export_query(store: Store, sql: str, fmt: str, out: Path) -> int:
-    """Write a query's result to `out`; returns the row count."""
+def export_query(store: Store, sql: str, fmt: str, out: Path, force: bool = False) -> int:
+    """Write a query's result to `out` (checked by check_output, written whole or not at all); returns the row count."""
     if fmt not in FORMATS:
         raise QmrError(f"unknown format '{fmt}' (one of {', '.join(FORMATS)})")
-    if not out.parent.exists():
-        raise QmrError(f"output folder {out.parent} does not exist")
-    table = store.query_arrow(sql)
-    if fmt in ("md", "latex"):
-        rows = [tuple(r.values()) for r in table.to_pylist()]
-        text = to_markdown(table.column_names, rows) if fmt == "md" else to_latex(table.column_names, rows)
-        out.write_text(text, encoding="utf-8")
-        return table.num_rows
+    from qmr_core.annotations import annotations_path
+
+    notes = annotations_path(store.path)
+    out = check_output(out, [*store_companions(store.path), notes, notes.with_name(notes.name + ".wal")], force)
+    with store.connect(read_only=True) as con:
+        check_read_only_sql(con, sql)
+        table = con.sql(sql).to_arrow_table()
+    with atomic_output(out) as tmp:
+        if fmt in ("md", "latex"):
+            rows = [tuple(r.values()) for r in table.to_pylist()]
+            text = to_markdown(table.column_names, rows) if fmt == "md" else to_latex(table.column_names, rows)
+            tmp.write_text(text, encoding="utf-8")
+        else:
+            _copy_arrow(table, fmt, tmp)
+    return table.num_rows
+
+
+def _copy_arrow(table: pa.Table, fmt: str, target: Path) -> None:
+    """DuckDB's own CSV / Parquet / JSON writers, on an in-memory database that sees only `table`."""
     import duckdb
 
-    con = duckdb.connect()  # in-memory: write the Arrow result with DuckDB's writers
+    con = duckdb.connect()
     try:
         con.register("result", table)
         options = {"csv": "FORMAT csv, HEADER", "parquet": "FORMAT parquet", "json": "FORMAT json, ARRAY true",
                    "jsonl": "FORMAT json"}[fmt]
-        target = str(out).replace("'", "''")
-        con.execute(f"COPY result TO '{target}' ({options})")
+        quoted = str(target).replace("'", "''")
+        con.execute(f"COPY result TO '{quoted}' ({options})")
     finally:
         con.close()
-    return table.num_rows

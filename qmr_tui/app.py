@@ -69,7 +69,7 @@ class QmrApp(App[None]):
     @work(thread=True, exclusive=True, group="store", exit_on_error=False)
     def open_store(self) -> None:
         try:
-            store = Store(self.db_path, create=False, keep_warm_s=READER_WARM_HOLD_S)
+            store = Store(self.db_path, create=False, write=False, keep_warm_s=READER_WARM_HOLD_S)
         except QmrError as exc:
             self.post_message(LoadFailed("store", str(exc)))
             return

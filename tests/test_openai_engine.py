@@ -253,7 +253,7 @@ def test_server_killed_mid_run_stops_cleanly_and_resumes(tiny_model, tmp_path, r
     assert 2 <= kept < 16 and status == "failed"
 
     srv.start(wait=False)  # same port; qmr's retries wait for it to come up
-    resumed = qmr(*args, "--max-retries", 9)
+    resumed = qmr(*args, "--max-retries", 9, "--connect-retry-s", 300)  # refusals while it boots: wait for it
     srv.kill()
     assert resumed.returncode == 0, resumed.stderr + resumed.stdout
     assert f"({kept} already stored)" in resumed.stdout

@@ -89,7 +89,9 @@ def test_lock_wait_gives_up_with_a_clear_error(tmp_path):
     holder.stdout.readline()
     try:
         with pytest.raises(QmrError, match="cannot open store"):
-            Store(path, lock_wait_s=0.3)
+            Store(path, write=False, lock_wait_s=0.3)  # a reader gives up
+        with pytest.raises(QmrError, match="cannot open store"):
+            Store(path, write_wait_s=0.3)  # a writer only when told to (by default it waits until it gets in)
     finally:
         holder.kill()
         holder.wait()

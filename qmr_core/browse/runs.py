@@ -7,6 +7,7 @@ from typing import Any
 
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
+from qmr_core.store.lease import with_shown_status
 from qmr_core.store.queries import PRECISION_COLUMNS, quant_label, short_quant_label
 
 RUNS_SQL = f"""
@@ -77,7 +78,7 @@ class Comparison:
 
 
 def list_runs(store: Store) -> list[RunInfo]:
-    rows: list[dict[str, Any]] = store.query_dicts(RUNS_SQL)
+    rows: list[dict[str, Any]] = with_shown_status(store, store.query_dicts(RUNS_SQL))
     fields = RunInfo.__dataclass_fields__
     return [RunInfo(**{k: v for k, v in r.items() if k in fields}) for r in rows]
 

@@ -209,7 +209,7 @@ def _side(
     side = SideTrace(run_id, label, row[0], bool(row[1]), row[2], row[3], steps, diagnoses)
     side.flags = _flags(con, run_id, problem_id, diagnoses)
     if annotations is not None:
-        side.annotation = annotations.get((run_id, problem_id, 0))
+        side.annotation = annotations.get_or_none((run_id, problem_id, 0))
     return side
 
 

@@ -57,8 +57,15 @@ def cli_errors(fn: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def open_store(db: Path, create: bool = False) -> Store:
-    return Store(db, create=create)
+def open_store(db: Path, create: bool = False, write: bool = True) -> Store:
+    """`write=False` for commands that only read: no write access needed, no migration (see Store)."""
+    return Store(db, create=create, write=write, on_wait=_say_waiting)
+
+
+def _say_waiting(seconds: float) -> None:
+    err_console.print(
+        f"[yellow]waiting[/] {seconds:.0f} s for the store lock (another process holds it); "
+        "nothing is lost while waiting, Ctrl-C to stop", highlight=False)
 
 
 def resolve_run(store: Store, run: str) -> str:

@@ -17,9 +17,9 @@ from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, 
 from qmr_core.engines import ENGINES, build_engine, engine_key, model_ref_for
 from qmr_core.engines.base import Decoding
 from qmr_core.errors import QmrError
-from qmr_core.evaluate import BatchStats, execute_run, finish_run, plan_run, register_model, start_run, store_problems
+from qmr_core.evaluate import BatchStats, execute_run, finish_run, mark_complete, plan_run, register_model, start_run, store_problems
 from qmr_core.prompts import TEMPLATES, get_template
-from qmr_core.store import Store
+from qmr_core.store import Store, lease
 from qmr_core.store.queries import quant_label, run_summaries
 
 
@@ -59,19 +59,31 @@ def evaluate_model(
 ) -> tuple[str, BatchStats]:
     """Plan, load the model only if something is pending, run with a progress bar. Returns (run_id, stats)."""
     decoding = decoding or Decoding()
+    if batch_size < 1:
+        raise QmrError("--batch-size must be >= 1")
     ref = model_ref_for(engine, model, engine_options)
     key = engine_key(engine, device=device, dtype=dtype, options=engine_options)
     tmpl = get_template(template)
     store_problems(store, problems)
     plan = plan_run(store, ref, benchmark_name, problems, tmpl, decoding, key)
     label = f"{ref.name} on {benchmark_name}"
+    if plan.pending:  # take the run's lease (refused while a live process generates it); re-plan under it
+        lease.acquire(store, plan.run_id)
+        plan = plan_run(store, ref, benchmark_name, problems, tmpl, decoding, key)
+        if not plan.pending:
+            lease.release(store, plan.run_id)
     if not plan.pending:
         if not quiet:
             console.print(f"run [bold]{plan.run_id}[/] ({escape(label)}): all {len(problems) * decoding.n_samples} samples already stored; nothing to generate")
         register_model(store, ref)
+        mark_complete(store, plan.run_id)
         return plan.run_id, BatchStats()
-    with console.status(f"loading {escape(ref.name)} ...", spinner="dots"):
-        eng = build_engine(engine, ref, device=device, dtype=dtype, options=engine_options)
+    try:
+        with console.status(f"loading {escape(ref.name)} ...", spinner="dots"):
+            eng = build_engine(engine, ref, device=device, dtype=dtype, options=engine_options)
+    except BaseException:
+        lease.release(store, plan.run_id)
+        raise
     extra: dict = {}
     if getattr(eng, "layer_errors", None):
         extra["layer_errors_json"] = json.dumps(eng.layer_errors)
@@ -104,6 +116,7 @@ def evaluate_model(
                 progress.update(
                     task, completed=stats.done, acc=f"{stats.accuracy:.1%}", tps=f"{stats.tokens_per_s:.0f}"
                 )
+                lease.renew(store, plan.run_id)
 
             stats = execute_run(store, plan, eng, batch_size=batch_size, on_batch=on_batch)
         status = "done"
@@ -112,6 +125,7 @@ def evaluate_model(
         raise
     finally:
         finish_run(store, plan.run_id, status)
+        lease.release(store, plan.run_id)
     return plan.run_id, stats
 
 
@@ -139,6 +153,7 @@ def eval_command(
     api_key_env: Annotated[str | None, typer.Option("--api-key-env", help="openai engine: environment variable that holds the API key (default: OPENAI_API_KEY if set).")] = None,
     max_retries: Annotated[int, typer.Option("--max-retries", help="openai engine: retries per request on connection errors, timeouts, 429 and 5xx (exponential backoff).")] = 6,
     request_timeout: Annotated[float, typer.Option("--request-timeout", help="openai engine: seconds to wait for one completion.")] = 600.0,
+    connect_retry_s: Annotated[float, typer.Option("--connect-retry-s", help="openai engine: how long to keep retrying a refused connection (nobody listening) before failing.")] = 5.0,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Evaluate a model on a benchmark; every sample, its steps and timings go to the store. Resumable.
@@ -150,13 +165,15 @@ def eval_command(
     """
     if temperature < 0 or not 0 < top_p <= 1 or samples < 1 or max_new_tokens < 1:
         raise QmrError("need --temperature >= 0, 0 < --top-p <= 1, --samples >= 1, --max-new-tokens >= 1")
+    if (batch_size is not None and batch_size < 1) or concurrency < 1:
+        raise QmrError("--batch-size and --concurrency must be >= 1")
     if temperature == 0 and samples > 1:
         raise QmrError("--samples > 1 needs --temperature > 0 (greedy decoding gives identical samples)")
     decoding = Decoding(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, n_samples=samples, seed=sampling_seed)
     options: dict = {}
     if engine == "openai":
         options = {"base_url": base_url, "concurrency": concurrency, "api_key_env": api_key_env,
-                   "max_retries": max_retries, "timeout_s": request_timeout}
+                   "max_retries": max_retries, "timeout_s": request_timeout, "connect_retry_s": connect_retry_s}
     if batch_size is None:
         batch_size = 2 * concurrency if engine == "openai" else 8
     store = open_store(db, create=True)
@@ -198,7 +215,7 @@ def runs_command(db: DbOption = DEFAULT_DB) -> None:
 
     Example: qmr runs --db qmr-demo.duckdb
     """
-    store = open_store(db)
+    store = open_store(db, write=False)
     if not store.query("SELECT 1 FROM runs LIMIT 1"):
         console.print(f"no runs in {db} yet")
         return
@@ -217,7 +234,7 @@ def show_command(
 
     Example: qmr show 3f2a sample/sample/algebra/1 --db qmr-demo.duckdb
     """
-    store = open_store(db)
+    store = open_store(db, write=False)
     run_id = resolve_run(store, run)
     matches = store.query(
         "SELECT problem_id FROM samples WHERE run_id = ? AND sample_idx = ? AND (problem_id = ? OR problem_id LIKE ?)",

@@ -58,7 +58,7 @@ def report_command(
         raise QmrError(f"unknown format '{fmt}' (one of {', '.join(FORMATS)})")
     if out is not None and fmt != "csv" and not out.parent.exists():
         raise QmrError(f"output folder {out.parent} does not exist")
-    store = open_store(db)
+    store = open_store(db, write=False)
     data, tables = build_report(store, benchmark or (), run or (), judge)
 
     images: list[Path] = []

@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console
+from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, err_console
 from qmr_core.errors import QmrError
 from qmr_core.store import READER_WARM_HOLD_S, Store
 
@@ -18,7 +18,7 @@ def _check_store(db: Path) -> Store:
     """Fail with one line before the full-screen app starts: missing, foreign or newer stores."""
     if not db.exists():
         raise QmrError(f"no qmr store at {db} (run `qmr eval` or `qmr demo --db {db}` to create one)")
-    return Store(db, create=False, keep_warm_s=READER_WARM_HOLD_S)
+    return Store(db, create=False, write=False, keep_warm_s=READER_WARM_HOLD_S)
 
 
 @app.command("tui")
@@ -53,20 +53,29 @@ def serve_tui_command(
     host: Annotated[str, typer.Option("--host", help="Address to listen on (keep localhost and tunnel over SSH).")] = "localhost",
     port: Annotated[int, typer.Option("--port", help="Port to listen on.")] = 8000,
     run: Annotated[str | None, typer.Option("--run", help="Open this run's comparison at once.")] = None,
+    max_sessions: Annotated[int, typer.Option("--max-sessions", help="Browser tabs served at once (each is one TUI process).")] = 4,
 ) -> None:
     """Serve the browser to a web browser with textual-serve (one app process per browser tab).
 
-    Needs the optional package: pip install textual-serve. Over SSH: ssh -L 8000:localhost:8000 HOST.
+    It prints a URL with a random token: only that URL opens the TUI, websockets from other
+    sites' pages are refused (Origin check), and at most --max-sessions tabs run at once.
+    From another machine, tunnel over SSH instead of listening on a public address:
+    ssh -N -L 8000:localhost:8000 HOST, then open the printed URL locally.
+    Needs the optional package: pip install textual-serve.
 
     Example: qmr serve-tui --db qmr-demo.duckdb --port 8000
     """
     _check_store(db)
+    if max_sessions < 1:
+        raise QmrError("--max-sessions must be >= 1")
     try:
-        from textual_serve.server import Server
+        from qmr_tui.serve import LOOPBACK_NAMES, GuardedServer
     except ImportError as exc:
-        raise QmrError("qmr serve-tui needs textual-serve: pip install textual-serve (or run: textual serve \"qmr tui --db ...\")") from exc
+        raise QmrError("qmr serve-tui needs textual-serve: pip install textual-serve") from exc
     command = [sys.executable, "-m", "qmr_core.cli", "tui", "--db", str(db.resolve())]
     if run:
         command += ["--run", run]
-    console.print(f"serving qmr tui for {db} on http://{host}:{port}")
-    Server(shlex.join(command), host=host, port=port, title="qmr").serve()
+    if host not in LOOPBACK_NAMES:
+        err_console.print(f"[yellow]note[/] listening on {host}: anyone who can reach it and has the token can "
+                          "read every trace and write verdicts; prefer localhost and an SSH tunnel", highlight=False)
+    GuardedServer(shlex.join(command), host=host, port=port, title="qmr", max_sessions=max_sessions).serve()

@@ -8,7 +8,10 @@ Requests run on a private asyncio loop in a background thread, at most ``concurr
 ``generate`` is synchronous like every engine and returns when its whole batch is done, so callers
 pass batches larger than ``concurrency`` (the CLI uses 2 x concurrency) to keep the server busy.
 A request that meets a connection error, a timeout, 429 or a 5xx is retried with exponential
-backoff (honouring Retry-After); when the retries are spent the batch fails with one QmrError and
+backoff (honouring Retry-After). Until the server has answered once, a refused connection (nobody
+listens there: a wrong address, or a server still booting) is retried only for ``connect_retry_s``
+in all (5 s by default, --connect-retry-s), so a wrong port fails fast; after that a refusal means a
+restart and gets the full retries. When the retries are spent the batch fails with one QmrError and
 the batches stored before it stay stored. Other 4xx answers (bad model name, bad parameters) are
 not retried.
 
@@ -55,6 +58,7 @@ class OpenAIOptions:
     backoff_s: float = 1.0  # first retry waits this long, then x2 each time (capped), with jitter
     max_backoff_s: float = 30.0
     timeout_s: float = 600.0  # one request; long reasoning traces on a busy server take minutes
+    connect_retry_s: float = 5.0  # refused connections (nobody listens) are retried this long, not max_retries times
 
     @classmethod
     def from_dict(cls, options: dict | None) -> OpenAIOptions:
@@ -73,9 +77,10 @@ class OpenAIOptions:
             backoff_s=float(options.get("backoff_s") or cls.backoff_s),
             max_backoff_s=float(options.get("max_backoff_s") or cls.max_backoff_s),
             timeout_s=float(options.get("timeout_s") or cls.timeout_s),
+            connect_retry_s=float(options["connect_retry_s"]) if options.get("connect_retry_s") is not None else cls.connect_retry_s,
         )
-        if opts.concurrency < 1 or opts.max_retries < 0 or opts.timeout_s <= 0:
-            raise QmrError("need --concurrency >= 1, --max-retries >= 0 and --request-timeout > 0")
+        if opts.concurrency < 1 or opts.max_retries < 0 or opts.timeout_s <= 0 or opts.connect_retry_s < 0:
+            raise QmrError("need --concurrency >= 1, --max-retries >= 0, --request-timeout > 0 and --connect-retry-s >= 0")
         return opts
 
     def api_key(self) -> str | None:
@@ -94,6 +99,19 @@ def normalize_base_url(url: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.netloc:
         raise QmrError(f"--base-url '{url}' is not an http(s) URL such as http://127.0.0.1:8000/v1")
     return url + "/v1" if parts.path in ("", "/") else url
+
+
+class _RefusedBudget:
+    """Connections refused (nobody listens): retried for `seconds` in all, then given up at once."""
+
+    def __init__(self, seconds: float):
+        self.seconds, self.since = seconds, None
+
+    def next_wait(self, delay: float) -> float | None:
+        now = time.monotonic()
+        self.since = self.since or now
+        left = self.seconds - (now - self.since)
+        return None if left <= 0 else min(delay, left)
 
 
 class RequestRefused(QmrError):
@@ -208,6 +226,7 @@ class OpenAIEngine:
     name = "openai"
     server_models: list[str] = field(default_factory=list)
     n_retries: int = 0
+    n_answers: int = 0  # HTTP answers seen: once the server has answered, a refusal is a restart, retried fully
 
     def __post_init__(self) -> None:
         self.served_model = self.served_model or self.ref.source
@@ -243,16 +262,24 @@ class OpenAIEngine:
         """One API call with retries; returns (JSON body, latency ms of the successful attempt)."""
         client = await self._http()
         last = ""
+        refused = _RefusedBudget(self.options.connect_retry_s)
         for attempt in range(self.options.max_retries + 1):
             hint: float | None = None
             started = time.perf_counter()
             try:
                 response = await client.request(method, path, json=payload)
+            except httpx.ConnectError as exc:
+                last = f"cannot connect: {str(exc) or 'connection refused'}"
+                if not self.n_answers:  # never reached: likely a wrong address, so fail fast
+                    hint = refused.next_wait(self._delay(attempt, None))
+                    if hint is None:
+                        break
             except httpx.TimeoutException:
                 last = f"no answer within {self.options.timeout_s:.0f} s"
             except httpx.TransportError as exc:
                 last = f"{type(exc).__name__}: {str(exc) or 'connection failed'}"
             else:
+                self.n_answers += 1
                 latency = (time.perf_counter() - started) * 1000.0
                 if response.status_code < 400:
                     try:
@@ -273,9 +300,9 @@ class OpenAIEngine:
                 await asyncio.sleep(self._delay(attempt, hint))
         if starting:
             raise QmrError(f"no OpenAI-compatible server answers at {self.options.base_url} "
-                           f"({self.options.max_retries + 1} attempts; last: {last})")
+                           f"({attempt + 1} attempts; last: {last})")
         raise QmrError(
-            f"server at {self.options.base_url} failed after {self.options.max_retries + 1} attempts ({last}); "
+            f"server at {self.options.base_url} failed after {attempt + 1} attempts ({last}); "
             "finished batches are stored: when the server is back, run the same command to resume"
         )
 

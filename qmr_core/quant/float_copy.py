@@ -18,6 +18,7 @@ import torch
 import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer
 
+from qmr_core.errors import QmrError
 from qmr_core.paths import cache_dir
 
 
@@ -48,8 +49,14 @@ def materialize_gguf(gguf: Path) -> Path:
     tmp = target.with_name(target.name + f".tmp{os.getpid()}")
     shutil.rmtree(tmp, ignore_errors=True)
     with quiet_transformers():
-        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-        model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+            model = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+        except MemoryError:
+            raise
+        except Exception as exc:  # an untrusted file: whatever its parser raises, one line (ValueError, struct.error, ...)
+            detail = (str(exc).splitlines() or [type(exc).__name__])[0]
+            raise QmrError(f"cannot load GGUF file {gguf}: {detail}") from exc
     # transformers marks GGUF-loaded models as quantized and refuses to save them, although the
     # weights are already plain float tensors; drop the marks (measured: bit-identical reload).
     for attr in ("hf_quantizer",):

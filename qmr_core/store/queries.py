@@ -27,7 +27,10 @@ ORDER BY r.created_at, r.run_id
 
 
 def run_summaries(store: Store) -> list[dict[str, Any]]:
-    return store.query_dicts(RUN_SUMMARY_SQL)
+    """Every run with its counts; `status` is `interrupted` for a `running` run whose process is gone."""
+    from qmr_core.store.lease import with_shown_status
+
+    return with_shown_status(store, store.query_dicts(RUN_SUMMARY_SQL))
 
 
 # Columns every label query selects next to method/bits/...: what the weights were at their source

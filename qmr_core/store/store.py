@@ -3,7 +3,8 @@
 DuckDB lets one process write a database file at a time and blocks other processes while it is
 open for writing. qmr therefore never keeps a connection open between units of work: every write
 (one batch of samples) and every read (one query) opens the file, does its work and closes it, and
-a connection that meets the lock retries for a while. A running `qmr eval` and the TUI take turns.
+a connection that meets the lock retries: readers for a while, writers until they get in. A running
+`qmr eval` and the TUI take turns; turns.py bounds how long a reader can hold up a waiting writer.
 """
 
 from __future__ import annotations
@@ -11,8 +12,7 @@ from __future__ import annotations
 import contextlib
 import threading
 import time
-from collections.abc import Iterator, Sequence
-from importlib import resources
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,24 +20,16 @@ import duckdb
 import pyarrow as pa
 
 from qmr_core.errors import QmrError
+from qmr_core.store import schema
+from qmr_core.store.sandbox import lock_down
+from qmr_core.store.schema import SCHEMA_VERSION
+from qmr_core.store.turns import WriterWait, bounded_read, waiting_writer, yield_to_writer
 
 LOCK_WAIT_S = 60.0
 # Interactive readers (the TUI) keep the store open this long after a read: browsing skips DuckDB's cold
 # open, and a writing `qmr eval` waits at most about this long for its batch.
 READER_WARM_HOLD_S = 1.0
-
-
-def _migrations() -> list[tuple[int, str]]:
-    folder = resources.files("qmr_core.store") / "migrations"
-    found = []
-    for entry in folder.iterdir():
-        name = entry.name
-        if name.endswith(".sql") and name[:3].isdigit():
-            found.append((int(name[:3]), entry.read_text(encoding="utf-8")))
-    return sorted(found)
-
-
-SCHEMA_VERSION = max(v for v, _ in _migrations())
+WAIT_NOTE_S = 10.0  # how often a writer waiting for the lock says so (Store.on_wait)
 
 
 def _is_lock_error(exc: Exception) -> bool:
@@ -65,7 +57,7 @@ class _WarmHold:
         if self.seconds <= 0:
             return
         with self._lock:
-            if self._con is not None or time.monotonic() < self._paused_until:
+            if self._con is not None or time.monotonic() < self._paused_until or waiting_writer(self.path):
                 return
             try:
                 self._con = duckdb.connect(str(self.path), read_only=True)
@@ -94,51 +86,88 @@ class _WarmHold:
 
 
 class Store:
-    """A handle on one store file. Cheap to create; holds no connection (unless keep_warm_s > 0)."""
+    """A handle on one store file. Cheap to create; holds no connection (unless keep_warm_s > 0).
 
-    def __init__(self, path: str | Path, *, create: bool = True, lock_wait_s: float = LOCK_WAIT_S,
-                 keep_warm_s: float = 0.0):
+    `write=False` opens it for reading only: no connection that could write is ever made (so a store on
+    read-only media can be read), migrations are not run (an older store says to run `qmr migrate`), and
+    every connection is sandboxed (see sandbox.py). Readers give up on the lock after `lock_wait_s`;
+    writers wait until they get it (`write_wait_s=None`) or the user stops them, calling `on_wait`
+    with the seconds waited about every `WAIT_NOTE_S`, and meanwhile tell readers they wait (turns.py).
+    """
+
+    def __init__(self, path: str | Path, *, create: bool = True, write: bool = True,
+                 lock_wait_s: float = LOCK_WAIT_S, write_wait_s: float | None = None, keep_warm_s: float = 0.0,
+                 on_wait: Callable[[float], None] | None = None):
         self.path = Path(path).expanduser()
-        self.lock_wait_s = lock_wait_s
+        self.write = write
+        self.lock_wait_s, self.write_wait_s = lock_wait_s, write_wait_s
+        self.on_wait = on_wait
         self._warm = _WarmHold(self.path, keep_warm_s)
         if not self.path.exists():
-            if not create:
+            if not create or not write:
                 raise QmrError(f"no qmr store at {self.path} (run `qmr eval` or `qmr demo` to create one)")
             if not self.path.parent.exists():
                 raise QmrError(f"cannot create store {self.path}: folder {self.path.parent} does not exist")
         elif self.path.is_dir():
             raise QmrError(f"store path {self.path} is a directory")
-        if create:
-            self._migrate()
+        self.migrated: tuple[list[int], list[int]] = ([], [])  # (applied, repaired) versions, by this open
+        if write:
+            self.migrated = self.migrate()
         else:
-            self._check_version()
-            self._migrate()  # an existing store from an older qmr is brought up to date
+            self._check_readable()
 
     # -- connections -------------------------------------------------------------------------
 
     @contextlib.contextmanager
-    def connect(self, read_only: bool = False) -> Iterator[duckdb.DuckDBPyConnection]:
+    def connect(self, read_only: bool = False, *, read_dirs: Sequence[Path] = (),
+                max_hold_s: float | None = None, exit_after_s: float | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short-lived connection. Read-only ones are sandboxed and interrupted when they hold up a
+        waiting writer for `max_hold_s` (see turns.py); `read_dirs` lets them read files in those folders."""
         if not read_only:
+            if not self.write:
+                raise QmrError(f"store {self.path} was opened read-only")
             self._warm.release()  # one process cannot hold the file read-only and read-write at once
-        deadline = time.monotonic() + self.lock_wait_s
-        delay = 0.02
-        while True:
-            try:
-                con = duckdb.connect(str(self.path), read_only=read_only)
-                break
-            except duckdb.IOException as exc:
-                if not _is_lock_error(exc) or time.monotonic() > deadline:
-                    raise QmrError(f"cannot open store {self.path}: {str(exc).splitlines()[0]}") from exc
-                time.sleep(delay)
-                delay = min(delay * 1.5, 0.05)  # short: readers leave only brief gaps between their reads
-            except duckdb.Error as exc:
-                raise QmrError(f"cannot open store {self.path}: {str(exc).splitlines()[0]}") from exc
+        con = self._open(read_only)
         try:
-            yield con
+            if read_only:
+                lock_down(con, read_dirs)
+                with bounded_read(con, self.path, max_hold_s, exit_after_s):
+                    yield con
+            else:
+                yield con
         finally:
             if read_only:
                 self._warm.hold()  # while `con` is still open, so the hold reuses the open database
             con.close()
+
+    def _open(self, read_only: bool) -> duckdb.DuckDBPyConnection:
+        limit = self.lock_wait_s if read_only else self.write_wait_s
+        started = time.monotonic()
+        next_note = started + WAIT_NOTE_S
+        announce = None if read_only else WriterWait(self.path)
+        delay = 0.02
+        if read_only:
+            yield_to_writer(self.path)
+        try:
+            while True:
+                try:
+                    return duckdb.connect(str(self.path), read_only=read_only)
+                except duckdb.IOException as exc:
+                    now = time.monotonic()
+                    if not _is_lock_error(exc) or (limit is not None and now - started > limit):
+                        raise QmrError(f"cannot open store {self.path}: {str(exc).splitlines()[0]}") from exc
+                    if announce is not None:
+                        announce.touch()
+                    if self.on_wait is not None and now >= next_note:
+                        next_note = now + WAIT_NOTE_S
+                        self.on_wait(now - started)
+                    time.sleep(delay)
+                    delay = min(delay * 1.5, 0.05)  # short: readers leave only brief gaps between their reads
+                except duckdb.Error as exc:
+                    raise QmrError(f"cannot open store {self.path}: {str(exc).splitlines()[0]}") from exc
+        finally:
+            if announce is not None:
+                announce.done()
 
     def close(self) -> None:
         """Let go of a warm read-only hold at once (see keep_warm_s)."""
@@ -157,61 +186,14 @@ class Store:
 
     # -- schema ------------------------------------------------------------------------------
 
-    @staticmethod
-    def _version(con: duckdb.DuckDBPyConnection) -> int:
-        has = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-        ).fetchone()[0]
-        if not has:
-            return 0
-        row = con.execute("SELECT max(version) FROM schema_version").fetchone()
-        return int(row[0] or 0)
-
-    @staticmethod
-    def _applied(con: duckdb.DuckDBPyConnection) -> set[int]:
-        has = con.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-        ).fetchone()[0]
-        return {r[0] for r in con.execute("SELECT version FROM schema_version").fetchall()} if has else set()
-
-    def _check_version(self) -> int:
+    def _check_readable(self) -> None:
         with self.connect(read_only=True) as con:
-            version = self._version(con)
-        if version > SCHEMA_VERSION:
-            raise QmrError(
-                f"store {self.path} has schema v{version}, newer than this qmr understands (v{SCHEMA_VERSION}); upgrade qmr"
-            )
-        if version == 0:
-            raise QmrError(f"{self.path} is not a qmr store (no schema_version table)")
-        return version
+            schema.check_readable(con, self.path)
 
-    def _migrate(self) -> None:
+    def migrate(self) -> tuple[list[int], list[int]]:
+        """Apply missing migrations (and repair lost version rows); returns (applied, repaired)."""
         with self.connect() as con:
-            current = self._version(con)
-            applied = self._applied(con)
-            if current > SCHEMA_VERSION:
-                raise QmrError(
-                    f"store {self.path} has schema v{current}, newer than this qmr understands (v{SCHEMA_VERSION}); upgrade qmr"
-                )
-            if applied >= {v for v, _ in _migrations()}:
-                return  # nothing to do: no write lock taken beyond this short connection
-            if current == 0:
-                n_tables = con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0]
-                if n_tables:
-                    raise QmrError(f"{self.path} is a DuckDB file but not a qmr store")
-            con.execute("BEGIN TRANSACTION")
-            try:
-                con.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP DEFAULT current_timestamp)"
-                )
-                for version, sql in _migrations():
-                    if version not in applied:  # by set, so migrations written in parallel all apply
-                        con.execute(sql)
-                        con.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
+            return schema.migrate(con, self.path)
 
     # -- reads and writes --------------------------------------------------------------------
 

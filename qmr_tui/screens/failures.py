@@ -104,7 +104,7 @@ class FailuresScreen(Screen[None]):
         try:
             if self.rows is None and filters.outcome is not None and not filters.search:
                 # First visit: paint the first page of the shown outcome, then load everything.
-                first = load_comparison(store, self.comparison, judge, self.app.annotations.arrow(),
+                first = load_comparison(store, self.comparison, judge, self.app.annotations.arrow_or_empty(),
                                         outcome=filters.outcome, limit=FIRST_PAGE)
                 # shown as loaded when only the outcome filters it; other filters go through apply_filters
                 page = page_result(first) if filters == FailureFilters(outcome=filters.outcome) else None
@@ -115,10 +115,12 @@ class FailuresScreen(Screen[None]):
                 judge = first.judge
                 # the rest waits for the first page to paint: both need the GIL on a small machine
                 self._first_painted.wait(FIRST_PAINT_WAIT_S)
-            loaded = load_comparison(store, self.comparison, judge, self.app.annotations.arrow())
+            loaded = load_comparison(store, self.comparison, judge, self.app.annotations.arrow_or_empty())
         except Exception as exc:
             self.post_message(LoadFailed("failures", str(exc)))
             return
+        if problem := self.app.annotations.problem:
+            self.app.call_from_thread(self.notify, problem, severity="warning", timeout=8)
         self.post_message(RowsLoaded(loaded.rows, loaded.judges, loaded.labels, loaded.judge, time.perf_counter() - started))
 
     def on_rows_loaded(self, message: RowsLoaded) -> None:

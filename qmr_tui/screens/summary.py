@@ -56,7 +56,7 @@ class SummaryScreen(Screen[None]):
         store = self.app.store
         try:
             runs = list_runs(store)  # type: ignore[arg-type]
-            summary = load_summary(store, runs, self.comparison, self.app.judge, self.app.annotations.arrow())  # type: ignore[arg-type]
+            summary = load_summary(store, runs, self.comparison, self.app.judge, self.app.annotations.arrow_or_empty())  # type: ignore[arg-type]
         except Exception as exc:
             self.post_message(LoadFailed("summary", str(exc)))
             return
@@ -131,6 +131,8 @@ class SummaryScreen(Screen[None]):
         parts.append(judges)
         verdicts = ", ".join(f"{v} {n}" for v, n in sorted(s.verdicts.items())) or "none yet"
         parts.append(Text(f"your verdicts: {verdicts}  (stored in {self.app.annotations.path.name})", style="dim"))
+        if self.app.annotations.problem:
+            parts.append(Text(f"note: {self.app.annotations.problem}", style="bold yellow"))
         return Group(*parts)
 
     def render_sensitivity(self, grid: Grid) -> list[RenderableType]:
