@@ -13,7 +13,7 @@ from rich.table import Table
 
 from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store, resolve_run
 from qmr_core.compare import ComparisonSummary, GroupStats, compare_runs, infer_base_run, summary_dict
-from qmr_core.diagnose.taxonomy import CAPABILITIES, ERROR_TYPES
+from qmr_core.diagnose.taxonomy import CAPABILITIES, DEGENERATE_KINDS, ERROR_TYPES
 from qmr_core.errors import QmrError
 
 
@@ -129,13 +129,24 @@ def diagnose_command(
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N] for judges and teacher forcing.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", "-k", help="Sequences per forward pass / judge batch.")] = 4,
     force: Annotated[bool, typer.Option("--force", help="Redo teacher forcing and LLM votes already stored.")] = False,
+    judge_max_tokens: Annotated[int | None, typer.Option("--judge-max-tokens", help="Token budget of one judge vote (default: 1024 for hf judges, constrained; 4096 for served judges, which may reason first).")] = None,
+    judge_temperature: Annotated[float | None, typer.Option("--judge-temperature", help="Judge sampling temperature (default: 0 for one sample, 0.7 for several).")] = None,
+    judge_samples: Annotated[int, typer.Option("--judge-samples", help="Votes per judge and sample (self-consistency; the judge's verdict is their majority).")] = 1,
+    judge_constrained: Annotated[bool, typer.Option("--judge-constrained/--no-judge-constrained", help="Enforce the verdict's JSON schema (llguidance locally, response_format on servers).")] = True,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Locate and label the first error of every wrong sample of a run; writes `diagnoses` (one row per
     judge plus `combined`), `judge_votes`, `symbolic_flags`, and with a base run `pairs` and `flips`.
 
+    Combined verdict: the first faulty step is the earliest step any locator puts forward (symbolic
+    flags, the majority of the LLM votes that located a step, each Degenerate subtype at the step where
+    it begins). Its type comes from the source that located it; where the LLM majority located the same
+    step, the LLM's type. Every disagreement is stored; agreement counts only votes that located a step;
+    when nothing located the error the verdict says so.
+
     Example: qmr diagnose --run 3c0d12 --base 768079 --judge symbolic --judge hf:smollm2-135m --db qmr-demo.duckdb
     """
+    from qmr_core.diagnose.judge import JudgeSettings
     from qmr_core.diagnose.pipeline import diagnose_run
 
     if batch_size < 1:
@@ -144,6 +155,7 @@ def diagnose_command(
     run_id = resolve_run(store, run)
     base_id = resolve_run(store, base) if base else None
     judges = judge or ["symbolic"]
+    settings = JudgeSettings(judge_max_tokens, judge_temperature, judge_samples, judge_constrained)
     with _progress() as progress:
         tasks: dict[str, int] = {}
 
@@ -153,7 +165,8 @@ def diagnose_command(
             progress.update(tasks[stage], completed=done)
 
         report = diagnose_run(store, run_id, base_id, judges, only_lost=only_lost, teacher_forcing=teacher_forcing,
-                              control=control, device=device, batch_size=batch_size, force=force, progress=on_progress)
+                              control=control, device=device, batch_size=batch_size, force=force, progress=on_progress,
+                              judge_settings=settings)
     console.print(
         f"run [bold]{run_id}[/]: {report.n_failing} wrong samples diagnosed"
         + (f" against base [bold]{report.base_run_id}[/] ({len(report.lost)} lost)" if report.base_run_id else " (no base run)")
@@ -162,6 +175,9 @@ def diagnose_command(
         f"symbolic flags: {report.n_flags}   judge votes: {report.n_votes} ({report.n_unparsed} unparsed)   "
         f"teacher-forced traces: {report.n_flips}"
     )
+    if report.n_failing:
+        console.print(f"combined verdicts: {report.n_located} locate a step, {report.n_unlocated} say no locator "
+                      "located the error")
     for note in report.notes:
         err_console.print(f"[yellow]warning[/] {escape(note)}")
     if report.combined:
@@ -170,7 +186,7 @@ def diagnose_command(
 
 def _errors_tables(store, run_ids: list[str], judge: str) -> tuple[Table, Table]:
     rows = store.query_dicts(
-        """SELECT d.run_id, coalesce(m.name, r.model_id) AS model, d.error_type, d.capability, count(*) AS n
+        """SELECT d.run_id, coalesce(m.name, r.model_id) AS model, d.error_type, d.capability, d.subtype, count(*) AS n
            FROM diagnoses d JOIN runs r USING (run_id) LEFT JOIN models m USING (model_id)
            WHERE d.judge = ? AND d.run_id IN (SELECT unnest(?))
            GROUP BY ALL ORDER BY d.run_id""",
@@ -187,6 +203,9 @@ def _errors_tables(store, run_ids: list[str], judge: str) -> tuple[Table, Table]
         c = r["capability"] or "unlocated"
         by_type[(r["run_id"], t)] = by_type.get((r["run_id"], t), 0) + r["n"]
         by_cap[(r["run_id"], c)] = by_cap.get((r["run_id"], c), 0) + r["n"]
+        if r["subtype"] and t == "Degenerate":
+            key = (r["run_id"], f"  {r['subtype']}")
+            by_type[key] = by_type.get(key, 0) + r["n"]
 
     def table(title: str, labels: list[str], counts: dict[tuple[str, str], int]) -> Table:
         """One row per label, one column per run (fits 80 columns for a few runs)."""
@@ -200,11 +219,14 @@ def _errors_tables(store, run_ids: list[str], judge: str) -> tuple[Table, Table]
             for run_id, n in totals.items():
                 k = counts.get((run_id, label), 0)
                 cells.append(f"{k} ({k / n:.0%})" if k else "-")
-            t.add_row(label, *cells)
+            t.add_row(label, *cells, end_section=label in section_ends)
         return t
 
+    section_ends = {CAPABILITIES[1]}  # the paper's two capabilities, then problem understanding and degenerate output
+    subtypes = [f"  {k}" for k in DEGENERATE_KINDS]
+
     return (
-        table(f"error types ({judge})", list(ERROR_TYPES) + ["unlocated"], by_type),
+        table(f"error types ({judge})", list(ERROR_TYPES) + subtypes + ["unlocated"], by_type),
         table(f"capabilities ({judge})", list(CAPABILITIES) + ["unlocated"], by_cap),
     )
 
