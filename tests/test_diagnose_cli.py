@@ -82,6 +82,30 @@ def test_compare_diagnose_errors_on_the_tiny_model(tiny_store, tiny_model):
     assert len(flips) == n_failing and all(n > 0 and ctrl is not None for _p, n, _f, ctrl in flips)
     evidence = json.loads(con.execute("SELECT evidence_json FROM diagnoses WHERE judge = 'combined' LIMIT 1").fetchone()[0])
     assert {"rules", "symbolic", "votes", "majority", "first_flip_step", "first_divergent_step", "lost"} <= evidence.keys()
+    # the combine rule: the earliest step any locator put forward, typed by the source that located it
+    rows = con.execute("SELECT problem_id, sample_idx, judge, first_error_step, error_type, located_by, evidence_json "
+                       "FROM diagnoses WHERE run_id = ?", [quant]).fetchall()
+    by_sample: dict = {}
+    for pid, idx, j, step, etype, located_by, ev in rows:
+        by_sample.setdefault((pid, idx), {})[j] = (step, etype, located_by, ev)
+    n_located = 0
+    for key, judged in by_sample.items():
+        ev = json.loads(judged["combined"][3])
+        candidates = [(judged[judge][0], "llm"), (judged["symbolic"][0], "symbolic")]
+        candidates += [(f["step"], f"degenerate:{f['kind']}") for f in ev["rules"]]
+        located = [c for c in candidates if c[0] is not None]
+        step, etype, located_by, _ev = judged["combined"]
+        if not located:
+            assert step is None, key  # a Degenerate finding without a step (no steps at all) may still type it
+            assert located_by is None or (etype == "Degenerate" and located_by.startswith("degenerate:")), key
+            continue
+        n_located += 1
+        assert step == min(c[0] for c in located), (key, candidates)
+        assert located_by in {src for s_, src in located if s_ == step}
+        if located_by == "llm":
+            assert etype == judged[judge][1]
+        assert all(d["step"] != step for d in ev["disagreements"] if d["what"] == "locator: another step")
+    assert f"combined verdicts: {n_located} locate a step, {n_failing - n_located} say" in diag.output.replace("\n", " ")
     capabilities = con.execute("SELECT DISTINCT error_type, capability FROM diagnoses WHERE error_type IS NOT NULL").fetchall()
     con.close()
     from qmr_core.diagnose.taxonomy import capability_of
@@ -141,7 +165,34 @@ def test_judge_bench_on_a_small_file(tmp_path, tiny_model):
     assert (sym["flags_right"], sym["flags_wrong"], sym["flag_precision"]) == (1, 1, 0.5)
     table = run("judge-bench", f, "--judge", "symbolic", "--judge", f"hf:{tiny_model}", "--device", "cpu", "--limit", 2)
     assert table.exit_code == 0, table.output
-    assert "pipeline" in table.output and "flag precision" in table.output
+    assert "pipeline" in table.output and "flag precision" in table.output and "GPT-4o 63.6" in table.output
+    # an LLM judge, K = 3 constrained samples, two splits: Pass@1, Maj@K, per split and averaged
+    g = tmp_path / "processbench_math.jsonl"
+    g.write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
+    res = run("judge-bench", f, g, "--judge", f"hf:{tiny_model}", "--judge-samples", 3, "--device", "cpu", "--json")
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.output)
+    assert set(body["splits"]) == {"pb", "math"}
+    llm = body["splits"]["pb"]["results"][f"hf:{tiny_model}"]
+    assert (llm["k"], llm["n_votes"], llm["n_unparsed"], llm["constrained"]) == (3, 12, 0, True)
+    assert (llm["n_error"], llm["n_correct"]) == (2, 2) and 0 <= llm["f1"] <= 1 and 0 <= llm["maj"]["f1"] <= 1
+    avg = body["average"][f"hf:{tiny_model}"]
+    per_split = [body["splits"][sp]["results"][f"hf:{tiny_model}"]["f1"] for sp in ("pb", "math")]
+    assert avg["f1"] == pytest.approx(sum(per_split) / 2)
+    assert "listed twice" in error_line(run("judge-bench", f, "--judge", "symbolic", "--judge", "symbolic"))
+
+
+def test_majority_and_pipeline_on_processbench_rows():
+    from qmr_core.diagnose.judge_bench import majority_prediction, pipeline_predictions
+
+    assert majority_prediction([2, 2, -1]) == 2
+    assert majority_prediction([-1, -1, 3]) == -1  # "no error" is a vote here: the answer may be right
+    assert majority_prediction([3, 1, -1]) == 1  # a tie: the earliest step, -1 last
+    assert majority_prediction([-1, 4]) == 4
+    assert majority_prediction([None, None]) is None
+    # earliest located step of any locator; -1 when every locator answered "none"; None when none answered
+    assert pipeline_predictions([None, 3, None, None], [[1, 2, -1, None]]) == [1, 2, -1, -1]
+    assert pipeline_predictions(None, [[1, -1, None], [0, -1, None]]) == [0, -1, None]
 
 
 # -- evidence and rules on a hand-built store ----------------------------------------------------

@@ -265,64 +265,98 @@ def errors_command(
 @app.command("judge-bench")
 @cli_errors
 def judge_bench_command(
-    file: Annotated[Path, typer.Argument(help="ProcessBench-format JSONL: problem, steps, label (earliest wrong step or -1).")],
+    files: Annotated[list[Path], typer.Argument(help="ProcessBench-format JSONL, one per split (problem, steps, label: earliest wrong step or -1).")],
     judge: Annotated[list[str] | None, typer.Option("--judge", "-j", help="symbolic | ENGINE:MODEL (repeatable). Default: symbolic.")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", help="First N rows only.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", help="First N rows of each file only.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N] for LLM judges.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", "-k")] = 4,
+    judge_max_tokens: Annotated[int | None, typer.Option("--judge-max-tokens", help="Token budget of one vote (default: 1024 hf, 4096 served).")] = None,
+    judge_temperature: Annotated[float | None, typer.Option("--judge-temperature", help="Default: 0 for one sample, 0.7 for several.")] = None,
+    judge_samples: Annotated[int, typer.Option("--judge-samples", help="K votes per row: Pass@1 is their mean, Maj@K their majority.")] = 1,
+    judge_constrained: Annotated[bool, typer.Option("--judge-constrained/--no-judge-constrained", help="Enforce the verdict's JSON schema.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
-    """Score step location on ProcessBench data: accuracy on erroneous and on correct samples, F1,
-    and the symbolic checker's earliest-flag precision.
+    """Score step location on ProcessBench data with ProcessBench's metrics: accuracy on erroneous and
+    on correct samples and their harmonic mean F1, per split (one file each) and averaged; for LLM judges
+    Pass@1 and Maj@K; for the symbolic checker its earliest-flag precision.
 
-    Example: qmr judge-bench ../shared/data/processbench_gsm8k.jsonl --judge symbolic
+    Example: qmr judge-bench ../shared/data/processbench_gsm8k.jsonl --judge symbolic --judge hf:smollm2-135m --limit 20
     """
-    from qmr_core.diagnose.judge import LLMJudge, parse_judge_spec
-    from qmr_core.diagnose.processbench import (
-        combine_predictions, flag_precision, judge_predictions, load_processbench, processbench_metrics,
-        symbolic_predictions,
-    )
+    from qmr_core.diagnose.judge import JudgeSettings, LLMJudge, parse_judge_specs
+    from qmr_core.diagnose.judge_bench import PUBLISHED, llm_bench, pipeline_predictions, split_name
+    from qmr_core.diagnose.processbench import flag_precision, load_processbench, processbench_metrics, symbolic_predictions
 
-    specs = [parse_judge_spec(j) for j in (judge or ["symbolic"])]
+    specs = parse_judge_specs(judge or ["symbolic"])
     if limit is not None and limit < 1:
         raise QmrError("--limit must be >= 1")
-    items = load_processbench(file, limit)
-    labels = [it.label for it in items]
-    results: dict[str, dict] = {}
-    sym_preds = None
-    llm_preds: list[list[int | None]] = []
-    for spec in specs:
-        if spec.is_symbolic:
-            sym_preds = symbolic_predictions(items)
-            m = processbench_metrics(labels, [-1 if p is None else p for p in sym_preds])
-            fp = flag_precision(labels, sym_preds)
-            results[spec.spec] = {**m.__dict__, "flags_right": fp.right, "flags_wrong": fp.wrong,
-                                  "flags_after_label": fp.not_counted, "flag_precision": fp.precision}
-        else:
-            with _progress() as progress:
-                task = progress.add_task(spec.spec, total=len(items))
-                judge_obj = LLMJudge(spec, device=device)
-                preds, unparsed = judge_predictions(judge_obj, items, batch_size,
-                                                    on_batch=lambda n: progress.advance(task, n))
-            llm_preds.append(preds)
-            results[spec.spec] = processbench_metrics(labels, preds, unparsed).__dict__
-    if len(specs) > 1:
-        combined = combine_predictions(sym_preds, llm_preds)
-        results["pipeline"] = processbench_metrics(labels, combined).__dict__
+    settings = JudgeSettings(judge_max_tokens, judge_temperature, judge_samples, judge_constrained)
+    splits = {split_name(f): (f, load_processbench(f, limit)) for f in files}
+    judges = {sp.spec: LLMJudge(sp, device=device, settings=settings) for sp in specs if not sp.is_symbolic}
+    out: dict[str, dict] = {}
+    for split, (file, items) in splits.items():
+        labels = [it.label for it in items]
+        results: dict[str, dict] = {}
+        sym_preds = None
+        llm_preds: list[list[int | None]] = []
+        for spec in specs:
+            if spec.is_symbolic:
+                sym_preds = symbolic_predictions(items)
+                m = processbench_metrics(labels, [-1 if p is None else p for p in sym_preds])
+                fp = flag_precision(labels, sym_preds)
+                results[spec.spec] = {**m.__dict__, "flags_right": fp.right, "flags_wrong": fp.wrong,
+                                      "flags_after_label": fp.not_counted, "flag_precision": fp.precision}
+            else:
+                with _progress() as progress:
+                    task = progress.add_task(f"{spec.spec} on {split}", total=len(items))
+                    results[spec.spec], maj = llm_bench(judges[spec.spec], items, batch_size,
+                                                        on_batch=lambda n: progress.advance(task, n))
+                llm_preds.append(maj)
+        if len(specs) > 1:
+            results["pipeline"] = processbench_metrics(labels, pipeline_predictions(sym_preds, llm_preds)).__dict__
+        out[split] = {"file": str(file), "n": len(items), "results": results}
+    average = {name: {"f1": _mean_of(out, name, "f1"), "maj_f1": _mean_of(out, name, "maj")}
+               for name in next(iter(out.values()))["results"]} if len(out) > 1 else None
     if as_json:
-        console.print_json(json.dumps({"file": str(file), "n": len(items), "results": results}))
+        body = next(iter(out.values())) if len(out) == 1 else {"splits": out, "average": average}
+        console.print_json(json.dumps(body))
         return
-    table = Table(title=f"ProcessBench step location: {escape(file.name)} ({len(items)} rows)", header_style="bold")
-    for col in ("judge", "acc (erroneous)", "acc (correct)", "F1", "n erroneous", "n correct", "unparsed"):
-        table.add_column(col, justify="left" if col == "judge" else "right")
+    for split, data in out.items():
+        console.print(_bench_table(split, data))
+    if average:
+        console.print("average F1 over splits: " + "; ".join(
+            f"{escape(n)} {_pct(a['f1'])}" + (f" (Maj@{judge_samples} {_pct(a['maj_f1'])})" if a["maj_f1"] is not None else "")
+            for n, a in average.items()))
+    console.print(f"[dim]{PUBLISHED}[/]")
+    for j in judges.values():
+        for note in j.notes:
+            err_console.print(f"[yellow]warning[/] {escape(note)}")
+
+
+def _mean_of(out: dict, name: str, key: str) -> float | None:
+    vals = []
+    for data in out.values():
+        r = data["results"].get(name, {})
+        v = r.get("maj", {}).get("f1") if key == "maj" else r.get(key)
+        vals.append(v)
+    return sum(vals) / len(vals) if vals and all(v is not None for v in vals) else None
+
+
+def _bench_table(split: str, data: dict) -> Table:
+    results = data["results"]
+    first = next(iter(results.values()))
+    table = Table(title=f"ProcessBench step location: {escape(split)} ({data['n']} rows: {first['n_error']} erroneous, "
+                        f"{first['n_correct']} correct)", header_style="bold")
+    for col in ("judge", "acc erroneous", "acc correct", "F1", "Maj@K F1", "unparsed"):
+        table.add_column(col, justify="left" if col == "judge" else "right", overflow="fold")
     for name, r in results.items():
+        maj = r.get("maj")
+        unparsed = f"{r['n_unparsed']}/{r['n_votes']}" if "n_votes" in r else str(r["n_unparsed"])
         table.add_row(escape(name), _pct(r["acc_error"]), _pct(r["acc_correct"]),
-                      "-" if r["f1"] is None else f"{r['f1']:.3f}", str(r["n_error"]), str(r["n_correct"]), str(r["n_unparsed"]))
-    console.print(table)
+                      "-" if r["f1"] is None else f"{r['f1']:.3f}",
+                      "-" if not maj or maj["f1"] is None else f"{maj['f1']:.3f} K={r['k']}", unparsed)
     if "symbolic" in results:
         r = results["symbolic"]
-        console.print(
-            f"symbolic checker flags: {r['flags_right']} right, {r['flags_wrong']} wrong "
-            f"({r['flags_after_label']} after the label, not counted); "
-            f"flag precision [bold]{_pct(r['flag_precision'])}[/]"
-        )
+        table.caption = (f"symbolic checker flags: {r['flags_right']} right, {r['flags_wrong']} wrong "
+                         f"({r['flags_after_label']} after the label, not counted); "
+                         f"flag precision {_pct(r['flag_precision'])}")
+    return table
