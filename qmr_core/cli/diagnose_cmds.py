@@ -283,8 +283,8 @@ def judge_bench_command(
     Example: qmr judge-bench ../shared/data/processbench_gsm8k.jsonl --judge symbolic --judge hf:smollm2-135m --limit 20
     """
     from qmr_core.diagnose.judge import JudgeSettings, LLMJudge, parse_judge_specs
-    from qmr_core.diagnose.judge_bench import PUBLISHED, llm_bench, pipeline_predictions, split_name
-    from qmr_core.diagnose.processbench import flag_precision, load_processbench, processbench_metrics, symbolic_predictions
+    from qmr_core.diagnose.judge_bench import PUBLISHED, split_name
+    from qmr_core.diagnose.processbench import load_processbench
 
     specs = parse_judge_specs(judge or ["symbolic"])
     if limit is not None and limit < 1:
@@ -293,27 +293,8 @@ def judge_bench_command(
     splits = {split_name(f): (f, load_processbench(f, limit)) for f in files}
     judges = {sp.spec: LLMJudge(sp, device=device, settings=settings) for sp in specs if not sp.is_symbolic}
     out: dict[str, dict] = {}
-    for split, (file, items) in splits.items():
-        labels = [it.label for it in items]
-        results: dict[str, dict] = {}
-        sym_preds = None
-        llm_preds: list[list[int | None]] = []
-        for spec in specs:
-            if spec.is_symbolic:
-                sym_preds = symbolic_predictions(items)
-                m = processbench_metrics(labels, [-1 if p is None else p for p in sym_preds])
-                fp = flag_precision(labels, sym_preds)
-                results[spec.spec] = {**m.__dict__, "flags_right": fp.right, "flags_wrong": fp.wrong,
-                                      "flags_after_label": fp.not_counted, "flag_precision": fp.precision}
-            else:
-                with _progress() as progress:
-                    task = progress.add_task(f"{spec.spec} on {split}", total=len(items))
-                    results[spec.spec], maj = llm_bench(judges[spec.spec], items, batch_size,
-                                                        on_batch=lambda n: progress.advance(task, n))
-                llm_preds.append(maj)
-        if len(specs) > 1:
-            results["pipeline"] = processbench_metrics(labels, pipeline_predictions(sym_preds, llm_preds)).__dict__
-        out[split] = {"file": str(file), "n": len(items), "results": results}
+    out = {split: {"file": str(file), "n": len(items), "results": _bench_split(specs, judges, split, items, batch_size)}
+           for split, (file, items) in splits.items()}
     average = {name: {"f1": _mean_of(out, name, "f1"), "maj_f1": _mean_of(out, name, "maj")}
                for name in next(iter(out.values()))["results"]} if len(out) > 1 else None
     if as_json:
@@ -330,6 +311,33 @@ def judge_bench_command(
     for j in judges.values():
         for note in j.notes:
             err_console.print(f"[yellow]warning[/] {escape(note)}")
+
+
+def _bench_split(specs, judges: dict, split: str, items: list, batch_size: int) -> dict[str, dict]:
+    """Every judge's metrics on one split, and the pipeline's when several judges ran."""
+    from qmr_core.diagnose.judge_bench import llm_bench, pipeline_predictions
+    from qmr_core.diagnose.processbench import flag_precision, processbench_metrics, symbolic_predictions
+
+    labels = [it.label for it in items]
+    results: dict[str, dict] = {}
+    sym_preds = None
+    llm_preds: list[list[int | None]] = []
+    for spec in specs:
+        if spec.is_symbolic:
+            sym_preds = symbolic_predictions(items)
+            m = processbench_metrics(labels, [-1 if p is None else p for p in sym_preds])
+            fp = flag_precision(labels, sym_preds)
+            results[spec.spec] = {**m.__dict__, "flags_right": fp.right, "flags_wrong": fp.wrong,
+                                  "flags_after_label": fp.not_counted, "flag_precision": fp.precision}
+        else:
+            with _progress() as progress:
+                task = progress.add_task(f"{spec.spec} on {split}", total=len(items))
+                results[spec.spec], maj = llm_bench(judges[spec.spec], items, batch_size,
+                                                    on_batch=lambda n: progress.advance(task, n))
+            llm_preds.append(maj)
+    if len(specs) > 1:
+        results["pipeline"] = processbench_metrics(labels, pipeline_predictions(sym_preds, llm_preds)).__dict__
+    return results
 
 
 def _mean_of(out: dict, name: str, key: str) -> float | None:
