@@ -138,11 +138,7 @@ def diagnose_command(
     """Locate and label the first error of every wrong sample of a run; writes `diagnoses` (one row per
     judge plus `combined`), `judge_votes`, `symbolic_flags`, and with a base run `pairs` and `flips`.
 
-    Combined verdict: the first faulty step is the earliest step any locator puts forward (symbolic
-    flags, the majority of the LLM votes that located a step, each Degenerate subtype at the step where
-    it begins). Its type comes from the source that located it; where the LLM majority located the same
-    step, the LLM's type. Every disagreement is stored; agreement counts only votes that located a step;
-    when nothing located the error the verdict says so.
+    Combined verdict: the first faulty step is the earliest step any locator puts forward (symbolic flags, the majority of the LLM votes that located a step, each Degenerate subtype at the step where it begins). Its type comes from the source that located it; where the LLM majority located the same step, the LLM's type. Every disagreement is stored; agreement counts only votes that located a step; when nothing located the error the verdict says so.
 
     Example: qmr diagnose --run 3c0d12 --base 768079 --judge symbolic --judge hf:smollm2-135m --db qmr-demo.duckdb
     """
