@@ -211,3 +211,28 @@ def test_unconstrained_judge_on_the_tiny_model_keeps_every_reply(tiny_model):
     out = judge.judge([JudgeCase(problem="What is 2 + 3?", steps=["Step 1: 2 + 3 = 6."], gold="5")], batch_size=2)
     raw, verdict, _ms = out[0]
     assert isinstance(raw, str) and verdict == parse_verdict(raw, 1) and not judge.constrained
+
+
+def test_migration_keeps_v1_votes_as_vote_zero(tmp_path):
+    """A store made before protocol v2: its votes survive the migration as vote 0 with no protocol."""
+    import duckdb
+
+    from qmr_core.store import Store
+    from qmr_core.store.store import _migrations
+
+    path = tmp_path / "old.duckdb"
+    con = duckdb.connect(str(path))
+    con.execute("CREATE TABLE schema_version (version INTEGER PRIMARY KEY, applied_at TIMESTAMP DEFAULT current_timestamp)")
+    for version, sql in _migrations():
+        if version < 8:
+            con.execute(sql)
+            con.execute("INSERT INTO schema_version (version) VALUES (?)", [version])
+    con.execute("INSERT INTO judge_votes (run_id, problem_id, sample_idx, judge, prompt_version, raw_output, parsed, "
+                "parse_error) VALUES ('r', 'p', 0, 'hf:x', 'judge-v1', 'garbage', false, 'no-json')")
+    con.close()
+    store = Store(path)
+    row = store.query_dicts("SELECT * FROM judge_votes")[0]
+    assert (row["vote_idx"], row["prompt_version"], row["protocol_json"], row["raw_output"]) == (0, "judge-v1", None, "garbage")
+    store.upsert("judge_votes", [{**row, "vote_idx": 1}])
+    assert store.query("SELECT count(*) FROM judge_votes")[0][0] == 2  # a second vote of one judge is its own row
+    assert {"subtype", "located_by"} <= {r[0] for r in store.query("SELECT column_name FROM information_schema.columns WHERE table_name = 'diagnoses'")}
