@@ -214,6 +214,12 @@ def test_symbolic_diagnosis_and_flags_on_a_hand_built_store(tmp_path):
     assert (rows["symbolic"]["first_error_step"], rows["symbolic"]["error_type"]) == (1, "Execution")
     assert rows["combined"]["capability"] == "numerical computation"
     assert rows["rules"]["error_type"] is None
+    assert rows["combined"]["located_by"] == "symbolic" and rows["combined"]["subtype"] is None
+    # the fp-divergence hook: an earlier judge-free location wins the step, names no type, and is recorded
+    diagnose_run(st, "quant", judges=["symbolic"], teacher_forcing=False, fp_locator={("p1", 0): 0})
+    hooked = st.query_dicts("SELECT * FROM diagnoses WHERE judge = 'combined'")[0]
+    assert (hooked["first_error_step"], hooked["error_type"], hooked["located_by"]) == (0, None, "divergence")
+    assert json.loads(hooked["evidence_json"])["disagreements"][0]["source"] == "symbolic"
     ev = json.loads(rows["combined"]["evidence_json"])
     assert ev["first_divergent_step"] == 1 and ev["lost"] is True
     with pytest.raises(Exception, match="--only-lost"):

@@ -212,6 +212,7 @@ def diagnose_run(
     progress: Progress | None = None,
     llm_judges: dict[str, LLMJudge] | None = None,
     judge_settings: JudgeSettings | None = None,
+    fp_locator: dict[tuple[str, int], int | None] | None = None,
 ) -> DiagnoseReport:
     """Diagnose the failing samples of ``run_id``; see the module docstring for what is written.
 
@@ -220,7 +221,9 @@ def diagnose_run(
     first, ``only_lost`` can restrict the work to lost problems, and teacher forcing scores the
     base trace under this run's model (``control``: also under the base model). LLM votes
     already stored for the same judge and protocol are reused unless ``force``. ``judge_settings``:
-    tokens, temperature, samples per judge and constrained output (JudgeSettings).
+    tokens, temperature, samples per judge and constrained output (JudgeSettings). ``fp_locator``:
+    (problem, sample) -> the first step the full-precision model would not have written, a judge-free
+    locator that joins the combine rule as ``divergence`` (only where it is measured to help).
     """
     specs: list[JudgeSpec] = parse_judge_specs(judges)
     settings = judge_settings or JudgeSettings()
@@ -284,7 +287,7 @@ def diagnose_run(
         extra = {"first_flip_step": flips.get(flip_key), "first_divergent_step": divergence.get(pid),
                  "lost": (pid in lost) if base_run_id else None}
         rows += ev.rows
-        combined = ev.combined_row(run_id, base_run_id, extra)
+        combined = ev.combined_row(run_id, base_run_id, extra, (fp_locator or {}).get((pid, idx)))
         rows.append(combined)
         label = combined["error_type"] or "unlocated"
         report.combined[label] = report.combined.get(label, 0) + 1
