@@ -7,10 +7,9 @@ import pytest
 from typer.testing import CliRunner
 
 from qmr_core.cli import app
-from qmr_core.diagnose.judge import Majority
-from qmr_core.diagnose.pipeline import _combine, diagnose_run
+from qmr_core.diagnose.pipeline import diagnose_run
 from qmr_core.store.queries import run_model_spec
-from qmr_core.diagnose.rules import RuleVerdict, degenerate, periodic_tail, repeated_step
+from qmr_core.diagnose.rules import degenerate, findings, periodic_tail, repeated_step
 from qmr_core.store import Store
 from tests.test_compare import add_problem, add_run, add_sample
 
@@ -69,15 +68,45 @@ def test_compare_diagnose_errors_on_the_tiny_model(tiny_store, tiny_model):
     assert n_failing > 0
     per_judge = dict(con.execute("SELECT judge, count(*) FROM diagnoses WHERE run_id = ? GROUP BY 1", [quant]).fetchall())
     assert per_judge == {"rules": n_failing, "symbolic": n_failing, judge: n_failing, "combined": n_failing}
-    votes = con.execute("SELECT raw_output, parsed, parse_error, prompt_version FROM judge_votes WHERE run_id = ?", [quant]).fetchall()
+    votes = con.execute("SELECT raw_output, parsed, parse_error, prompt_version, protocol_json, first_error_step, "
+                        "error_type FROM judge_votes WHERE run_id = ?", [quant]).fetchall()
     assert len(votes) == n_failing
-    assert all(raw is not None and (parsed or err) and pv == "judge-v1" for raw, parsed, err, pv in votes)
+    # constrained decoding: even a random model's every vote is a parsed, in-range verdict
+    steps = dict(con.execute("SELECT problem_id, count(*) FROM steps WHERE run_id = ? GROUP BY 1", [quant]).fetchall())
+    for raw, parsed, err, pv, protocol, step, etype in votes:
+        assert parsed and err is None and pv == "judge-v2", (raw, err)
+        assert json.loads(protocol)["constrained"] is True
+        assert step is None or (0 <= step < max(steps.values()) and etype is not None)
     pairs = con.execute("SELECT count(*) FROM pairs WHERE base_run_id = ? AND quant_run_id = ?", [base, quant]).fetchone()[0]
     assert pairs == 3
     flips = con.execute("SELECT problem_id, n_tokens, first_flip_token, n_control_mismatch FROM flips ORDER BY 1").fetchall()
     assert len(flips) == n_failing and all(n > 0 and ctrl is not None for _p, n, _f, ctrl in flips)
     evidence = json.loads(con.execute("SELECT evidence_json FROM diagnoses WHERE judge = 'combined' LIMIT 1").fetchone()[0])
     assert {"rules", "symbolic", "votes", "majority", "first_flip_step", "first_divergent_step", "lost"} <= evidence.keys()
+    # the combine rule: the earliest step any locator put forward, typed by the source that located it
+    rows = con.execute("SELECT problem_id, sample_idx, judge, first_error_step, error_type, located_by, evidence_json "
+                       "FROM diagnoses WHERE run_id = ?", [quant]).fetchall()
+    by_sample: dict = {}
+    for pid, idx, j, step, etype, located_by, ev in rows:
+        by_sample.setdefault((pid, idx), {})[j] = (step, etype, located_by, ev)
+    n_located = 0
+    for key, judged in by_sample.items():
+        ev = json.loads(judged["combined"][3])
+        candidates = [(judged[judge][0], "llm"), (judged["symbolic"][0], "symbolic")]
+        candidates += [(f["step"], f"degenerate:{f['kind']}") for f in ev["rules"]]
+        located = [c for c in candidates if c[0] is not None]
+        step, etype, located_by, _ev = judged["combined"]
+        if not located:
+            assert step is None, key  # a Degenerate finding without a step (no steps at all) may still type it
+            assert located_by is None or (etype == "Degenerate" and located_by.startswith("degenerate:")), key
+            continue
+        n_located += 1
+        assert step == min(c[0] for c in located), (key, candidates)
+        assert located_by in {src for s_, src in located if s_ == step}
+        if located_by == "llm":
+            assert etype == judged[judge][1]
+        assert all(d["step"] != step for d in ev["disagreements"] if d["what"] == "locator: another step")
+    assert f"combined verdicts: {n_located} locate a step, {n_failing - n_located} say" in diag.output.replace("\n", " ")
     capabilities = con.execute("SELECT DISTINCT error_type, capability FROM diagnoses WHERE error_type IS NOT NULL").fetchall()
     con.close()
     from qmr_core.diagnose.taxonomy import capability_of
@@ -137,7 +166,34 @@ def test_judge_bench_on_a_small_file(tmp_path, tiny_model):
     assert (sym["flags_right"], sym["flags_wrong"], sym["flag_precision"]) == (1, 1, 0.5)
     table = run("judge-bench", f, "--judge", "symbolic", "--judge", f"hf:{tiny_model}", "--device", "cpu", "--limit", 2)
     assert table.exit_code == 0, table.output
-    assert "pipeline" in table.output and "flag precision" in table.output
+    assert "pipeline" in table.output and "flag precision" in table.output and "GPT-4o 63.6" in table.output
+    # an LLM judge, K = 3 constrained samples, two splits: Pass@1, Maj@K, per split and averaged
+    g = tmp_path / "processbench_math.jsonl"
+    g.write_text("".join(json.dumps(r) + "\n" for r in rows[:2]))
+    res = run("judge-bench", f, g, "--judge", f"hf:{tiny_model}", "--judge-samples", 3, "--device", "cpu", "--json")
+    assert res.exit_code == 0, res.output
+    body = json.loads(res.output)
+    assert set(body["splits"]) == {"pb", "math"}
+    llm = body["splits"]["pb"]["results"][f"hf:{tiny_model}"]
+    assert (llm["k"], llm["n_votes"], llm["n_unparsed"], llm["constrained"]) == (3, 12, 0, True)
+    assert (llm["n_error"], llm["n_correct"]) == (2, 2) and 0 <= llm["f1"] <= 1 and 0 <= llm["maj"]["f1"] <= 1
+    avg = body["average"][f"hf:{tiny_model}"]
+    per_split = [body["splits"][sp]["results"][f"hf:{tiny_model}"]["f1"] for sp in ("pb", "math")]
+    assert avg["f1"] == pytest.approx(sum(per_split) / 2)
+    assert "listed twice" in error_line(run("judge-bench", f, "--judge", "symbolic", "--judge", "symbolic"))
+
+
+def test_majority_and_pipeline_on_processbench_rows():
+    from qmr_core.diagnose.judge_bench import majority_prediction, pipeline_predictions
+
+    assert majority_prediction([2, 2, -1]) == 2
+    assert majority_prediction([-1, -1, 3]) == -1  # "no error" is a vote here: the answer may be right
+    assert majority_prediction([3, 1, -1]) == 1  # a tie: the earliest step, -1 last
+    assert majority_prediction([-1, 4]) == 4
+    assert majority_prediction([None, None]) is None
+    # earliest located step of any locator; -1 when every locator answered "none"; None when none answered
+    assert pipeline_predictions([None, 3, None, None], [[1, 2, -1, None]]) == [1, 2, -1, -1]
+    assert pipeline_predictions(None, [[1, -1, None], [0, -1, None]]) == [0, -1, None]
 
 
 # -- evidence and rules on a hand-built store ----------------------------------------------------
@@ -159,24 +215,66 @@ def test_symbolic_diagnosis_and_flags_on_a_hand_built_store(tmp_path):
     assert (rows["symbolic"]["first_error_step"], rows["symbolic"]["error_type"]) == (1, "Execution")
     assert rows["combined"]["capability"] == "numerical computation"
     assert rows["rules"]["error_type"] is None
+    assert rows["combined"]["located_by"] == "symbolic" and rows["combined"]["subtype"] is None
+    # the fp-divergence hook: an earlier judge-free location wins the step, names no type, and is recorded
+    diagnose_run(st, "quant", judges=["symbolic"], teacher_forcing=False, fp_locator={("p1", 0): 0})
+    hooked = st.query_dicts("SELECT * FROM diagnoses WHERE judge = 'combined'")[0]
+    assert (hooked["first_error_step"], hooked["error_type"], hooked["located_by"]) == (0, None, "divergence")
+    assert json.loads(hooked["evidence_json"])["disagreements"][0]["source"] == "symbolic"
     ev = json.loads(rows["combined"]["evidence_json"])
     assert ev["first_divergent_step"] == 1 and ev["lost"] is True
     with pytest.raises(Exception, match="--only-lost"):
         diagnose_run(st, "base", judges=["symbolic"], infer_base=False, only_lost=True)
 
 
-def test_combining_evidence():
-    sym = (3, "12 * 7 = 86 is false: 84, not 86")
-    loop = RuleVerdict("repetition", 5, "loop")
-    vote = Majority(1, "Conceptual", 3, 2 / 3)
-    assert _combine(None, *sym, vote)[:2] == (3, "Execution")  # checked evidence before votes
-    assert _combine(loop, *sym, None)[:2] == (3, "Execution")  # the earlier checked finding
-    assert _combine(RuleVerdict("repetition", 2, "loop"), *sym, vote)[:2] == (2, "Degenerate")
-    assert _combine(RuleVerdict("repetition", 3, "loop"), *sym, None)[:2] == (3, "Execution")  # tie: the specific one
-    assert _combine(RuleVerdict("no-answer", None, "none"), None, None, vote)[:2] == (None, "Degenerate")
-    assert _combine(None, None, None, vote)[:2] == (1, "Conceptual")
-    assert _combine(None, None, None, Majority(None, None, 2, 1.0)) == (None, None, "no judge located the error")
-    assert _combine(None, None, None, None)[:2] == (None, None)
+def _vote(step, etype="Execution"):
+    from qmr_core.diagnose.judge import JudgeVerdict
+
+    return JudgeVerdict(True, None, step, etype if step is not None else None, "", "json")
+
+
+def test_combined_verdict_is_the_earliest_located_step():
+    from qmr_core.diagnose.combine import Locator, combine, llm_locator
+    from qmr_core.diagnose.judge import majority_vote
+
+    sym = Locator("symbolic", 3, "Execution", "12 * 7 = 86 is false")
+    loop = Locator("degenerate:repetition", 5, "Degenerate", "loop", "repetition")
+    votes = [("hf:a", _vote(1, "Conceptual")), ("hf:b", _vote(1, "Conceptual")), ("hf:c", _vote(4, "Method"))]
+    llm = llm_locator(majority_vote([v for _j, v in votes]))
+    c = combine([llm, sym, loop], votes)
+    # the LLM located an earlier step than the symbolic flag: it is not overridden
+    assert (c.step, c.error_type, c.located_by) == (1, "Conceptual", "llm")
+    assert (c.n_located_votes, c.n_agreeing_votes) == (3, 2)
+    assert {(d["source"], d["step"]) for d in c.disagreements} == {("symbolic", 3), ("degenerate:repetition", 5), ("hf:c", 4)}
+    # an earlier checked finding wins, with its own type
+    early_loop = Locator("degenerate:repetition", 0, "Degenerate", "loop", "repetition")
+    c = combine([llm, sym, early_loop], votes)
+    assert (c.step, c.error_type, c.subtype, c.located_by) == (0, "Degenerate", "repetition", "degenerate:repetition")
+    # same step: the LLM's type; without a typed LLM vote there, the source that located it
+    c = combine([llm_locator(majority_vote([_vote(3, "Method")])), sym], [("hf:a", _vote(3, "Method"))])
+    assert (c.step, c.error_type, c.located_by) == (3, "Method", "llm")
+    assert [d["what"] for d in c.disagreements] == ["locator: another type"]
+    assert combine([sym, loop]).error_type == "Execution"
+    # nothing located: said plainly, no step, no agreement claimed
+    none_votes = [("hf:a", _vote(None)), ("hf:b", _vote(None))]
+    c = combine([llm_locator(majority_vote([v for _j, v in none_votes]))], none_votes)
+    assert (c.step, c.error_type, c.n_located_votes) == (None, None, 0)
+    assert "no locator located the error" in c.rationale and "agree" not in c.rationale
+    assert len(c.disagreements) == 2
+    empty = combine([Locator("degenerate:no-answer", None, "Degenerate", "empty output", "no-answer")])
+    assert (empty.step, empty.error_type, empty.subtype) == (None, "Degenerate", "no-answer")
+    # the hook for the fp-divergence locator: it locates, names no type
+    div = combine([Locator("divergence", 2, None, "fp would not write it"), sym])
+    assert (div.step, div.error_type, div.located_by) == (2, None, "divergence")
+
+
+def test_majority_counts_only_votes_that_locate():
+    from qmr_core.diagnose.judge import majority_vote
+
+    m = majority_vote([_vote(None), _vote(None), _vote(2, "Method"), _vote(2, "Execution"), _vote(1, "Method")])
+    assert (m.first_error_step, m.n_votes, m.n_located, m.n_agree) == (2, 5, 3, 2)
+    assert m.error_type == "Method" and m.type_tied  # a tie on type: the first vote's (judge order), flagged
+    assert majority_vote([_vote(1), _vote(0)]).first_error_step == 0  # a tie on step: the earliest
 
 
 def test_degenerate_rules():
@@ -194,3 +292,28 @@ def test_degenerate_rules():
     assert degenerate(text, ["a", "b"], [(0, 18), (19, 40)], "length", "7", "boxed") is None
     assert degenerate(text, ["a", "b"], [(0, 18), (19, 40)], "eos", None).kind == "no-answer"
     assert degenerate(text, ["a", "b"], [(0, 18), (19, 40)], "eos", "7", "boxed") is None
+    # every subtype is kept, each at its own step
+    both = findings("x", steps, spans, "length", None)
+    assert [(f.kind, f.first_error_step) for f in both] == [("repetition", 2), ("truncation", 3)]
+    # a loop at the end of the text begins at its first repeat, not at its first copy
+    looped = "Step 1: 5 + 5 = 10.\nStep 2: so so so so so so so so so so so so so so so so"
+    start, _period = periodic_tail(looped)
+    assert looped[start:].lstrip().startswith("so so") and start > looped.index("so")
+
+
+def test_answer_reached_then_abandoned():
+    problem = "Tom has 3 bags of 8 apples. How many apples?"
+    steps = ["Step 1: 3 * 8 = 24.", "Step 2: Wait, maybe he ate 4, so 24 - 4 = 20.", "The answer is \\boxed{20}."]
+    gone = findings("", steps, [(0, 19), (20, 60), (61, 90)], "eos", "20", "boxed", gold="24", problem=problem)
+    assert [(f.kind, f.first_error_step) for f in gone] == [("abandoned", 1)]
+    assert "derives 24 (the gold answer)" in gone[0].rationale
+    # the base model's answer counts too
+    base = findings("", ["Step 1: 3 + 5 = 8.", "Step 2: 8 + 1 = 9."], [(0, 18), (19, 37)], "eos", "9", "boxed",
+                    gold="16", base_answer="8", problem="Add three and five.")
+    assert [(f.kind, f.first_error_step) for f in base] == [("abandoned", 1)] and "base model" in base[0].rationale
+    # a value the problem states is not "derived"; the last step is not mid-trace; a right final answer is kept
+    assert findings("", ["Step 1: x = 12.", "Step 2: 12 / 2 = 6."], [(0, 15), (16, 35)], "eos", "6", "boxed",
+                    gold="12", problem="There are 12 eggs.") == []
+    assert findings("", ["Step 1: 2 + 2 = 5.", "Step 2: 2 + 2 = 4."], [(0, 18), (19, 37)], "eos", "5", "boxed",
+                    gold="4", problem="p") == []
+    assert findings("", steps, [(0, 19), (20, 60), (61, 90)], "eos", "24", "boxed", gold="24", problem=problem) == []

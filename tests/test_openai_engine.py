@@ -28,6 +28,7 @@ from qmr_core.engines.openai_api import (
     normalize_base_url,
     served_model_ref,
 )
+from qmr_core.diagnose.judge_protocol import parse_verdict
 from qmr_core.errors import QmrError
 
 
@@ -206,7 +207,11 @@ def test_cli_eval_lands_in_store_with_sampling(server, tiny_model, tmp_path):
     assert all(r[2] > 0 and r[3].startswith("[{") for r in rows)
     run = con.execute("SELECT r.engine, r.engine_json, m.model_id, r.status FROM runs r JOIN models m USING (model_id)").fetchone()
     assert run[0] == "openai" and json.loads(run[1])["base_url"] == server.url and run[3] == "done"
-    assert con.execute("SELECT count(*) FROM steps").fetchone()[0] >= 0
+    from qmr_core.steps import split_steps
+
+    outputs = con.execute("SELECT output FROM samples").fetchall()
+    n_steps = con.execute("SELECT count(*) FROM steps").fetchone()[0]
+    assert n_steps == sum(len(split_steps(o).steps) for (o,) in outputs)  # every sample's steps, none twice
     con.close()
 
 
@@ -271,8 +276,74 @@ def test_llm_judge_runs_on_the_openai_engine(server, tiny_model, monkeypatch):
     monkeypatch.setenv("QMR_OPENAI_BASE_URL", server.url)  # a judge spec carries no URL: it comes from here
     judge = LLMJudge(parse_judge_spec(f"openai:{tiny_model}"), max_new_tokens=8)
     try:
+        assert judge.constrained and judge.max_new_tokens == 8
         out = judge.judge([JudgeCase(problem="What is 1+1?", steps=["Step 1: 1 + 1 = 3."], gold="2")])
         raw, verdict, latency = out[0]
-        assert isinstance(raw, str) and latency > 0 and (verdict.parsed or verdict.error)
+        # `transformers serve` ignores response_format (it warns), so the noise model's reply is read as sent
+        assert isinstance(raw, str) and latency > 0 and verdict == parse_verdict(raw, 1)
+        assert judge.protocol()["constrained"] is True and not judge.notes
     finally:
         judge.engine.close()
+
+
+def test_payload_carries_the_verdict_schema():
+    from qmr_core.diagnose.judge_protocol import verdict_schema
+    from qmr_core.engines.openai_api import OpenAIEngine
+
+    engine = OpenAIEngine.__new__(OpenAIEngine)  # payload() needs only the served name
+    engine.served_model = "m"
+    body = engine.payload([{"role": "user", "content": "x"}], Decoding(max_new_tokens=4096), 0, verdict_schema(3))
+    fmt = body["response_format"]
+    assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
+    assert fmt["json_schema"]["schema"]["properties"]["first_error_step"]["maximum"] == 2
+    assert "response_format" not in engine.payload([{"role": "user", "content": "x"}], Decoding(), 0)
+
+
+def test_a_server_refusing_the_schema_gets_free_text_votes(tiny_model, monkeypatch):
+    """A server that answers 400 to response_format: the judge asks again without it, records that
+    its votes are unconstrained, and reads the verdict from the end of the free text."""
+    import threading
+    from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+    from qmr_core.diagnose.judge import JudgeCase, LLMJudge, parse_judge_spec
+
+    seen: list[bool] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def _send(self, code: int, body: dict) -> None:
+            data = json.dumps(body).encode()
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+
+        def do_GET(self):
+            self._send(200, {"data": [{"id": "judge-model"}]})
+
+        def do_POST(self):
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append("response_format" in body)
+            if "response_format" in body:
+                return self._send(400, {"error": {"message": "response_format is not supported"}})
+            text = "Paragraph 0 claims 1 + 1 = 3, which is false.\n\\boxed{0}"
+            self._send(200, {"model": "judge-model", "usage": {"prompt_tokens": 5, "completion_tokens": 9},
+                             "choices": [{"message": {"content": text}, "finish_reason": "stop"}]})
+
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("QMR_OPENAI_BASE_URL", f"http://127.0.0.1:{httpd.server_address[1]}/v1")
+    judge = LLMJudge(parse_judge_spec("openai:judge-model"))
+    try:
+        assert judge.constrained and judge.max_new_tokens == 4096
+        (raw, verdict, _ms), = judge.judge([JudgeCase(problem="1+1?", steps=["1 + 1 = 3."], gold="2")])
+        assert seen == [True, False]
+        assert (verdict.parsed, verdict.first_error_step, verdict.form) == (True, 0, "boxed")
+        assert not judge.constrained and judge.protocol()["constrained"] is False
+        assert "refused a JSON schema" in judge.notes[0]
+    finally:
+        judge.engine.close()
+        httpd.shutdown()

@@ -55,13 +55,16 @@ WITH q AS (
 ), kd AS (
     SELECT *, CASE WHEN outcome = 'gained' THEN $base ELSE quant_run_id END AS diag_run_id FROM k
 ), sel AS (
-    SELECT run_id, problem_id, first_error_step, error_type, capability FROM diagnoses
+    SELECT run_id, problem_id, judge, first_error_step, error_type, capability FROM diagnoses
     WHERE sample_idx = 0 AND judge = $judge AND run_id IN (SELECT unnest($runs))
 ), labels AS (
     SELECT unnest($label_runs) AS run_id, unnest($label_names) AS label
 ), agree AS (
-    SELECT d.run_id, d.problem_id, count(*) AS n_judges,
-           count(*) FILTER (WHERE d.first_error_step IS NOT DISTINCT FROM s.first_error_step) AS n_agree
+    -- only the other judges that located a step count (never the combined row: it is derived from them)
+    SELECT d.run_id, d.problem_id,
+           count(*) FILTER (WHERE d.first_error_step IS NOT NULL AND d.judge NOT IN (s.judge, 'combined')) AS n_judges,
+           count(*) FILTER (WHERE d.first_error_step = s.first_error_step AND d.judge NOT IN (s.judge, 'combined')) AS n_agree,
+           bool_or(s.first_error_step IS NULL) AS unlocated
     FROM diagnoses d JOIN sel s ON s.run_id = d.run_id AND s.problem_id = d.problem_id
     WHERE d.sample_idx = 0
     GROUP BY d.run_id, d.problem_id
@@ -257,7 +260,8 @@ DISPLAY = [
     ("quantized", _short("coalesce(kd.quant_answer, '∅')", 12)),
     ("error", "coalesce(sel.error_type, '')"),
     ("step", "coalesce((sel.first_error_step + 1)::VARCHAR, '')"),
-    ("agree", "CASE WHEN agree.n_judges > 1 THEN agree.n_agree::VARCHAR || '/' || agree.n_judges::VARCHAR ELSE '' END"),
+    ("agree", "CASE WHEN agree.unlocated THEN 'none' WHEN agree.n_judges > 0 "
+              "THEN agree.n_agree::VARCHAR || '/' || agree.n_judges::VARCHAR ELSE '' END"),
     ("you", "coalesce(a.verdict, CASE WHEN a.note IS NOT NULL THEN 'note' END, '')"),
     ("problem", "kd.problem_id"),
 ]

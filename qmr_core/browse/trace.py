@@ -85,11 +85,14 @@ class SideTrace:
         return next((d for d in self.diagnoses if d.judge == judge), None) if judge else self.diagnoses[0]
 
     def agreement(self, judge: str | None) -> tuple[int, int]:
-        """(judges placing the first error where `judge` does, judges)."""
+        """(other judges placing the first error where `judge` does, other judges that located a step).
+        The combined row is derived from the others, so it never counts; (0, 0) when `judge` located none."""
         chosen = self.diagnosis(judge)
-        if chosen is None:
-            return 0, len(self.diagnoses)
-        return sum(d.first_error_step == chosen.first_error_step for d in self.diagnoses), len(self.diagnoses)
+        if chosen is None or chosen.first_error_step is None:
+            return 0, 0
+        others = [d for d in self.diagnoses
+                  if d.first_error_step is not None and d.judge not in (chosen.judge, "combined")]
+        return sum(d.first_error_step == chosen.first_error_step for d in others), len(others)
 
 
 @dataclass

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store, resolve_run
 from qmr_core.compare import ComparisonSummary, GroupStats, compare_runs, infer_base_run, summary_dict
-from qmr_core.diagnose.taxonomy import CAPABILITIES, ERROR_TYPES
+from qmr_core.diagnose.taxonomy import CAPABILITIES, DEGENERATE_KINDS, ERROR_TYPES
 from qmr_core.errors import QmrError
 
 
@@ -131,13 +131,20 @@ def diagnose_command(
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N] for judges and teacher forcing.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", "-k", help="Sequences per forward pass / judge batch.")] = 4,
     force: Annotated[bool, typer.Option("--force", help="Redo teacher forcing and LLM votes already stored.")] = False,
+    judge_max_tokens: Annotated[int | None, typer.Option("--judge-max-tokens", help="Token budget of one judge vote (default: 1024 for hf judges, constrained; 4096 for served judges, which may reason first).")] = None,
+    judge_temperature: Annotated[float | None, typer.Option("--judge-temperature", help="Judge sampling temperature (default: 0 for one sample, 0.7 for several).")] = None,
+    judge_samples: Annotated[int, typer.Option("--judge-samples", help="Votes per judge and sample (self-consistency; the judge's verdict is their majority).")] = 1,
+    judge_constrained: Annotated[bool, typer.Option("--judge-constrained/--no-judge-constrained", help="Enforce the verdict's JSON schema (llguidance locally, response_format on servers).")] = True,
     db: DbOption = DEFAULT_DB,
 ) -> None:
     """Locate and label the first error of every wrong sample of a run; writes `diagnoses` (one row per
     judge plus `combined`), `judge_votes`, `symbolic_flags`, and with a base run `pairs` and `flips`.
 
+    Combined verdict: the first faulty step is the earliest step any locator puts forward (symbolic flags, the majority of the LLM votes that located a step, each Degenerate subtype at the step where it begins). Its type comes from the source that located it; where the LLM majority located the same step, the LLM's type. Every disagreement is stored; agreement counts only votes that located a step; when nothing located the error the verdict says so.
+
     Example: qmr diagnose --run 3c0d12 --base 768079 --judge symbolic --judge hf:smollm2-135m --db qmr-demo.duckdb
     """
+    from qmr_core.diagnose.judge import JudgeSettings
     from qmr_core.diagnose.pipeline import diagnose_run
 
     if batch_size < 1:
@@ -146,6 +153,7 @@ def diagnose_command(
     run_id = resolve_run(store, run)
     base_id = resolve_run(store, base) if base else None
     judges = judge or ["symbolic"]
+    settings = JudgeSettings(judge_max_tokens, judge_temperature, judge_samples, judge_constrained)
     with _progress() as progress:
         tasks: dict[str, int] = {}
 
@@ -155,7 +163,8 @@ def diagnose_command(
             progress.update(tasks[stage], completed=done)
 
         report = diagnose_run(store, run_id, base_id, judges, only_lost=only_lost, teacher_forcing=teacher_forcing,
-                              control=control, device=device, batch_size=batch_size, force=force, progress=on_progress)
+                              control=control, device=device, batch_size=batch_size, force=force, progress=on_progress,
+                              judge_settings=settings)
     console.print(
         f"run [bold]{run_id}[/]: {report.n_failing} wrong samples diagnosed"
         + (f" against base [bold]{report.base_run_id}[/] ({len(report.lost)} lost)" if report.base_run_id else " (no base run)")
@@ -164,6 +173,9 @@ def diagnose_command(
         f"symbolic flags: {report.n_flags}   judge votes: {report.n_votes} ({report.n_unparsed} unparsed)   "
         f"teacher-forced traces: {report.n_flips}"
     )
+    if report.n_failing:
+        console.print(f"combined verdicts: {report.n_located} locate a step, {report.n_unlocated} say no locator "
+                      "located the error")
     for note in report.notes:
         err_console.print(f"[yellow]warning[/] {escape(note)}")
     if report.combined:
@@ -172,7 +184,7 @@ def diagnose_command(
 
 def _errors_tables(store, run_ids: list[str], judge: str) -> tuple[Table, Table]:
     rows = store.query_dicts(
-        """SELECT d.run_id, coalesce(m.name, r.model_id) AS model, d.error_type, d.capability, count(*) AS n
+        """SELECT d.run_id, coalesce(m.name, r.model_id) AS model, d.error_type, d.capability, d.subtype, count(*) AS n
            FROM diagnoses d JOIN runs r USING (run_id) LEFT JOIN models m USING (model_id)
            WHERE d.judge = ? AND d.run_id IN (SELECT unnest(?))
            GROUP BY ALL ORDER BY d.run_id""",
@@ -189,6 +201,9 @@ def _errors_tables(store, run_ids: list[str], judge: str) -> tuple[Table, Table]
         c = r["capability"] or "unlocated"
         by_type[(r["run_id"], t)] = by_type.get((r["run_id"], t), 0) + r["n"]
         by_cap[(r["run_id"], c)] = by_cap.get((r["run_id"], c), 0) + r["n"]
+        if r["subtype"] and t == "Degenerate":
+            key = (r["run_id"], f"  {r['subtype']}")
+            by_type[key] = by_type.get(key, 0) + r["n"]
 
     def table(title: str, labels: list[str], counts: dict[tuple[str, str], int]) -> Table:
         """One row per label, one column per run (fits 80 columns for a few runs)."""
@@ -202,11 +217,14 @@ def _errors_tables(store, run_ids: list[str], judge: str) -> tuple[Table, Table]
             for run_id, n in totals.items():
                 k = counts.get((run_id, label), 0)
                 cells.append(f"{k} ({k / n:.0%})" if k else "-")
-            t.add_row(label, *cells)
+            t.add_row(label, *cells, end_section=label in section_ends)
         return t
 
+    section_ends = {CAPABILITIES[1]}  # the paper's two capabilities, then problem understanding and degenerate output
+    subtypes = [f"  {k}" for k in DEGENERATE_KINDS]
+
     return (
-        table(f"error types ({judge})", list(ERROR_TYPES) + ["unlocated"], by_type),
+        table(f"error types ({judge})", list(ERROR_TYPES) + subtypes + ["unlocated"], by_type),
         table(f"capabilities ({judge})", list(CAPABILITIES) + ["unlocated"], by_cap),
     )
 
@@ -245,28 +263,59 @@ def errors_command(
 @app.command("judge-bench")
 @cli_errors
 def judge_bench_command(
-    file: Annotated[Path, typer.Argument(help="ProcessBench-format JSONL: problem, steps, label (earliest wrong step or -1).")],
+    files: Annotated[list[Path], typer.Argument(help="ProcessBench-format JSONL, one per split (problem, steps, label: earliest wrong step or -1).")],
     judge: Annotated[list[str] | None, typer.Option("--judge", "-j", help="symbolic | ENGINE:MODEL (repeatable). Default: symbolic.")] = None,
-    limit: Annotated[int | None, typer.Option("--limit", "-n", help="First N rows only.")] = None,
+    limit: Annotated[int | None, typer.Option("--limit", "-n", help="First N rows of each file only.")] = None,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N] for LLM judges.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", "-k")] = 4,
+    judge_max_tokens: Annotated[int | None, typer.Option("--judge-max-tokens", help="Token budget of one vote (default: 1024 hf, 4096 served).")] = None,
+    judge_temperature: Annotated[float | None, typer.Option("--judge-temperature", help="Default: 0 for one sample, 0.7 for several.")] = None,
+    judge_samples: Annotated[int, typer.Option("--judge-samples", help="K votes per row: Pass@1 is their mean, Maj@K their majority.")] = 1,
+    judge_constrained: Annotated[bool, typer.Option("--judge-constrained/--no-judge-constrained", help="Enforce the verdict's JSON schema.")] = True,
     as_json: Annotated[bool, typer.Option("--json", help="Print the metrics as JSON.")] = False,
 ) -> None:
-    """Score step location on ProcessBench data: accuracy on erroneous and on correct samples, F1,
-    and the symbolic checker's earliest-flag precision.
+    """Score step location on ProcessBench data with ProcessBench's metrics: accuracy on erroneous and
+    on correct samples and their harmonic mean F1, per split (one file each) and averaged; for LLM judges
+    Pass@1 and Maj@K; for the symbolic checker its earliest-flag precision.
 
-    Example: qmr judge-bench ../shared/data/processbench_gsm8k.jsonl --judge symbolic
+    Example: qmr judge-bench ../shared/data/processbench_gsm8k.jsonl --judge symbolic --judge hf:smollm2-135m --limit 20
     """
-    from qmr_core.diagnose.judge import LLMJudge, parse_judge_spec
-    from qmr_core.diagnose.processbench import (
-        combine_predictions, flag_precision, judge_predictions, load_processbench, processbench_metrics,
-        symbolic_predictions,
-    )
+    from qmr_core.diagnose.judge import JudgeSettings, LLMJudge, parse_judge_specs
+    from qmr_core.diagnose.judge_bench import PUBLISHED, split_name
+    from qmr_core.diagnose.processbench import load_processbench
 
-    specs = [parse_judge_spec(j) for j in (judge or ["symbolic"])]
+    specs = parse_judge_specs(judge or ["symbolic"])
     if limit is not None and limit < 1:
         raise QmrError("--limit must be >= 1")
-    items = load_processbench(file, limit)
+    settings = JudgeSettings(judge_max_tokens, judge_temperature, judge_samples, judge_constrained)
+    splits = {split_name(f): (f, load_processbench(f, limit)) for f in files}
+    judges = {sp.spec: LLMJudge(sp, device=device, settings=settings) for sp in specs if not sp.is_symbolic}
+    out: dict[str, dict] = {}
+    out = {split: {"file": str(file), "n": len(items), "results": _bench_split(specs, judges, split, items, batch_size)}
+           for split, (file, items) in splits.items()}
+    average = {name: {"f1": _mean_of(out, name, "f1"), "maj_f1": _mean_of(out, name, "maj")}
+               for name in next(iter(out.values()))["results"]} if len(out) > 1 else None
+    if as_json:
+        body = next(iter(out.values())) if len(out) == 1 else {"splits": out, "average": average}
+        console.print_json(json.dumps(body))
+        return
+    for split, data in out.items():
+        console.print(_bench_table(split, data))
+    if average:
+        console.print("average F1 over splits: " + "; ".join(
+            f"{escape(n)} {_pct(a['f1'])}" + (f" (Maj@{judge_samples} {_pct(a['maj_f1'])})" if a["maj_f1"] is not None else "")
+            for n, a in average.items()))
+    console.print(f"[dim]{PUBLISHED}[/]")
+    for j in judges.values():
+        for note in j.notes:
+            err_console.print(f"[yellow]warning[/] {escape(note)}")
+
+
+def _bench_split(specs, judges: dict, split: str, items: list, batch_size: int) -> dict[str, dict]:
+    """Every judge's metrics on one split, and the pipeline's when several judges ran."""
+    from qmr_core.diagnose.judge_bench import llm_bench, pipeline_predictions
+    from qmr_core.diagnose.processbench import flag_precision, processbench_metrics, symbolic_predictions
+
     labels = [it.label for it in items]
     results: dict[str, dict] = {}
     sym_preds = None
@@ -280,29 +329,40 @@ def judge_bench_command(
                                   "flags_after_label": fp.late, "flag_precision": fp.precision}
         else:
             with _progress() as progress:
-                task = progress.add_task(spec.spec, total=len(items))
-                judge_obj = LLMJudge(spec, device=device)
-                preds, unparsed = judge_predictions(judge_obj, items, batch_size,
+                task = progress.add_task(f"{spec.spec} on {split}", total=len(items))
+                results[spec.spec], maj = llm_bench(judges[spec.spec], items, batch_size,
                                                     on_batch=lambda n: progress.advance(task, n))
-            llm_preds.append(preds)
-            results[spec.spec] = processbench_metrics(labels, preds, unparsed).__dict__
+            llm_preds.append(maj)
     if len(specs) > 1:
-        combined = combine_predictions(sym_preds, llm_preds)
-        results["pipeline"] = processbench_metrics(labels, combined).__dict__
-    if as_json:
-        console.print_json(json.dumps({"file": str(file), "n": len(items), "results": results}))
-        return
-    table = Table(title=f"ProcessBench step location: {escape(file.name)} ({len(items)} rows)", header_style="bold")
-    for col in ("judge", "acc (erroneous)", "acc (correct)", "F1", "n erroneous", "n correct", "unparsed"):
-        table.add_column(col, justify="left" if col == "judge" else "right")
+        results["pipeline"] = processbench_metrics(labels, pipeline_predictions(sym_preds, llm_preds)).__dict__
+    return results
+
+
+def _mean_of(out: dict, name: str, key: str) -> float | None:
+    vals = []
+    for data in out.values():
+        r = data["results"].get(name, {})
+        v = r.get("maj", {}).get("f1") if key == "maj" else r.get(key)
+        vals.append(v)
+    return sum(vals) / len(vals) if vals and all(v is not None for v in vals) else None
+
+
+def _bench_table(split: str, data: dict) -> Table:
+    results = data["results"]
+    first = next(iter(results.values()))
+    table = Table(title=f"ProcessBench step location: {escape(split)} ({data['n']} rows: {first['n_error']} erroneous, "
+                        f"{first['n_correct']} correct)", header_style="bold")
+    for col in ("judge", "acc erroneous", "acc correct", "F1", "Maj@K F1", "unparsed"):
+        table.add_column(col, justify="left" if col == "judge" else "right", overflow="fold")
     for name, r in results.items():
+        maj = r.get("maj")
+        unparsed = f"{r['n_unparsed']}/{r['n_votes']}" if "n_votes" in r else str(r["n_unparsed"])
         table.add_row(escape(name), _pct(r["acc_error"]), _pct(r["acc_correct"]),
-                      "-" if r["f1"] is None else f"{r['f1']:.3f}", str(r["n_error"]), str(r["n_correct"]), str(r["n_unparsed"]))
-    console.print(table)
+                      "-" if r["f1"] is None else f"{r['f1']:.3f}",
+                      "-" if not maj or maj["f1"] is None else f"{maj['f1']:.3f} K={r['k']}", unparsed)
     if "symbolic" in results:
         r = results["symbolic"]
-        console.print(
-            f"symbolic checker flags: {r['flags_right']} right, {r['flags_wrong']} wrong "
-            f"({r['flags_after_label']} of them after the label); "
-            f"flag precision [bold]{_pct(r['flag_precision'])}[/]"
-        )
+        table.caption = (f"symbolic checker flags: {r['flags_right']} right, {r['flags_wrong']} wrong "
+                         f"({r['flags_after_label']} of them after the label, counted wrong); "
+                         f"flag precision {_pct(r['flag_precision'])}")
+    return table

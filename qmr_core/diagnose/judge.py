@@ -1,35 +1,30 @@
 """LLM judge: locate the first wrong step of a failing trace and name its error type.
 
-A judge is named by a spec ``ENGINE:MODEL`` (``hf:smollm2-135m``, ``hf:Qwen/Qwen2.5-7B-Instruct``);
-the engine comes from qmr's engine registry, so an OpenAI-compatible engine added there becomes a
-judge with no change here. The prompt shows the problem, the gold answer, the reference solution,
-the base model's trace when there is one, the numbered steps of the trace under review, and the
-written definitions of the error types (taxonomy.py). It asks for one JSON object.
+A judge is named by a spec ``ENGINE:MODEL`` (``hf:smollm2-135m``, ``openai:Qwen/QwQ-32B``); the
+engine comes from qmr's engine registry. The prompt and the reading of a reply are protocol v2
+(judge_protocol.py). Each judge votes ``samples`` times (self-consistency: greedy for one vote,
+sampled at ``temperature`` for several); every vote is stored with the protocol that produced it.
 
-Parsing is strict and never raises: the reply, stripped of surrounding whitespace, must be one
-JSON object, optionally wrapped in a single ```json code fence (a fence is unambiguous and strong
-judges add one often; ``fenced`` records it). Anything else — no JSON, invalid JSON, text before
-or after the object, an unclosed fence, a missing field, a step out of range, an unknown error
-type — is stored as unparsed with the reason, and the raw output is kept either way.
+Constrained output: when the engine can enforce a JSON schema (``supports_json_schema``), the
+verdict's schema is sent with every prompt, so even a small model returns a well-formed verdict.
+A server that refuses ``response_format`` (HTTP 400/422) is asked again without it, and the judge
+stays unconstrained from then on (``constrained`` turns False, and the votes record it).
 """
 
 from __future__ import annotations
 
-import json
-import re
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
-from qmr_core.diagnose.taxonomy import ERROR_TYPES, definitions_text, normalize_type
+from qmr_core.diagnose.judge_protocol import (  # noqa: F401  (re-exported: the judge's public face)
+    PROMPT_VERSION, JudgeCase, JudgeVerdict, build_prompt, n_shown, parse_verdict, verdict_schema,
+)
 from qmr_core.errors import QmrError
 
-PROMPT_VERSION = "judge-v1"
-MAX_FIELD_CHARS = 3000  # problem, reference solution and base trace are cut to this
-MAX_STEP_CHARS = 600
-MAX_STEPS_SHOWN = 60
-MAX_RATIONALE = 2000
 SYMBOLIC = "symbolic"
+DEFAULT_MAX_TOKENS = {"hf": 1024, "openai": 4096}  # a local judge is constrained; a served one may reason at length
+SAMPLED_TEMPERATURE = 0.7  # --judge-samples K > 1 without --judge-temperature
 
 
 @dataclass(frozen=True)
@@ -57,139 +52,40 @@ def parse_judge_spec(spec: str) -> JudgeSpec:
     return JudgeSpec(spec, engine, model.strip())
 
 
-# -- prompt -------------------------------------------------------------------------------------
+def parse_judge_specs(specs: Sequence[str]) -> list[JudgeSpec]:
+    """Every spec parsed; a judge named twice is an error, not a silent second vote or a dropped one."""
+    out: list[JudgeSpec] = []
+    for s in specs:
+        spec = parse_judge_spec(s)
+        if spec.spec in {o.spec for o in out}:
+            raise QmrError(f"judge '{spec.spec}' is listed twice; for several votes of one judge use --judge-samples K")
+        out.append(spec)
+    return out
 
 
 @dataclass(frozen=True)
-class JudgeCase:
-    problem: str
-    steps: Sequence[str]
-    gold: str | None = None
-    reference: str | None = None
-    base_trace: str | None = None
-    base_correct: bool | None = None
-    known_wrong: bool = True  # the final answer is known to be wrong (diagnose); False for ProcessBench
+class JudgeSettings:
+    """How a judge decodes: part of every stored vote's protocol."""
 
+    max_new_tokens: int | None = None  # None: DEFAULT_MAX_TOKENS of the engine
+    temperature: float | None = None  # None: 0 for one sample, SAMPLED_TEMPERATURE for several
+    samples: int = 1
+    constrained: bool = True
 
-def _cut(text: str, limit: int) -> str:
-    text = text.strip()
-    return text if len(text) <= limit else text[:limit] + " [...]"
+    def __post_init__(self) -> None:
+        if self.samples < 1:
+            raise QmrError("--judge-samples must be >= 1")
+        if self.max_new_tokens is not None and self.max_new_tokens < 1:
+            raise QmrError("--judge-max-tokens must be >= 1")
+        if self.temperature is not None and self.temperature < 0:
+            raise QmrError("--judge-temperature must be >= 0")
+        if self.samples > 1 and self.temperature == 0:
+            raise QmrError("--judge-samples > 1 needs --judge-temperature > 0 (greedy samples are identical)")
 
-
-def build_prompt(case: JudgeCase) -> str:
-    parts = [
-        "You are checking a step-by-step solution to a math problem.",
-        "The solution's final answer is wrong. Find the FIRST step that contains an error."
-        if case.known_wrong
-        else "The solution may be correct or may contain errors. Find the FIRST step that contains an error, if any.",
-        "",
-        "Problem:",
-        _cut(case.problem, MAX_FIELD_CHARS),
-    ]
-    if case.gold:
-        parts += ["", f"Correct final answer: {case.gold.strip()}"]
-    if case.reference:
-        parts += ["", "Reference solution:", _cut(case.reference, MAX_FIELD_CHARS)]
-    if case.base_trace:
-        verdict = {True: "its final answer is correct", False: "its final answer is also wrong", None: ""}[case.base_correct]
-        parts += ["", f"Solution by the full-precision model ({verdict}), for comparison:".replace(" ()", ""),
-                  _cut(case.base_trace, MAX_FIELD_CHARS)]
-    shown = list(case.steps)[:MAX_STEPS_SHOWN]
-    parts += ["", "Solution to check, one numbered step per line:"]
-    parts += [f"[{i + 1}] {_cut(s, MAX_STEP_CHARS).replace(chr(10), ' ')}" for i, s in enumerate(shown)]
-    if len(case.steps) > len(shown):
-        parts.append(f"[...] ({len(case.steps) - len(shown)} more steps not shown)")
-    parts += [
-        "",
-        "Error types:",
-        definitions_text(),
-        "",
-        "Reply with one JSON object and nothing else, no code fence:",
-        '{"first_error_step": <number in brackets of the first wrong step>, '
-        f'"error_type": "<one of {", ".join(ERROR_TYPES)}>", "rationale": "<one sentence>"}}',
-    ]
-    if not case.known_wrong:
-        parts.append('If every step is correct, reply {"first_error_step": -1, "error_type": null, "rationale": "..."}.')
-    return "\n".join(parts)
-
-
-# -- parsing ------------------------------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class JudgeVerdict:
-    parsed: bool
-    error: str | None  # why it is unparsed
-    first_error_step: int | None  # 0-based; None = the judge found no error (or unparsed)
-    error_type: str | None
-    rationale: str | None
-    fenced: bool = False
-
-
-def _unparsed(reason: str) -> JudgeVerdict:
-    return JudgeVerdict(False, reason, None, None, None)
-
-
-_FENCE = re.compile(r"^```[ \t]*(?:json|JSON)?[ \t]*\n?(.*?)\n?[ \t]*```(.*)$", re.DOTALL)
-
-
-def parse_verdict(raw: str | None, n_steps: int) -> JudgeVerdict:
-    """Read a judge reply; every malformed form becomes an unparsed verdict with a reason."""
-    if raw is None or not raw.strip():
-        return _unparsed("empty")
-    text = raw.strip()
-    fenced = False
-    if text.startswith("```"):
-        m = _FENCE.match(text)
-        if not m:
-            return _unparsed("unclosed-fence")
-        if m.group(2).strip():
-            return _unparsed("trailing-text")
-        text, fenced = m.group(1).strip(), True
-    if text[0] in '["':  # JSON, but not an object
-        try:
-            json.loads(text)
-        except (json.JSONDecodeError, RecursionError):
-            return _unparsed("bad-json")
-        return _unparsed("not-an-object")
-    if not text.startswith("{"):
-        return _unparsed("text-before-json" if "{" in text else "no-json")
-    try:
-        obj, end = json.JSONDecoder().raw_decode(text)
-    except (json.JSONDecodeError, RecursionError):
-        return _unparsed("bad-json")
-    if text[end:].strip():
-        return _unparsed("trailing-text")
-    if not isinstance(obj, dict):
-        return _unparsed("not-an-object")
-    if "first_error_step" not in obj:
-        return _unparsed("missing-field")
-    step = obj["first_error_step"]
-    if step is None or (isinstance(step, int) and not isinstance(step, bool) and step == -1):
-        step0 = None
-    elif isinstance(step, int) and not isinstance(step, bool):
-        if not 1 <= step <= n_steps:
-            return _unparsed("step-out-of-range")
-        step0 = step - 1
-    else:
-        return _unparsed("bad-step")
-    raw_type = obj.get("error_type")
-    if step0 is None:
-        error_type = None if raw_type in (None, "", "None", "none", "null") else normalize_type(str(raw_type))
-        if raw_type not in (None, "", "None", "none", "null") and error_type is None:
-            return _unparsed("unknown-type")
-    else:
-        if raw_type is None:
-            return _unparsed("missing-field")
-        if not isinstance(raw_type, str):
-            return _unparsed("unknown-type")
-        error_type = normalize_type(raw_type)
-        if error_type is None:
-            return _unparsed("unknown-type")
-    rationale = obj.get("rationale")
-    if rationale is not None and not isinstance(rationale, str):
-        return _unparsed("bad-rationale")
-    return JudgeVerdict(True, None, step0, error_type, (rationale or "")[:MAX_RATIONALE], fenced)
+    def resolved_temperature(self) -> float:
+        if self.temperature is not None:
+            return self.temperature
+        return 0.0 if self.samples == 1 else SAMPLED_TEMPERATURE
 
 
 # -- voting -------------------------------------------------------------------------------------
@@ -197,65 +93,133 @@ def parse_verdict(raw: str | None, n_steps: int) -> JudgeVerdict:
 
 @dataclass(frozen=True)
 class Majority:
-    first_error_step: int | None
+    first_error_step: int | None  # None: no vote located a step
     error_type: str | None
     n_votes: int  # parsed votes
-    agreement: float  # share of parsed votes that chose the winning step
+    n_located: int  # parsed votes that located a step
+    n_agree: int  # located votes at the chosen step
+    type_tied: bool = False
+
+    @property
+    def agreement(self) -> float | None:
+        """Share of the votes that located a step which chose this one; None when none located."""
+        return self.n_agree / self.n_located if self.n_located else None
+
+    def describe(self) -> str:
+        if not self.n_located:
+            return f"none of {self.n_votes} parsed judge vote(s) located a step"
+        return (f"{self.n_agree} of the {self.n_located} judge vote(s) that located a step chose it "
+                f"({self.n_votes} parsed)")
 
 
 def majority_vote(verdicts: Sequence[JudgeVerdict]) -> Majority | None:
-    """The most voted step (ties: the earliest) and, among the votes for it, the most voted type.
-
-    Only parsed votes count; "no error" (-1) is a vote too. None when no vote parsed.
-    """
+    """The most voted step among the votes that locate one (ties: the earliest step); at that step
+    the most voted type (ties: the type of the first such vote in the order given, i.e. judge order,
+    flagged ``type_tied``). None when no vote parsed. The answer under review is known to be wrong,
+    so a "no error" vote locates nothing and is counted in ``n_votes`` only."""
     votes = [v for v in verdicts if v.parsed]
     if not votes:
         return None
-    steps = Counter(v.first_error_step for v in votes)
+    located = [v for v in votes if v.first_error_step is not None]
+    if not located:
+        return Majority(None, None, len(votes), 0, 0)
+    steps = Counter(v.first_error_step for v in located)
     best = max(steps.values())
-    tied = [s for s, c in steps.items() if c == best]
-    step = min(tied, key=lambda s: (s is None, s if s is not None else 0))
-    types = Counter(v.error_type for v in votes if v.first_error_step == step)
-    order = list(ERROR_TYPES) + [None]
-    top = max(types.values())
-    error_type = min((t for t, c in types.items() if c == top), key=lambda t: order.index(t) if t in order else len(order))
-    return Majority(step, error_type, len(votes), best / len(votes))
+    step = min(s for s, c in steps.items() if c == best)
+    at = [v for v in located if v.first_error_step == step]
+    types = Counter(v.error_type for v in at if v.error_type is not None)
+    error_type, tied = None, False
+    if types:
+        top = max(types.values())
+        tops = [t for t, c in types.items() if c == top]
+        tied = len(tops) > 1
+        error_type = next(v.error_type for v in at if v.error_type in tops)
+    return Majority(step, error_type, len(votes), len(located), best, tied)
 
 
 # -- running ------------------------------------------------------------------------------------
 
+Vote = tuple[str, JudgeVerdict, float]  # raw output, verdict, latency ms
+
 
 class LLMJudge:
-    """A judge backed by any qmr engine; greedy decoding, so a vote is reproducible."""
+    """A judge backed by any qmr engine."""
 
-    def __init__(self, spec: JudgeSpec, device: str = "auto", max_new_tokens: int = 256, engine=None):
+    def __init__(self, spec: JudgeSpec, device: str = "auto", max_new_tokens: int | None = None, engine=None,
+                 settings: JudgeSettings | None = None):
         if spec.is_symbolic:
             raise QmrError("the symbolic checker is not an LLM judge")
         self.spec = spec
-        self.max_new_tokens = max_new_tokens
-        if engine is None:
+        settings = settings or JudgeSettings(max_new_tokens=max_new_tokens)
+        self.settings = settings
+        self.max_new_tokens = settings.max_new_tokens or DEFAULT_MAX_TOKENS.get(spec.engine or "", 1024)
+        self.temperature = settings.resolved_temperature()
+        self.device = device
+        self._engine = engine
+        self.constrained = settings.constrained and self._can_constrain()
+        self.notes: list[str] = []
+
+    def _can_constrain(self) -> bool:
+        if self._engine is not None:
+            return bool(getattr(self._engine, "supports_json_schema", False))
+        if self.spec.engine == "hf":
+            from qmr_core.engines.constrained import available
+
+            return available()
+        return self.spec.engine == "openai"
+
+    @property
+    def engine(self):
+        """Built on first use: stored votes under the same protocol need no model."""
+        if self._engine is None:
             from qmr_core.engines import build_engine, model_ref_for
 
-            ref = model_ref_for(spec.engine, spec.model)
-            engine = build_engine(spec.engine, ref, device=device)
-        self.engine = engine
+            self._engine = build_engine(self.spec.engine, model_ref_for(self.spec.engine, self.spec.model),
+                                        device=self.device)
+        return self._engine
 
     @property
     def name(self) -> str:
         return self.spec.spec
 
-    def judge(self, cases: Sequence[JudgeCase], batch_size: int = 4, on_batch=None) -> list[tuple[str, JudgeVerdict, float]]:
-        """(raw output, verdict, latency ms) per case, in order."""
-        from qmr_core.engines.base import Decoding
+    def protocol(self) -> dict:
+        """What produced a vote, stored with it; stored votes are reused only under the same protocol."""
+        return {"version": PROMPT_VERSION, "constrained": self.constrained, "temperature": self.temperature,
+                "max_tokens": self.max_new_tokens}
 
-        decoding = Decoding(max_new_tokens=self.max_new_tokens)
-        out: list[tuple[str, JudgeVerdict, float]] = []
+    def _generate(self, cases: Sequence[JudgeCase], k: int):
+        from qmr_core.engines.base import Decoding
+        from qmr_core.engines.openai_api import RequestRefused
+
+        decoding = Decoding(max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=0)
+        messages = [[{"role": "user", "content": build_prompt(c, self.constrained)}] for c in cases]
+        if not self.constrained:
+            return self.engine.generate(messages, decoding, k)
+        schemas = [verdict_schema(n_shown(c)) for c in cases]
+        try:
+            return self.engine.generate(messages, decoding, k, json_schemas=schemas)
+        except RequestRefused as exc:
+            if exc.status not in (400, 422):
+                raise
+            self.constrained = False
+            self.notes.append(f"{self.name}: the server refused a JSON schema ({exc}); votes are unconstrained")
+            return self._generate(cases, k)
+
+    def judge_samples(self, cases: Sequence[JudgeCase], batch_size: int = 4,
+                      on_batch: Callable[[int], None] | None = None) -> list[list[Vote]]:
+        """``samples`` votes per case, in order: out[case][k]."""
+        out: list[list[Vote]] = []
         for start in range(0, len(cases), batch_size):
             chunk = cases[start : start + batch_size]
-            messages = [[{"role": "user", "content": build_prompt(c)}] for c in chunk]
-            generations = self.engine.generate(messages, decoding)
-            for case, gen in zip(chunk, generations, strict=True):
-                out.append((gen.text, parse_verdict(gen.text, len(case.steps)), gen.latency_ms))
+            per_case: list[list[Vote]] = [[] for _ in chunk]
+            for k in range(self.settings.samples):
+                for i, (case, gen) in enumerate(zip(chunk, self._generate(chunk, k), strict=True)):
+                    per_case[i].append((gen.text, parse_verdict(gen.text, n_shown(case)), gen.latency_ms))
+            out += per_case
             if on_batch:
                 on_batch(len(chunk))
         return out
+
+    def judge(self, cases: Sequence[JudgeCase], batch_size: int = 4, on_batch=None) -> list[Vote]:
+        """The first vote per case (for callers that take one vote per judge)."""
+        return [votes[0] for votes in self.judge_samples(cases, batch_size, on_batch)]

@@ -5,39 +5,29 @@ Writes, per failing sample, one `diagnoses` row per judge (``rules``, ``symbolic
 `judge_votes`, false claims to `symbolic_flags`, and, when a base run is given, `pairs` (via
 compare_runs) and the teacher-forced summary to `flips`.
 
-How ``combined`` weighs the evidence: checked evidence first. A rule-based Degenerate finding
-(loop, truncation, no answer) and a false arithmetic claim found by the symbolic checker are
-facts about the text; the earlier of the two is the verdict (Execution for a false claim, which
-wins a tie because it is the more specific). Without either, the majority of the parsed LLM votes
-decides (most voted step, ties to the earliest; then the most voted type at that step). With no
-evidence at all the row says so (no step, no type). The teacher-forced first flip step and the
-first divergent step of the alignment are evidence of *where quantization changed the trace*, not
-of an error, so they go into ``evidence_json`` and never decide the verdict.
+The combined verdict (combine.py): the earliest step that any locator puts forward (symbolic
+flags, the majority of the LLM votes that located a step, each Degenerate subtype at the step where
+it begins), typed by the source that located it (the LLM's type when the LLM majority located the
+same step); every disagreement is stored in ``evidence_json``. When nothing located the error the
+row says so. The teacher-forced first flip step and the first divergent step of the alignment are
+evidence of *where quantization changed the trace*, not of an error: they go into ``evidence_json``.
 """
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 import pyarrow as pa
 
 from qmr_core.compare import compare_runs, infer_base_run
-from qmr_core.diagnose import rules
-from qmr_core.diagnose.judge import (
-    PROMPT_VERSION, JudgeCase, JudgeSpec, JudgeVerdict, LLMJudge, Majority, majority_vote, parse_judge_spec,
-)
-from qmr_core.diagnose.step_checker import check_steps
-from qmr_core.diagnose.symbolic import CHECKER_VERSION
-from qmr_core.diagnose.taxonomy import capability_of
+from qmr_core.diagnose.evidence import COMBINED, RULES, checked_evidence, judge_for, llm_votes
+from qmr_core.diagnose.judge import JudgeSettings, JudgeSpec, LLMJudge, parse_judge_specs
 from qmr_core.errors import QmrError
 from qmr_core.store import Store, upsert_rows
 from qmr_core.store.queries import run_model_spec
 
 WRITE_EVERY = 32  # teacher-forced traces and judge votes are stored in chunks of this many samples
-RULES = "rules"
-COMBINED = "combined"
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
@@ -70,6 +60,8 @@ class DiagnoseReport:
     n_flips: int = 0  # teacher-forced summaries written
     lost: list[str] = field(default_factory=list)
     combined: dict[str, int] = field(default_factory=dict)  # error type -> count
+    n_located: int = 0  # combined verdicts that locate a step
+    n_unlocated: int = 0  # combined verdicts that say no locator located the error
     notes: list[str] = field(default_factory=list)
 
 
@@ -118,27 +110,13 @@ def _sample(run_id: str, r: dict, steps: list[tuple[str, int, int]]) -> Sample:
 
 def _base_samples(store: Store, base_run_id: str, problem_ids: Sequence[str]) -> dict[tuple[str, int], dict]:
     rows = store.query_dicts(
-        """SELECT problem_id, sample_idx, prompt, output, correct, finish_reason FROM samples
+        """SELECT problem_id, sample_idx, prompt, output, correct, finish_reason, extracted_answer FROM samples
            WHERE run_id = ? AND problem_id IN (SELECT unnest(?))""",
         [base_run_id, list(problem_ids)],
     )
     return {(r["problem_id"], r["sample_idx"]): r for r in rows}
 
 
-def _diag_row(run_id: str, s: Sample, judge: str, step: int | None, error_type: str | None, rationale: str,
-              base_run_id: str | None, evidence: dict | None = None) -> dict:
-    return {
-        "run_id": run_id,
-        "problem_id": s.problem_id,
-        "sample_idx": s.sample_idx,
-        "judge": judge,
-        "first_error_step": step,
-        "error_type": error_type,
-        "capability": capability_of(error_type),
-        "rationale": rationale,
-        "base_run_id": base_run_id,
-        "evidence_json": json.dumps(evidence) if evidence is not None else None,
-    }
 
 
 def _teacher_force(store: Store, run_id: str, base_run_id: str, failing: list[Sample], base_rows: dict,
@@ -194,26 +172,6 @@ def _teacher_force(store: Store, run_id: str, base_run_id: str, failing: list[Sa
     return written
 
 
-def _combine(rule: rules.RuleVerdict | None, sym_step: int | None, sym_text: str | None,
-             majority: Majority | None) -> tuple[int | None, str | None, str]:
-    checked = []
-    if sym_step is not None:
-        checked.append((sym_step, 0, "Execution", f"symbolic checker: {sym_text}"))
-    if rule is not None:
-        step = rule.first_error_step
-        checked.append((step if step is not None else 10**9, 1, "Degenerate", f"{rule.kind}: {rule.rationale}"))
-    if checked:
-        step, _prio, etype, why = min(checked)
-        return (None if step == 10**9 else step), etype, why
-    if majority is not None and (majority.first_error_step is not None or majority.error_type is not None):
-        return (
-            majority.first_error_step,
-            majority.error_type,
-            f"majority of {majority.n_votes} parsed judge vote(s), {majority.agreement:.0%} agree on the step",
-        )
-    return None, None, "no judge located the error"
-
-
 def diagnose_run(
     store: Store,
     run_id: str,
@@ -229,6 +187,8 @@ def diagnose_run(
     infer_base: bool = True,
     progress: Progress | None = None,
     llm_judges: dict[str, LLMJudge] | None = None,
+    judge_settings: JudgeSettings | None = None,
+    fp_locator: dict[tuple[str, int], int | None] | None = None,
 ) -> DiagnoseReport:
     """Diagnose the failing samples of ``run_id``; see the module docstring for what is written.
 
@@ -236,13 +196,13 @@ def diagnose_run(
     run (given, or inferred from the model's base model when ``infer_base``), pairs are written
     first, ``only_lost`` can restrict the work to lost problems, and teacher forcing scores the
     base trace under this run's model (``control``: also under the base model). LLM votes
-    already stored for the same judge and prompt version are reused unless ``force``.
+    already stored for the same judge and protocol are reused unless ``force``. ``judge_settings``:
+    tokens, temperature, samples per judge and constrained output (JudgeSettings). ``fp_locator``:
+    (problem, sample) -> the first step the full-precision model would not have written, a judge-free
+    locator that joins the combine rule as ``divergence`` (only where it is measured to help).
     """
-    specs: list[JudgeSpec] = []
-    for j in judges:
-        spec = parse_judge_spec(j)
-        if spec.spec not in {s.spec for s in specs}:
-            specs.append(spec)
+    specs: list[JudgeSpec] = parse_judge_specs(judges)
+    settings = judge_settings or JudgeSettings()
     if base_run_id is None and infer_base:
         base_run_id = infer_base_run(store, run_id)
     lost: list[str] = []
@@ -271,16 +231,22 @@ def diagnose_run(
             report.notes.append(f"teacher forcing skipped: {exc}")
 
     symbolic = any(sp.is_symbolic for sp in specs)
-    evidence = {(s.problem_id, s.sample_idx): _checked_evidence(run_id, s, symbolic, base_run_id) for s in failing}
+    benchmark = (store.query("SELECT benchmark FROM runs WHERE run_id = ?", [run_id]) or [("math",)])[0][0]
+    evidence = {}
+    for s in failing:
+        base = base_of(s)
+        evidence[(s.problem_id, s.sample_idx)] = checked_evidence(
+            run_id, s, symbolic, base_run_id, base["extracted_answer"] if base else None, benchmark)
     report.n_flags = sum(len(e.flag_rows) for e in evidence.values())
     for spec in (sp for sp in specs if not sp.is_symbolic):
-        votes = _llm_votes(store, run_id, base_run_id, spec, failing, base_of, batch_size, device, force, progress,
-                           (llm_judges or {}).get(spec.spec))
+        judge = judge_for(spec, device, settings, llm_judges)
+        votes = llm_votes(store, run_id, base_run_id, judge, failing, base_of, batch_size, force, progress)
+        report.notes += judge.notes
         for s in failing:
-            verdict = votes[(s.problem_id, s.sample_idx)]
-            evidence[(s.problem_id, s.sample_idx)].add_vote(spec.spec, verdict)
-            report.n_votes += 1
-            report.n_unparsed += int(not verdict.parsed)
+            verdicts = votes[(s.problem_id, s.sample_idx)]
+            evidence[(s.problem_id, s.sample_idx)].add_votes(spec.spec, verdicts)
+            report.n_votes += len(verdicts)
+            report.n_unparsed += sum(not v.parsed for v in verdicts)
 
     flips: dict[tuple[str, int], int | None] = {}
     divergence: dict[str, int | None] = {}
@@ -297,10 +263,14 @@ def diagnose_run(
         extra = {"first_flip_step": flips.get(flip_key), "first_divergent_step": divergence.get(pid),
                  "lost": (pid in lost) if base_run_id else None}
         rows += ev.rows
-        combined = ev.combined_row(run_id, base_run_id, extra)
+        combined = ev.combined_row(run_id, base_run_id, extra, (fp_locator or {}).get((pid, idx)))
         rows.append(combined)
         label = combined["error_type"] or "unlocated"
         report.combined[label] = report.combined.get(label, 0) + 1
+        if combined["first_error_step"] is None:
+            report.n_unlocated += 1
+        else:
+            report.n_located += 1
 
     judge_names = [RULES, COMBINED] + [sp.spec for sp in specs]
     with store.transaction() as con:
@@ -323,111 +293,3 @@ def diagnose_run(
         upsert_rows(con, "symbolic_flags", [r for ev in evidence.values() for r in ev.flag_rows])
         upsert_rows(con, "diagnoses", rows)
     return report
-
-
-@dataclass
-class _Evidence:
-    """What is known about one failing sample: rows per judge so far, and what combines."""
-
-    sample: Sample
-    rule: rules.RuleVerdict | None
-    sym_step: int | None
-    sym_text: str | None
-    rows: list[dict]
-    flag_rows: list[dict]
-    summary: dict
-    votes: list[tuple[str, JudgeVerdict]] = field(default_factory=list)
-
-    def add_vote(self, judge: str, verdict: JudgeVerdict) -> None:
-        self.votes.append((judge, verdict))
-        s = self.sample
-        base_run_id = self.rows[0]["base_run_id"]
-        if verdict.parsed:
-            row = _diag_row(s.run_id, s, judge, verdict.first_error_step, verdict.error_type, verdict.rationale or "", base_run_id)
-        else:
-            row = _diag_row(s.run_id, s, judge, None, None, f"unparsed judge output ({verdict.error})", base_run_id)
-        self.rows.append(row)
-
-    def combined_row(self, run_id: str, base_run_id: str | None, extra: dict) -> dict:
-        majority = majority_vote([v for _j, v in self.votes])
-        step, etype, why = _combine(self.rule, self.sym_step, self.sym_text, majority)
-        ev = dict(self.summary)
-        ev["votes"] = {j: ({"step": v.first_error_step, "type": v.error_type} if v.parsed else {"unparsed": v.error})
-                       for j, v in self.votes}
-        ev["majority"] = ({"step": majority.first_error_step, "type": majority.error_type, "n": majority.n_votes,
-                           "agreement": majority.agreement} if majority else None)
-        ev.update(extra)
-        return _diag_row(run_id, self.sample, COMBINED, step, etype, why, base_run_id, ev)
-
-
-def _checked_evidence(run_id: str, s: Sample, symbolic: bool, base_run_id: str | None) -> _Evidence:
-    """The rule-based Degenerate check and (when asked) the symbolic checker on one sample."""
-    rule = rules.degenerate(s.output, s.steps, s.spans, s.finish_reason, s.extracted_answer, s.extract_method)
-    rows = [_diag_row(run_id, s, RULES, rule.first_error_step if rule else None, "Degenerate" if rule else None,
-                      rule.rationale if rule else "no degenerate pattern", base_run_id)]
-    summary: dict = {"rules": {"kind": rule.kind, "step": rule.first_error_step} if rule else None}
-    flag_rows: list[dict] = []
-    sym_step = sym_text = None
-    if symbolic:
-        check = check_steps(s.steps, s.problem)
-        for f in check.flags:
-            c = f.claim
-            flag_rows.append({
-                "run_id": run_id, "problem_id": s.problem_id, "sample_idx": s.sample_idx, "step_idx": f.step_idx,
-                "claim_idx": f.claim_idx, "claim": c.text, "lhs_value": str(c.lhs_value), "rhs_value": str(c.rhs_value),
-                "stated": c.stated, "true_value": c.computed, "checker_version": CHECKER_VERSION,
-            })
-        sym_step = check.first_error_step
-        if sym_step is not None:
-            first = next(f for f in check.flags if f.step_idx == sym_step)
-            sym_text = f"{first.claim.text} is false: {first.claim.computed}, not {first.claim.stated}"
-            rows.append(_diag_row(run_id, s, "symbolic", sym_step, "Execution", sym_text, base_run_id))
-        else:
-            rows.append(_diag_row(run_id, s, "symbolic", None, None,
-                                  f"no false arithmetic claim among {check.n_claims} checked", base_run_id))
-        summary["symbolic"] = {"step": sym_step, "n_claims": check.n_claims, "n_flags": len(check.flags)}
-    return _Evidence(s, rule, sym_step, sym_text, rows, flag_rows, summary)
-
-
-def _llm_votes(store: Store, run_id: str, base_run_id: str | None, spec: JudgeSpec, failing: list[Sample], base_of,
-               batch_size: int, device: str, force: bool, progress: Progress | None,
-               judge: LLMJudge | None) -> dict[tuple[str, int], JudgeVerdict]:
-    """One judge's verdict per failing sample: stored votes (same prompt version) reused unless force."""
-    stored = {
-        (r["problem_id"], r["sample_idx"]): JudgeVerdict(bool(r["parsed"]), r["parse_error"], r["first_error_step"],
-                                                         r["error_type"], r["rationale"])
-        for r in store.query_dicts(
-            """SELECT problem_id, sample_idx, parsed, parse_error, first_error_step, error_type, rationale
-               FROM judge_votes WHERE run_id = ? AND judge = ? AND prompt_version = ?""",
-            [run_id, spec.spec, PROMPT_VERSION],
-        )
-    }
-    todo = [s for s in failing if force or (s.problem_id, s.sample_idx) not in stored]
-    if not todo:
-        return stored
-    judge = judge or LLMJudge(spec, device=device)
-    cases = []
-    for s in todo:
-        base = base_of(s)
-        cases.append(JudgeCase(
-            problem=s.problem, steps=s.steps, gold=s.gold, reference=s.solution,
-            base_trace=base["output"] if base else None, base_correct=bool(base["correct"]) if base else None,
-        ))
-    done = 0
-    for start in range(0, len(cases), WRITE_EVERY):  # stored chunk by chunk: a rerun reuses them
-        chunk = todo[start : start + WRITE_EVERY]
-        vote_rows = []
-        for s, (raw, verdict, latency) in zip(chunk, judge.judge(cases[start : start + WRITE_EVERY], batch_size=batch_size),
-                                              strict=True):
-            stored[(s.problem_id, s.sample_idx)] = verdict
-            vote_rows.append({
-                "run_id": run_id, "problem_id": s.problem_id, "sample_idx": s.sample_idx, "judge": spec.spec,
-                "base_run_id": base_run_id, "prompt_version": PROMPT_VERSION, "raw_output": raw,
-                "parsed": verdict.parsed, "parse_error": verdict.error, "first_error_step": verdict.first_error_step,
-                "error_type": verdict.error_type, "rationale": verdict.rationale, "latency_ms": latency,
-            })
-        store.upsert("judge_votes", vote_rows)
-        done += len(chunk)
-        if progress:
-            progress(spec.spec, done, len(cases))
-    return stored

@@ -56,7 +56,7 @@ ERROR_TYPES: dict[str, ErrorType] = {
             "Degenerate",
             "degenerate output",
             "the output stops being a solution: a repetition loop, truncation at the token limit, "
-            "or no final answer.",
+            "no final answer, or a correct answer reached and then abandoned.",
         ),
     )
 }
@@ -64,7 +64,7 @@ ERROR_TYPES: dict[str, ErrorType] = {
 CAPABILITIES = ("numerical computation", "reasoning planning", "problem understanding", "degenerate output")
 
 # Sub-kinds of Degenerate, decided by rules (qmr_core.diagnose.rules), not by a judge.
-DEGENERATE_KINDS = ("repetition", "truncation", "no-answer")
+DEGENERATE_KINDS = ("repetition", "truncation", "no-answer", "abandoned")
 
 
 def normalize_type(name: str) -> str | None:

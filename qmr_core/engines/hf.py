@@ -128,8 +128,16 @@ class HFEngine:
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return plain_text_prompt(messages)
 
+    @property
+    def supports_json_schema(self) -> bool:
+        from qmr_core.engines.constrained import available
+
+        return available()
+
     @torch.no_grad()
-    def generate(self, batch: list[Messages], decoding: Decoding, sample_idx: int = 0) -> list[Generation]:
+    def generate(self, batch: list[Messages], decoding: Decoding, sample_idx: int = 0,
+                 json_schemas: list[dict] | None = None) -> list[Generation]:
+        """``json_schemas``: one per item, enforced token by token (qmr_core.engines.constrained)."""
         prompts = [self.render(m) for m in batch]
         enc = self.tokenizer(
             prompts, return_tensors="pt", padding=True, add_special_tokens=not self.has_chat_template
@@ -141,6 +149,10 @@ class HFEngine:
             eos_token_id=self.eos_ids,
             logits_processor=LogitsProcessorList([clock]),
         )
+        if json_schemas is not None:
+            from qmr_core.engines.constrained import JsonSchemaProcessor
+
+            kwargs["logits_processor"].append(JsonSchemaProcessor(self.tokenizer, json_schemas, self.eos_ids))
         if decoding.greedy:
             kwargs.update(do_sample=False, temperature=None, top_p=None, top_k=None)
         else:

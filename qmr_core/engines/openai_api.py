@@ -224,6 +224,7 @@ class OpenAIEngine:
     options: OpenAIOptions
     served_model: str = ""  # the name the server knows; ModelRef.source by default
     name = "openai"
+    supports_json_schema = True  # response_format json_schema (vLLM, SGLang, OpenAI); a refusal is the caller's to handle
     server_models: list[str] = field(default_factory=list)
     n_retries: int = 0
     n_answers: int = 0  # HTTP answers seen: once the server has answered, a refusal is a restart, retried fully
@@ -319,7 +320,7 @@ class OpenAIEngine:
 
     # -- the engine face --------------------------------------------------------------------
 
-    def payload(self, messages: Messages, decoding: Decoding, sample_idx: int) -> dict:
+    def payload(self, messages: Messages, decoding: Decoding, sample_idx: int, json_schema: dict | None = None) -> dict:
         body: dict[str, Any] = {
             "model": self.served_model,
             "messages": messages,
@@ -332,11 +333,16 @@ class OpenAIEngine:
         else:
             body["top_p"] = decoding.top_p
             body["seed"] = decoding.seed * 1_000_003 + sample_idx
+        if json_schema is not None:
+            body["response_format"] = {"type": "json_schema",
+                                       "json_schema": {"name": "qmr_output", "schema": json_schema, "strict": True}}
         return body
 
-    async def _one(self, messages: Messages, decoding: Decoding, sample_idx: int, gate: asyncio.Semaphore) -> Generation:
+    async def _one(self, messages: Messages, decoding: Decoding, sample_idx: int, gate: asyncio.Semaphore,
+                   json_schema: dict | None = None) -> Generation:
         async with gate:
-            body, latency = await self._request("POST", "chat/completions", self.payload(messages, decoding, sample_idx))
+            body, latency = await self._request("POST", "chat/completions",
+                                                self.payload(messages, decoding, sample_idx, json_schema))
         try:
             choice = body["choices"][0]
             message = choice.get("message") or {}
@@ -353,9 +359,11 @@ class OpenAIEngine:
             extra={"served_model": body.get("model"), "usage": bool(usage)},
         )
 
-    async def _batch(self, batch: list[Messages], decoding: Decoding, sample_idx: int) -> list[Generation]:
+    async def _batch(self, batch: list[Messages], decoding: Decoding, sample_idx: int,
+                     json_schemas: list[dict] | None = None) -> list[Generation]:
         gate = asyncio.Semaphore(self.options.concurrency)
-        tasks = [asyncio.create_task(self._one(m, decoding, sample_idx, gate)) for m in batch]
+        schemas = json_schemas or [None] * len(batch)
+        tasks = [asyncio.create_task(self._one(m, decoding, sample_idx, gate, js)) for m, js in zip(batch, schemas, strict=True)]
         try:
             return list(await asyncio.gather(*tasks))
         except BaseException:
@@ -364,10 +372,12 @@ class OpenAIEngine:
             await asyncio.gather(*tasks, return_exceptions=True)
             raise
 
-    def generate(self, batch: list[Messages], decoding: Decoding, sample_idx: int = 0) -> list[Generation]:
+    def generate(self, batch: list[Messages], decoding: Decoding, sample_idx: int = 0,
+                 json_schemas: list[dict] | None = None) -> list[Generation]:
+        """``json_schemas``: one per item, sent as ``response_format`` (constrained output)."""
         if not batch:
             return []
-        return self._loop.run(self._batch(batch, decoding, sample_idx))
+        return self._loop.run(self._batch(batch, decoding, sample_idx, json_schemas))
 
     def describe(self) -> dict:
         return {

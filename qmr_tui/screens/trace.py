@@ -226,7 +226,9 @@ class TraceScreen(Screen[None]):
             if diag.capability:
                 main.append(f" · {diag.capability}")
             main.append(f" · {diag.judge}", style="dim")
-            if n > 1:
+            if diag.first_error_step is None:
+                main.append(" · no step located", style="dim")
+            elif n:  # the other judges that located a step
                 main.append(f" {agree}/{n} agree", style="dim")
             if diag.rationale:
                 why.append(" ".join(diag.rationale.split()), style="italic")
