@@ -505,6 +505,9 @@ def build_report(store: Store, benchmarks: Sequence[str] = (), runs: Sequence[st
     tables.append(format_table(data))
     tables += error_tables(data, judge)
     tables += [t for t in (first_error_table(data, judge), flips_table(data)) if t is not None]
+    from qmr_core.report_flip import flip_prediction_table  # it imports this module's helpers
+
+    tables += [t for t in (flip_prediction_table(data),) if t is not None]
     return data, [t for t in tables if t.rows]
 
 

@@ -160,3 +160,61 @@ def test_scored_stored_resumed_and_located(pair_store):
     for a, b in zip(again, rows, strict=True):
         assert a["kl_tokens"] == pytest.approx(b["kl_tokens"], abs=1e-4)
         assert a["first_unlikely_step"] == b["first_unlikely_step"]
+
+
+# -- flip prediction: AUC from stored rows ------------------------------------------------------
+
+
+def _div_row(pid: str, kl_mean: float, kl_max: float, surprisal: float | None) -> dict:
+    return {"base_run_id": "base00000001", "quant_run_id": "quant0000001", "problem_id": pid, "sample_idx": 0,
+            "base_sample_idx": 0, "fp_n_tokens": 1, "kl_mean": kl_mean, "kl_max": kl_max, "kl_tokens": [kl_mean],
+            "q_n_tokens": 1, "surprisal_mean": surprisal, "n_seams": 0, "unlikely_nats": 3.0}
+
+
+@pytest.fixture
+def scored_store(tmp_path):
+    from tests.test_compare import add_run as add_toy_run
+
+    s = Store(tmp_path / "f.duckdb")
+    add_toy_run(s, "base00000001", "m")
+    add_toy_run(s, "quant0000001", "m@rtn-w3g64", base_model_id="m")
+    outcomes = {"p1": (True, False), "p2": (True, False), "p3": (True, True), "p4": (True, True), "p5": (False, False),
+                "p6": (False, True)}
+    for pid, (b, q) in outcomes.items():
+        add_problem(s, pid, "algebra", 1)
+        add_sample(s, "base00000001", pid, b, BASE_OK)
+        add_sample(s, "quant0000001", pid, q, BASE_OK if q else QUANT_BAD)
+    compare_runs(s, "base00000001", "quant0000001")
+    # lost p1, p2; both right p3, p4; p5 (both wrong) and p6 (gained) are never counted
+    s.upsert("divergence", [_div_row("p1", 0.2, 1.0, 2.0), _div_row("p2", 0.4, 1.0, None), _div_row("p3", 0.1, 1.0, 0.5),
+                            _div_row("p4", 0.3, 2.0, 0.4), _div_row("p5", 9.0, 9.0, 9.0), _div_row("p6", 0.0, 0.0, 0.0)])
+    return s
+
+
+def test_flip_prediction_auc_from_stored_rows(scored_store):
+    from qmr_core.diagnose.flip_prediction import flip_prediction
+
+    [r] = flip_prediction(scored_store)
+    assert (r.base_run_id, r.quant_run_id, r.n_lost, r.n_both_right) == ("base00000001", "quant0000001", 2, 2)
+    assert r.auc["kl_mean"].auc == 0.75  # lost 0.2, 0.4 vs both right 0.1, 0.3
+    assert r.auc["kl_max"].auc == 0.25  # lost 1, 1 vs 1, 2: two ties, two losses: (0.5 + 0 + 0.5 + 0) / 4
+    assert r.auc["surprisal_mean"].auc == 1.0 and r.auc["surprisal_mean"].n_pos == 1  # the missing value is left out
+    assert flip_prediction(scored_store, ["other"]) == []
+
+
+def test_errors_and_report_show_the_auc(scored_store):
+    from typer.testing import CliRunner
+
+    from qmr_core.cli import app
+    from qmr_core.report import build_report, render_markdown
+
+    scored_store.upsert("diagnoses", [{"run_id": "quant0000001", "problem_id": "p1", "sample_idx": 0, "judge": "combined",
+                                       "first_error_step": 1, "error_type": "Execution", "capability": "numerical computation"}])
+    out = CliRunner().invoke(app, ["errors", "--db", str(scored_store.path)], terminal_width=100)
+    assert out.exit_code == 0, out.output
+    assert "flip prediction" in out.output and "2 / 2" in out.output and "0.75 [" in out.output
+    _data, tables = build_report(scored_store)
+    table = next(t for t in tables if t.name == "flip_prediction")
+    row = table.rows[0]
+    assert row[table.columns.index("lost")] == 2 and row[table.columns.index("AUC KL mean")] == 0.75
+    assert "Flip prediction" in render_markdown(tables)

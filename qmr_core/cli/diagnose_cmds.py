@@ -239,6 +239,11 @@ def errors_command(
     types, caps = _errors_tables(store, run_ids, judge)
     console.print(types)
     console.print(caps)
+    from qmr_core.cli.divergence_tables import flip_auc_table
+
+    flip = flip_auc_table(store, run_ids)
+    if flip is not None:
+        console.print(flip)
 
 
 @app.command("judge-bench")
