@@ -218,3 +218,20 @@ def test_errors_and_report_show_the_auc(scored_store):
     row = table.rows[0]
     assert row[table.columns.index("lost")] == 2 and row[table.columns.index("AUC KL mean")] == 0.75
     assert "Flip prediction" in render_markdown(tables)
+
+
+def test_qmr_diagnose_scores_divergence_and_errors_prints_the_auc(pair_store):
+    from typer.testing import CliRunner
+
+    from qmr_core.cli import app
+
+    db = str(pair_store.path)
+    runner = CliRunner()
+    off = runner.invoke(app, ["diagnose", "--run", "quant0000001", "--no-divergence", "--device", "cpu", "--db", db])
+    assert off.exit_code == 0, off.output
+    assert "divergence rows: 0" in off.output and pair_store.query("SELECT count(*) FROM divergence")[0][0] == 0
+    on = runner.invoke(app, ["diagnose", "--run", "quant0000001", "--device", "cpu", "--db", db])
+    assert on.exit_code == 0, on.output
+    assert "divergence rows: 3" in on.output
+    errors = runner.invoke(app, ["errors", "--db", db], terminal_width=100)
+    assert errors.exit_code == 0 and "flip prediction" in errors.output and "2 / 1" in errors.output

@@ -21,6 +21,10 @@ def flip_auc_table(store: Store, run_ids: Sequence[str]) -> Table | None:
         table.add_column(r.quant_run_id, justify="right")
     table.add_row("lost / both right", *[f"{r.n_lost} / {r.n_both_right}" for r in results])
     for key, label in METRICS.items():
-        table.add_row(label, *[r.auc[key].text() if r.auc[key] else "-" for r in results])
+        cells = []
+        for r in results:
+            a = r.auc[key]
+            cells.append(a.text() if a is not None else "-")
+        table.add_row(label, *cells)
     table.caption = "0.5 = no better than chance; > 0.5: lost problems diverge more"
     return table
