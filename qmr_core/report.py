@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from qmr_core.compare import mcnemar_exact
+from qmr_core.diagnose.flip_prediction import METRICS, flip_prediction
 from qmr_core.errors import QmrError
 from qmr_core.export import latex_escape, to_latex, to_markdown
 from qmr_core.store import Store
@@ -483,6 +484,38 @@ def external_verdicts_table(data: ReportData) -> ReportTable | None:
     return t
 
 
+FLIP_SHORT = {"kl_mean": "KL mean", "kl_max": "KL max", "surprisal_mean": "q surprisal"}
+
+
+def flip_prediction_table(data: ReportData) -> ReportTable | None:
+    """Per quantized run: AUC (lost vs both right) of each divergence measure, with DeLong 95% bounds."""
+    results = {r.quant_run_id: r for r in flip_prediction(data.store, [r.run_id for r in data.runs])}
+    if not results:
+        return None
+    cols, kinds = _run_cols(data)
+    cols += ["lost", "both right"]
+    kinds += [INT, INT]
+    for key in METRICS:
+        cols += [f"AUC {FLIP_SHORT[key]}", "lo", "hi"]
+        kinds += [FLOAT, FLOAT, FLOAT]
+    cols.append("run")
+    kinds.append(TEXT)
+    t = ReportTable("flip_prediction", "Flip prediction: AUC of divergence, lost vs both-right problems", cols, kinds)
+    for run in sorted(data.runs, key=_sort_key):
+        r = results.get(run.run_id)
+        if r is None:
+            continue
+        cells = _run_cells(data, run) + [r.n_lost, r.n_both_right]
+        for key in METRICS:
+            a = r.auc[key]
+            cells += [a.auc, a.lo, a.hi] if a else [None, None, None]
+        t.rows.append(cells + [run.run_id])
+    t.note = ("KL mean/max: KL(fp||quant) per token of the full-precision trace, both models under the same prefix; "
+              "q surprisal: the fp model's mean surprisal on the quantized trace (post hoc, for contrast). "
+              "lo/hi: DeLong 95% interval; 0.5 = chance.")
+    return t
+
+
 def build_report(store: Store, benchmarks: Sequence[str] = (), runs: Sequence[str] = (), judge: str | None = None) -> tuple[ReportData, list[ReportTable]]:
     data = ReportData(store, benchmarks, runs)
     if not data.runs:
@@ -496,6 +529,7 @@ def build_report(store: Store, benchmarks: Sequence[str] = (), runs: Sequence[st
     from qmr_core.review.accuracy import report_section  # judge accuracy vs blind labels; nothing without labels
 
     tables += report_section(store, [r.run_id for r in data.runs], judge)
+    tables += [t for t in (flip_prediction_table(data),) if t is not None]
     return data, [t for t in tables if t.rows]
 
 

@@ -16,6 +16,7 @@ import duckdb
 
 from qmr_core.annotations import Annotation, AnnotationStore
 from qmr_core.browse.align import AlignedRow, WordTag, align_steps, first_divergent_row, normalise, word_diff
+from qmr_core.browse.divergence import TraceDivergence, load_divergence
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
 
@@ -115,6 +116,7 @@ class TraceDetail:
     similarity: float | None
     flip: Flip | None
     alignment_source: str = "qmr-browse"  # 'qmr compare' when step_alignments had the rows
+    divergence: TraceDivergence | None = None  # per-token KL / fp surprisal (`divergence`, migration 010)
 
     @property
     def flip_step(self) -> int | None:
@@ -240,6 +242,7 @@ def load_trace(
         ))
         flip = _flip(con, base_run_id, quant_run_id, problem_id)
         stored = _stored_alignment(con, base_run_id, quant_run_id, problem_id)
+        divergence = load_divergence(con, base_run_id, quant_run_id, problem_id)
     outcome = (
         "lost" if base.correct and not quant.correct
         else "gained" if quant.correct and not base.correct
@@ -255,7 +258,7 @@ def load_trace(
     detail = TraceDetail(
         base_run_id, quant_run_id, problem_id, prob[0], prob[1], prob[2], prob[3], outcome, judge,
         base, quant, rows, diffs, None, "", pair[1] if pair else None, flip,
-        "qmr compare" if stored else "qmr-browse",
+        "qmr compare" if stored else "qmr-browse", divergence,
     )
     if pair and pair[0] is not None:
         step = int(pair[0])

@@ -128,6 +128,7 @@ def diagnose_command(
     only_lost: Annotated[bool, typer.Option("--only-lost", help="Diagnose only problems the base run solved.")] = False,
     teacher_forcing: Annotated[bool, typer.Option("--teacher-forcing/--no-teacher-forcing", help="Score the base trace under this run's model.")] = True,
     control: Annotated[bool, typer.Option("--control/--no-control", help="Teacher forcing also runs the base model, to ignore tokens it would not produce itself.")] = True,
+    divergence: Annotated[bool, typer.Option("--divergence/--no-divergence", help="Score lost and both-right problems both ways: KL(fp||quant) on the fp trace, fp surprisal of the quantized trace.")] = True,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N] for judges and teacher forcing.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", "-k", help="Sequences per forward pass / judge batch.")] = 4,
     force: Annotated[bool, typer.Option("--force", help="Redo teacher forcing and LLM votes already stored.")] = False,
@@ -163,15 +164,15 @@ def diagnose_command(
             progress.update(tasks[stage], completed=done)
 
         report = diagnose_run(store, run_id, base_id, judges, only_lost=only_lost, teacher_forcing=teacher_forcing,
-                              control=control, device=device, batch_size=batch_size, force=force, progress=on_progress,
-                              judge_settings=settings)
+                              control=control, divergence=divergence, device=device, batch_size=batch_size, force=force,
+                              progress=on_progress, judge_settings=settings)
     console.print(
         f"run [bold]{run_id}[/]: {report.n_failing} wrong samples diagnosed"
         + (f" against base [bold]{report.base_run_id}[/] ({len(report.lost)} lost)" if report.base_run_id else " (no base run)")
     )
     console.print(
         f"symbolic flags: {report.n_flags}   judge votes: {report.n_votes} ({report.n_unparsed} unparsed)   "
-        f"teacher-forced traces: {report.n_flips}"
+        f"teacher-forced traces: {report.n_flips}   divergence rows: {report.n_divergence}"
     )
     if report.n_failing:
         console.print(f"combined verdicts: {report.n_located} locate a step, {report.n_unlocated} say no locator "
@@ -258,6 +259,11 @@ def errors_command(
     types, caps = _errors_tables(store, run_ids, judge)
     console.print(types)
     console.print(caps)
+    from qmr_core.cli.divergence_tables import flip_auc_table
+
+    flip = flip_auc_table(store, run_ids)
+    if flip is not None:
+        console.print(flip)
 
 
 @app.command("judge-bench")

@@ -58,6 +58,7 @@ class DiagnoseReport:
     n_unparsed: int = 0
     n_flags: int = 0
     n_flips: int = 0  # teacher-forced summaries written
+    n_divergence: int = 0  # fp-referenced divergence rows written (divergence_store.py)
     lost: list[str] = field(default_factory=list)
     combined: dict[str, int] = field(default_factory=dict)  # error type -> count
     n_located: int = 0  # combined verdicts that locate a step
@@ -181,6 +182,7 @@ def diagnose_run(
     only_lost: bool = False,
     teacher_forcing: bool = True,
     control: bool = True,
+    divergence: bool = True,
     device: str = "auto",
     batch_size: int = 4,
     force: bool = False,
@@ -229,6 +231,14 @@ def diagnose_run(
                                             force, progress)
         except QmrError as exc:  # e.g. a run made through a server engine: the rest of the diagnosis still runs
             report.notes.append(f"teacher forcing skipped: {exc}")
+    if base_run_id is not None and divergence:  # lost and both-right problems, in both directions
+        from qmr_core.diagnose.divergence_store import score_divergence
+
+        try:
+            report.n_divergence = score_divergence(store, run_id, base_run_id, device=device, batch_size=batch_size,
+                                                   force=force, progress=progress)
+        except QmrError as exc:
+            report.notes.append(f"divergence skipped: {exc}")
 
     symbolic = any(sp.is_symbolic for sp in specs)
     benchmark = (store.query("SELECT benchmark FROM runs WHERE run_id = ?", [run_id]) or [("math",)])[0][0]

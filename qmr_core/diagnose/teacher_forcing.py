@@ -106,8 +106,8 @@ def _encode(engine, item: TFItem) -> _Encoded:
 
 
 @torch.no_grad()
-def _score(model, device: str, pad_id: int, batch: list[_Encoded]) -> list[tuple[torch.Tensor, ...]]:
-    """Per item: (base-token log-probs, argmax ids, top1 - top2 probability margins), one value per output token."""
+def output_logprobs(model, device: str, pad_id: int, batch: list[_Encoded]) -> list[torch.Tensor]:
+    """Per item: the log-softmax rows (n_output x vocab) that predict each output token, one forward pass."""
     seqs = [e.prompt_ids + e.output_ids for e in batch]
     width = max(len(s) for s in seqs)
     keep = max(len(e.output_ids) for e in batch) + 1
@@ -122,15 +122,19 @@ def _score(model, device: str, pad_id: int, batch: list[_Encoded]) -> list[tuple
         logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
     except TypeError:  # a model class without logits_to_keep
         logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -keep:]
+    # logits[r, k] predicts the token after kept position k; the output occupies the last n slots
+    return [logits[r, keep - len(e.output_ids) - 1 : keep - 1].float().log_softmax(-1) for r, e in enumerate(batch)]
+
+
+@torch.no_grad()
+def _score(model, device: str, pad_id: int, batch: list[_Encoded]) -> list[tuple[torch.Tensor, ...]]:
+    """Per item: (base-token log-probs, argmax ids, top1 - top2 probability margins), one value per output token."""
     out = []
-    for r, e in enumerate(batch):
-        n = len(e.output_ids)
-        if n == 0:
+    for e, rows in zip(batch, output_logprobs(model, device, pad_id, batch), strict=True):
+        if not e.output_ids:
             empty = torch.zeros(0)
             out.append((empty, empty.long(), empty))
             continue
-        # logits[r, k] predicts the token after kept position k; the output occupies the last n slots
-        rows = logits[r, keep - n - 1 : keep - 1].float().log_softmax(-1)
         target = torch.tensor(e.output_ids, device=rows.device)
         base_lp = rows.gather(1, target[:, None])[:, 0]
         top = rows.topk(2, dim=-1)

@@ -17,6 +17,7 @@ from qmr_core.annotations import Annotation
 from qmr_core.browse import FailureFilters, TraceDetail, load_trace
 from qmr_core.browse.trace import Side, describe_annotation, sample_markdown
 from qmr_tui.messages import AnnotationSaved, LoadFailed, TraceLoaded
+from qmr_tui.widgets import divergence_shade
 from qmr_tui.widgets.trace_view import GUTTER, NUM, TraceView
 
 if TYPE_CHECKING:
@@ -46,6 +47,7 @@ class TraceScreen(Screen[None]):
         Binding("f", "filters", "Filters", show=False, tooltip="Filter the failure list"),
         Binding("enter", "detail", "Detail", show=False, tooltip="Full text of the current step, all judges"),
         Binding("v", "layout", "Layout", show=False, tooltip="Cycle layout: auto, side by side, stacked"),
+        Binding("d", "shade", "Divergence", show=False, tooltip="Shade tokens by divergence from the full-precision model"),
         Binding("g,home", "edge(0)", "First step", show=False),
         Binding("G,end", "edge(1)", "Last step", show=False),
         Binding("s", "summary", "Summary", show=False, tooltip="Summary of the comparison"),
@@ -249,6 +251,8 @@ class TraceScreen(Screen[None]):
             markers.append(d.flip.describe())
         for f in side.flags:
             markers.append(f"[SYM] step {f.step_idx + 1}: {f.text}")
+        if self.view.shade and d.divergence is not None:
+            markers.append(d.divergence.describe_locator())
         marker_box = self.query_one("#diag-markers", Static)
         marker_box.update(Text("  ".join(markers), style="dim"))
         marker_box.display = bool(markers)
@@ -259,7 +263,10 @@ class TraceScreen(Screen[None]):
             return
         view = self.view
         active = view.active
-        if view.split:
+        if view.shade:
+            self.query_one("#trace-head", Static).update(
+                Text.assemble(" " * GUTTER, divergence_shade.legend(lambda n: view.get_component_rich_style(n, partial=True))))
+        elif view.split:
             width = view.scrollable_content_region.width or view.size.width
             text_w = max(8, (width - GUTTER - 2 * NUM - 3) // 2)
             left = self._side_head(d, "base", active == "base")
@@ -315,6 +322,14 @@ class TraceScreen(Screen[None]):
 
     def action_switch_pane(self) -> None:
         self.view.toggle_side()
+
+    def action_shade(self) -> None:
+        self.view.shade = not self.view.shade
+        self._update_head()
+        self._update_diagnosis()
+        if self.view.shade and self.detail is not None and self.detail.divergence is None:
+            self.notify("no divergence stored for this problem: `qmr diagnose` with a base run scores the lost and "
+                        "both-right problems", severity="warning", timeout=4)
 
     def action_layout(self) -> None:
         order = ("auto", "split", "unified")

@@ -25,6 +25,7 @@ from textual.strip import Strip
 
 from qmr_core.browse.align import AlignedRow
 from qmr_core.browse.trace import Side, TraceDetail
+from qmr_tui.widgets import divergence_shade
 
 Layout = Literal["auto", "split", "unified"]
 SPLIT_MIN_WIDTH = 100
@@ -58,12 +59,14 @@ class TraceView(ScrollView, can_focus=True):
         "trace--num",
         "trace--match",
         "trace--dim",
+        *divergence_shade.CLASSES,
     }
 
     cursor: reactive[int] = reactive(0, always_update=True)
     active: reactive[Side] = reactive("quant")
     layout_mode: reactive[Layout] = reactive("auto")
     highlight: reactive[str] = reactive("")
+    shade: reactive[bool] = reactive(False)  # tokens shaded by fp-referenced divergence (d)
 
     class CursorMoved(Message):
         def __init__(self, view: TraceView, row: int) -> None:
@@ -127,6 +130,11 @@ class TraceView(ScrollView, can_focus=True):
         if self.detail and self.detail.rows:
             self.cursor = max(0, min(self.cursor + delta, len(self.detail.rows) - 1))
 
+    @property
+    def shading(self) -> bool:
+        """Divergence shading shows where the fp model parts from the trace: a locator, hidden in a blind view."""
+        return self.shade and not self.blind
+
     def set_blind(self, blind: bool) -> None:
         """Hide (True) or show every marker; the rows are rebuilt at once."""
         if blind != self.blind:
@@ -144,6 +152,7 @@ class TraceView(ScrollView, can_focus=True):
         self.post_message(self.CursorMoved(self, self.cursor))
 
     def watch_active(self) -> None:
+        self._rebuild()
         self.refresh()
         self.post_message(self.CursorMoved(self, self.cursor))
 
@@ -152,6 +161,10 @@ class TraceView(ScrollView, can_focus=True):
         self._rebuild()
 
     def watch_highlight(self) -> None:
+        self._built_for = None
+        self._rebuild()
+
+    def watch_shade(self) -> None:
         self._built_for = None
         self._rebuild()
 
@@ -166,7 +179,9 @@ class TraceView(ScrollView, can_focus=True):
 
     def _rebuild(self) -> None:
         width = self.scrollable_content_region.width or self.size.width
-        key = (id(self.detail), width, self.split, self.highlight, self.judge, self.blind)
+        # shaded, an equal row stacked shows the active side's tokens: tab rebuilds
+        shaded_side = self.active if self.shading and not self.split else None
+        key = (id(self.detail), width, self.split, self.highlight, self.judge, self.blind, self.shading, shaded_side)
         if self.detail is None or width <= 0 or key == self._built_for:
             return
         self._built_for = key
@@ -198,6 +213,9 @@ class TraceView(ScrollView, can_focus=True):
             labels.append(("[DIV]", "trace--divergent"))
         if side == "base" and step is not None and step == d.flip_step:
             labels.append(("[FLIP]", "trace--flip"))
+        div = d.divergence if self.shading else None
+        if side == "quant" and div is not None and step is not None and step == div.locator_step:
+            labels.append(("[FP]", "trace--flip"))
         if step is not None and any(f.step_idx == step for f in trace.flags):
             labels.append(("[SYM]", "trace--flag"))
             cell = "trace--flag"
@@ -223,6 +241,7 @@ class TraceView(ScrollView, can_focus=True):
         for label, style in labels:
             text.append(label, self._style(style) + Style(bold=True))
             text.append(" ")
+        start = len(text)
         diff = d.diffs.get(k)
         if diff is not None:
             parts = diff[0] if side == "base" else diff[1]
@@ -231,6 +250,9 @@ class TraceView(ScrollView, can_focus=True):
                 text.append(chunk, style)
         else:
             text.append(d.side(side).steps[step])
+        if self.shading and d.divergence is not None:
+            divergence_shade.shade(text, start, d.divergence.side(side).get(step, []), divergence_shade.LEVELS[side],
+                                   self._style)
         if self.highlight:
             text.highlight_words([self.highlight], self._style("trace--match"), case_sensitive=False)
         text.style = base_style  # underneath the diff and marker styles
@@ -281,7 +303,7 @@ class TraceView(ScrollView, can_focus=True):
             quant_labels, _ = self._markers(k, row, "quant")
             if base_labels != quant_labels:  # a marker on one side only: show both lines
                 return self._unified_sides(k, row, text_w, num_style)
-            text, style = self._cell_text(k, row, "quant")
+            text, style = self._cell_text(k, row, self.active if self.shading else "quant")
             for i, segs in enumerate(self._wrap(text, text_w, style)):
                 head = Segment(f"{label if i == 0 else '':<{UNIFIED_LABEL}}", num_style)
                 lines.append(_Line(k, None, Strip([Segment(" " * GUTTER), head, *segs])))

@@ -1,0 +1,109 @@
+"""Divergence of a (base, quantized) run pair: which traces to score, storing them, reading the locator back.
+
+Scored: every quantized sample of the lost and both-right problems (``pairs``, so `qmr compare`
+runs first), each paired with the base sample of the same index (else sample 0). Lost problems carry
+the locator; both-right ones are the negatives of the flip-prediction AUC. Rows already stored are
+kept unless ``force``; rows are written chunk by chunk, so an interrupted run resumes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+from qmr_core.store import Store
+
+OUTCOMES = ("lost", "both_right")
+WRITE_EVERY = 32
+Progress = Callable[[str, int, int], None]
+
+
+def _samples(store: Store, run_id: str, problem_ids: Sequence[str]) -> dict[tuple[str, int], dict]:
+    rows = store.query_dicts(
+        """SELECT problem_id, sample_idx, prompt, output, finish_reason FROM samples
+           WHERE run_id = ? AND problem_id IN (SELECT unnest(?))""",
+        [run_id, list(problem_ids)],
+    )
+    spans: dict[tuple[str, int], list[tuple[int, int]]] = {}
+    for pid, idx, start, end in store.query(
+        """SELECT problem_id, sample_idx, span_start, span_end FROM steps
+           WHERE run_id = ? AND problem_id IN (SELECT unnest(?)) ORDER BY problem_id, sample_idx, step_idx""",
+        [run_id, list(problem_ids)],
+    ):
+        spans.setdefault((pid, idx), []).append((start, end))
+    for r in rows:
+        r["spans"] = spans.get((r["problem_id"], r["sample_idx"]), [])
+    return {(r["problem_id"], r["sample_idx"]): r for r in rows}
+
+
+def pending_pairs(store: Store, run_id: str, base_run_id: str, outcomes: Sequence[str] = OUTCOMES,
+                  force: bool = False) -> list[tuple[dict, dict]]:
+    """(base sample, quantized sample) pairs still to score, in problem order."""
+    problems = [r[0] for r in store.query(
+        """SELECT problem_id FROM pairs WHERE base_run_id = ? AND quant_run_id = ? AND outcome IN (SELECT unnest(?))
+           ORDER BY problem_id""", [base_run_id, run_id, list(outcomes)])]
+    if not problems:
+        return []
+    quant = _samples(store, run_id, problems)
+    base = _samples(store, base_run_id, problems)
+    done = set() if force else {(r[0], r[1]) for r in store.query(
+        "SELECT problem_id, sample_idx FROM divergence WHERE base_run_id = ? AND quant_run_id = ?", [base_run_id, run_id])}
+    out = []
+    for key, q in sorted(quant.items()):
+        b = base.get(key) or base.get((key[0], 0))
+        if key in done or b is None or not b.get("prompt") or not q.get("prompt"):
+            continue
+        out.append((b, q))
+    return out
+
+
+def score_divergence(store: Store, run_id: str, base_run_id: str, *, device: str = "auto", batch_size: int = 4,
+                     force: bool = False, progress: Progress | None = None, outcomes: Sequence[str] = OUTCOMES) -> int:
+    """Score and store the pending pairs; returns how many rows were written."""
+    todo = pending_pairs(store, run_id, base_run_id, outcomes, force)
+    if not todo:
+        return 0
+    from qmr_core.diagnose.divergence import DivItem, divergence  # torch: loaded only when there is work
+    from qmr_core.store.queries import run_model_spec
+    from qmr_core.diagnose.teacher_forcing import TFItem
+    from qmr_core.engines.hf import HFEngine
+    from qmr_core.model_registry import resolve_model
+
+    def tf(s: dict) -> TFItem:
+        return TFItem((s["problem_id"], s["sample_idx"]), s["prompt"], s["output"], s["spans"], s["finish_reason"] == "eos")
+
+    items = [DivItem((q["problem_id"], q["sample_idx"], b["sample_idx"]), tf(b), tf(q)) for b, q in todo]
+    models = dict(store.query("SELECT run_id, model_id FROM runs WHERE run_id IN (?, ?)", [run_id, base_run_id]))
+    fp = HFEngine(resolve_model(run_model_spec(store, base_run_id)), device=device)
+    quant = HFEngine(resolve_model(run_model_spec(store, run_id)), device=device)
+    described = fp.describe()
+    total, done = 2 * len(items), 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress("divergence", done, total)
+
+    written = 0
+    for start in range(0, len(items), WRITE_EVERY):
+        rows = []
+        for r in divergence(fp, quant, items[start : start + WRITE_EVERY], batch_size=batch_size, on_batch=tick):
+            row = {"base_run_id": base_run_id, "quant_run_id": run_id, "problem_id": r.key[0], "sample_idx": r.key[1],
+                   "base_sample_idx": r.key[2], "fp_model_id": models.get(base_run_id),
+                   "quant_model_id": models.get(run_id), "device": described["device"], "dtype": described["dtype"]}
+            row.update(r.as_row())
+            rows.append(row)
+        store.upsert("divergence", rows)
+        written += len(rows)
+    return written
+
+
+def fp_locator(store: Store, base_run_id: str, quant_run_id: str) -> dict[tuple[str, int], int | None]:
+    """The first step the full-precision model would not have written, per scored quantized sample.
+
+    ``None``: scored, and the full-precision model finds every token of the trace likely enough.
+    Samples never scored are absent. Meant as one locator among several (see divergence.py).
+    """
+    return {(r[0], r[1]): r[2] for r in store.query(
+        """SELECT problem_id, sample_idx, first_unlikely_step FROM divergence
+           WHERE base_run_id = ? AND quant_run_id = ?""", [base_run_id, quant_run_id])}
