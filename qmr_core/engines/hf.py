@@ -21,6 +21,7 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
 
 from qmr_core.engines.base import Decoding, Generation
+from qmr_core.engines.hf_decode import greedy_decode, plain_greedy
 from qmr_core.errors import QmrError
 from qmr_core.model_registry import ModelRef
 from qmr_core.paths import cache_dir
@@ -147,6 +148,7 @@ class HFEngine:
     ref: ModelRef
     device: str = "auto"
     dtype: str = "auto"
+    fast_greedy: bool = True  # False: greedy through model.generate on padded batches, as before
 
     name = "hf"
 
@@ -181,8 +183,42 @@ class HFEngine:
             return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return plain_text_prompt(messages)
 
-    @torch.no_grad()
     def generate(self, batch: list[Messages], decoding: Decoding, sample_idx: int = 0) -> list[Generation]:
+        if decoding.greedy and self.fast_greedy and plain_greedy(self.model.generation_config):
+            return self.generate_fast(batch, decoding)
+        return self.generate_padded(batch, decoding, sample_idx)
+
+    def _result(self, prompt: str, n_prompt: int, ids: list[int], started: float, finished_at: float) -> Generation:
+        stop = next((j for j, t in enumerate(ids) if t in self.eos_ids), None)
+        if stop is None:
+            n_tokens, reason, body = len(ids), "length", ids
+        else:
+            n_tokens, reason, body = stop + 1, "eos", ids[:stop]
+        return Generation(
+            text=self.tokenizer.decode(body, skip_special_tokens=True),
+            prompt=prompt,
+            n_prompt_tokens=n_prompt,
+            n_tokens=n_tokens,
+            finish_reason=reason,
+            latency_ms=(finished_at - started) * 1000.0,
+        )
+
+    def generate_fast(self, batch: list[Messages], decoding: Decoding) -> list[Generation]:
+        """Greedy decoding with a shared-prefix KV cache and finished rows dropped (see hf_decode)."""
+        prompts = [self.render(m) for m in batch]
+        rows = [self.tokenizer(p, add_special_tokens=not self.has_chat_template).input_ids for p in prompts]
+        started = time.perf_counter()
+        decoded = greedy_decode(
+            self.model, rows, decoding.max_new_tokens, self.eos_ids, self.tokenizer.pad_token_id, self.device
+        )
+        return [
+            self._result(prompt, len(row), d.tokens, started, d.finished_at)
+            for prompt, row, d in zip(prompts, rows, decoded, strict=True)
+        ]
+
+    @torch.no_grad()
+    def generate_padded(self, batch: list[Messages], decoding: Decoding, sample_idx: int = 0) -> list[Generation]:
+        """`model.generate` on the left-padded batch: the sampling path, and the reference for the fast one."""
         prompts = [self.render(m) for m in batch]
         enc = self.tokenizer(
             prompts, return_tensors="pt", padding=True, add_special_tokens=not self.has_chat_template
@@ -202,25 +238,12 @@ class HFEngine:
         started = time.perf_counter()
         out = self.model.generate(**enc, **kwargs)
         finished = time.perf_counter()
-        prompt_len = enc["input_ids"].shape[1]
-        new = out[:, prompt_len:].tolist()
-        eos = set(self.eos_ids)
+        new = out[:, enc["input_ids"].shape[1] :].tolist()
         results = []
         for i, ids in enumerate(new):
-            stop = next((j for j, t in enumerate(ids) if t in eos), None)
-            if stop is None:
-                n_tokens, reason, body = len(ids), "length", ids
-            else:
-                n_tokens, reason, body = stop + 1, "eos", ids[:stop]
+            stop = next((j for j, t in enumerate(ids) if t in self.eos_ids), None)
+            n_tokens = len(ids) if stop is None else stop + 1
             step_time = clock.times[n_tokens - 1] if 0 < n_tokens <= len(clock.times) else finished
-            results.append(
-                Generation(
-                    text=self.tokenizer.decode(body, skip_special_tokens=True),
-                    prompt=prompts[i],
-                    n_prompt_tokens=int(enc["attention_mask"][i].sum().item()),
-                    n_tokens=n_tokens,
-                    finish_reason=reason,
-                    latency_ms=(step_time - started) * 1000.0,
-                )
-            )
+            n_prompt = int(enc["attention_mask"][i].sum().item())
+            results.append(self._result(prompts[i], n_prompt, ids, started, step_time))
         return results
