@@ -22,6 +22,7 @@ from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, L
 
 from qmr_core.engines.base import Decoding, Generation
 from qmr_core.engines.hf_decode import greedy_decode, plain_greedy
+from qmr_core.device import pick_device, pick_dtype
 from qmr_core.errors import QmrError
 from qmr_core.model_registry import ModelRef
 from qmr_core.paths import cache_dir
@@ -31,24 +32,6 @@ from qmr_core.quant.backend_common import import_quietly
 from qmr_core.quant.rtn import rtn_quantize_
 
 log = logging.getLogger(__name__)
-
-
-def pick_device(device: str = "auto") -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise QmrError(f"device {device} requested but CUDA is not available")
-    return device
-
-
-def pick_dtype(device: str, dtype: str = "auto") -> torch.dtype:
-    if dtype == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    try:
-        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-                "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
-    except KeyError:
-        raise QmrError(f"unknown dtype '{dtype}' (float32, bfloat16, float16, auto)") from None
 
 
 @contextlib.contextmanager
