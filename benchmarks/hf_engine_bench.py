@@ -8,12 +8,13 @@ time, generated tokens/s and how many outputs are identical (text, token count, 
 it also counts the fast path's outputs equal to a stored run's (e.g. a demo store made by older code).
 
 `measure_hf(...)` returns the rows, for benchmarks/engine_compare.py to import.
-Usage: OMP_NUM_THREADS=1 python benchmarks/hf_engine_bench.py [--limit N] [--dtype float32] [--store DB --run RUN]
+Usage: OMP_NUM_THREADS=1 python benchmarks/hf_engine_bench.py [--limit N] [--also-dtype bfloat16] [--store DB --run RUN]
 """
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 from dataclasses import dataclass, field
 
@@ -52,26 +53,37 @@ def _same(a: Generation, b: Generation) -> bool:
 
 def measure_hf(
     model: str = "smollm2-135m", limit: int | None = None, batch_size: int = 16, max_new_tokens: int = 96,
-    dtype: str = "float32", device: str = "cpu",
+    dtype: str = "float32", device: str = "cpu", extra_dtypes: tuple[str, ...] = (), progress: bool = False,
 ) -> list[EngineRow]:
-    """Rows for `model.generate` (padded) and the fast path, measured batch by batch, interleaved."""
+    """Rows for `model.generate` (padded) and the fast path at `dtype`, then the fast path at each of
+    `extra_dtypes`, measured batch by batch, interleaved; "identical" counts agreement with the first row."""
     engine = HFEngine(resolve_model(model), device=device, dtype=dtype)
-    decoding = Decoding(max_new_tokens=max_new_tokens)
     label = engine.describe()["dtype"]
-    old = EngineRow("qmr hf: generate, padded batches", label)
-    new = EngineRow("qmr hf: shared prefix, finished rows dropped", label)
-    engine.generate_fast(demo_batches(1, 1)[0], Decoding(max_new_tokens=2))  # warm-up
-    for i, batch in enumerate(demo_batches(limit, batch_size)):
-        order = [(old, engine.generate_padded), (new, engine.generate_fast)]
-        for row, run in order if i % 2 == 0 else order[::-1]:
+    runs = [
+        (EngineRow("qmr hf: generate, padded batches", label), engine.generate_padded),
+        (EngineRow("qmr hf: shared prefix, finished rows dropped", label), engine.generate_fast),
+    ]
+    for extra in extra_dtypes:
+        other = HFEngine(resolve_model(model), device=device, dtype=extra)
+        runs.append((EngineRow("qmr hf: shared prefix, finished rows dropped", other.describe()["dtype"]), other.generate_fast))
+    decoding = Decoding(max_new_tokens=max_new_tokens)
+    for _, run in runs:
+        run(demo_batches(1, 1)[0], Decoding(max_new_tokens=2))  # warm-up
+    batches = demo_batches(limit, batch_size)
+    for i, batch in enumerate(batches):
+        for row, run in runs[i % len(runs) :] + runs[: i % len(runs)]:  # rotate who goes first
             t0 = time.perf_counter()
             gens = run(batch, decoding)
             row.seconds += time.perf_counter() - t0
             row.tokens += sum(g.n_tokens for g in gens)
             row.outputs += gens
-    same = sum(_same(a, b) for a, b in zip(old.outputs, new.outputs, strict=True))
-    new.identical = f"{same}/{len(old.outputs)}"
-    return [old, new]
+        if progress:
+            print(f"batch {i + 1}/{len(batches)}: " + ", ".join(f"{r.seconds:.1f}s" for r, _ in runs), file=sys.stderr)
+    reference = runs[0][0].outputs
+    for row, _ in runs[1:]:
+        same = sum(_same(a, b) for a, b in zip(reference, row.outputs, strict=True))
+        row.identical = f"{same}/{len(reference)}"
+    return [row for row, _ in runs]
 
 
 def stored_matches(rows: list[EngineRow], store_path: str, run_id: str) -> str:
@@ -84,7 +96,7 @@ def stored_matches(rows: list[EngineRow], store_path: str, run_id: str) -> str:
         "SELECT prompt, output, n_tokens, finish_reason FROM samples WHERE run_id = ?", [run_id]
     )
     by_prompt = {p: (o, n, f) for p, o, n, f in stored}
-    fast = rows[-1].outputs
+    fast = rows[1].outputs
     found = [g for g in fast if g.prompt in by_prompt]
     same = sum(by_prompt[g.prompt] == (g.text, g.n_tokens, g.finish_reason) for g in found)
     return f"{same}/{len(found)} (of {len(stored)} stored)"
@@ -94,8 +106,8 @@ def print_table(rows: list[EngineRow]) -> None:
     print(f"{'engine':<48} {'dtype':<8} {'wall s':>8} {'tokens':>7} {'tok/s':>7}  identical to generate")
     for r in rows:
         print(f"{r.engine:<48} {r.dtype:<8} {r.seconds:>8.1f} {r.tokens:>7} {r.tok_s:>7.1f}  {r.identical}")
-    if len(rows) == 2 and rows[0].seconds:
-        print(f"speed-up (wall): {rows[0].seconds / rows[1].seconds:.2f}x")
+    for r in rows[1:]:
+        print(f"speed-up over generate ({r.dtype}, wall): {rows[0].seconds / r.seconds:.2f}x")
 
 
 def main() -> None:
@@ -106,10 +118,12 @@ def main() -> None:
     ap.add_argument("--max-new-tokens", type=int, default=96)
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--also-dtype", action="append", default=[], help="add a fast-path row at this dtype (e.g. bfloat16)")
     ap.add_argument("--store", help="a store holding a full-precision run of these prompts")
     ap.add_argument("--run", help="that run's id")
     args = ap.parse_args()
-    rows = measure_hf(args.model, args.limit, args.batch_size, args.max_new_tokens, args.dtype, args.device)
+    rows = measure_hf(args.model, args.limit, args.batch_size, args.max_new_tokens, args.dtype, args.device,
+                      tuple(args.also_dtype), progress=True)
     print_table(rows)
     if args.store and args.run:
         print(f"fast path equal to stored run {args.run}: {stored_matches(rows, args.store, args.run)}")
