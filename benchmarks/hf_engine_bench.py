@@ -1,5 +1,6 @@
-"""The local HF engine on the demo workload: `model.generate` on padded batches (the engine before issue 15)
-against the fast greedy path (shared-prefix KV cache, finished rows dropped), in one process, interleaved.
+"""The local HF engine on the demo workload: `model.generate` on padded batches with stock sdpa (the engine
+before issue 15, `HFEngine(fast_greedy=False)`) against the fast greedy path (shared-prefix KV cache, finished
+rows dropped, grouped-query attention without K/V copies), in one process, interleaved.
 
 The workload is the demo's full-precision run: the 76 bundled problems with the steps prompt, ordered and
 batched as `qmr eval` does (longest problem first, --batch-size 16), 96 new tokens, greedy. Each batch is run
@@ -57,15 +58,16 @@ def measure_hf(
 ) -> list[EngineRow]:
     """Rows for `model.generate` (padded) and the fast path at `dtype`, then the fast path at each of
     `extra_dtypes`, measured batch by batch, interleaved; "identical" counts agreement with the first row."""
+    before = HFEngine(resolve_model(model), device=device, dtype=dtype, fast_greedy=False)
     engine = HFEngine(resolve_model(model), device=device, dtype=dtype)
     label = engine.describe()["dtype"]
     runs = [
-        (EngineRow("qmr hf: generate, padded batches", label), engine.generate_padded),
-        (EngineRow("qmr hf: shared prefix, finished rows dropped", label), engine.generate_fast),
+        (EngineRow("qmr hf before: generate, padded batches", label), before.generate),
+        (EngineRow("qmr hf: shared prefix, finished rows dropped", label), engine.generate),
     ]
     for extra in extra_dtypes:
         other = HFEngine(resolve_model(model), device=device, dtype=extra)
-        runs.append((EngineRow("qmr hf: shared prefix, finished rows dropped", other.describe()["dtype"]), other.generate_fast))
+        runs.append((EngineRow("qmr hf: shared prefix, finished rows dropped", other.describe()["dtype"]), other.generate))
     decoding = Decoding(max_new_tokens=max_new_tokens)
     for _, run in runs:
         run(demo_batches(1, 1)[0], Decoding(max_new_tokens=2))  # warm-up

@@ -46,9 +46,9 @@ def test_sampling_mode_is_seeded(tiny_model):
     assert a == b
 
 
-def _scrambled_engine(tiny_model) -> HFEngine:
+def _scrambled_engine(tiny_model, fast_greedy: bool = True) -> HFEngine:
     """The tiny Llama with large random weights: its greedy outputs vary token by token (the plain one repeats one token)."""
-    engine = HFEngine(resolve_model(str(tiny_model)), device="cpu")
+    engine = HFEngine(resolve_model(str(tiny_model)), device="cpu", fast_greedy=fast_greedy)
     gen = torch.Generator().manual_seed(0)
     with torch.no_grad():
         for p in engine.model.parameters():
@@ -80,9 +80,11 @@ def test_fast_greedy_equals_generate_with_early_stops(tiny_model):
     free = greedy_decode(engine.model, rows, 30, [], engine.tokenizer.pad_token_id, "cpu")
     assert len({tuple(r.tokens) for r in free}) == len(rows)
     # two extra stop tokens, so rows finish at different steps and leave the batch mid-way
-    engine.eos_ids = sorted(set(engine.eos_ids) | {free[0].tokens[7], free[1].tokens[20]})
+    before = _scrambled_engine(tiny_model, fast_greedy=False)  # the engine as it was: generate, stock sdpa
+    assert before.model.config._attn_implementation == "sdpa" != engine.model.config._attn_implementation
+    engine.eos_ids = before.eos_ids = sorted(set(engine.eos_ids) | {free[0].tokens[7], free[1].tokens[20]})
     dec = Decoding(max_new_tokens=30)
-    reference = engine.generate_padded(messages, dec)
+    reference = before.generate(messages, dec)
     fast = engine.generate(messages, dec)
     assert {g.finish_reason for g in reference} == {"eos", "length"}
     assert len({g.n_tokens for g in reference}) >= 3

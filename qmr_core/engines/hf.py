@@ -21,6 +21,7 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
 
 from qmr_core.engines.base import Decoding, Generation
+from qmr_core.engines.hf_attention import use_sdpa_gqa
 from qmr_core.engines.hf_decode import greedy_decode, plain_greedy
 from qmr_core.device import pick_device, pick_dtype
 from qmr_core.errors import QmrError
@@ -131,7 +132,7 @@ class HFEngine:
     ref: ModelRef
     device: str = "auto"
     dtype: str = "auto"
-    fast_greedy: bool = True  # False: greedy through model.generate on padded batches, as before
+    fast_greedy: bool = True  # False: the engine as before issue 15 (generate on padded batches, stock sdpa)
 
     name = "hf"
 
@@ -141,6 +142,8 @@ class HFEngine:
         started = time.perf_counter()
         self.model, self.tokenizer, self.layer_errors = load_model_and_tokenizer(self.ref, self.device, self.torch_dtype)
         self.load_seconds = time.perf_counter() - started
+        if self.fast_greedy:
+            use_sdpa_gqa(self.model)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
