@@ -48,6 +48,28 @@ def demo_batches(limit: int | None, batch_size: int) -> list[list[Messages]]:
     return [messages[i : i + batch_size] for i in range(0, len(messages), batch_size)]
 
 
+def continuous_batching(engine: HFEngine):
+    """transformers' own continuous batching (`generate_batch`: paged attention, prefix sharing in 16-token
+    blocks) on one batch, returned as the engine's Generations, for comparison."""
+    from transformers import GenerationConfig
+    from transformers.generation.configuration_utils import ContinuousBatchingConfig
+
+    def run(batch: list[Messages], decoding: Decoding) -> list[Generation]:
+        prompts = [engine.render(m) for m in batch]
+        rows = [engine.tokenizer(p, add_special_tokens=not engine.has_chat_template).input_ids for p in prompts]
+        config = GenerationConfig(max_new_tokens=decoding.max_new_tokens, do_sample=False,
+                                  eos_token_id=engine.eos_ids, pad_token_id=engine.tokenizer.pad_token_id)
+        started = time.perf_counter()
+        out = engine.model.generate_batch(rows, generation_config=config, warmup=False,
+                                          continuous_batching_config=ContinuousBatchingConfig(block_size=16))
+        done = time.perf_counter()
+        ordered = [out[k] for k in sorted(out, key=lambda k: int(k.rsplit("_", 1)[-1]))]
+        return [engine._result(p, len(r), o.generated_tokens, started, done)
+                for p, r, o in zip(prompts, rows, ordered, strict=True)]
+
+    return run
+
+
 def _same(a: Generation, b: Generation) -> bool:
     return (a.text, a.n_tokens, a.finish_reason) == (b.text, b.n_tokens, b.finish_reason)
 
@@ -55,6 +77,7 @@ def _same(a: Generation, b: Generation) -> bool:
 def measure_hf(
     model: str = "smollm2-135m", limit: int | None = None, batch_size: int = 16, max_new_tokens: int = 96,
     dtype: str = "float32", device: str = "cpu", extra_dtypes: tuple[str, ...] = (), progress: bool = False,
+    with_cb: bool = False,
 ) -> list[EngineRow]:
     """Rows for `model.generate` (padded) and the fast path at `dtype`, then the fast path at each of
     `extra_dtypes`, measured batch by batch, interleaved; "identical" counts agreement with the first row."""
@@ -65,6 +88,9 @@ def measure_hf(
         (EngineRow("qmr hf before: generate, padded batches", label), before.generate),
         (EngineRow("qmr hf: shared prefix, finished rows dropped", label), engine.generate),
     ]
+    if with_cb:
+        cb_engine = HFEngine(resolve_model(model), device=device, dtype=dtype, fast_greedy=False)
+        runs.append((EngineRow("transformers continuous batching (generate_batch)", label), continuous_batching(cb_engine)))
     for extra in extra_dtypes:
         other = HFEngine(resolve_model(model), device=device, dtype=extra)
         runs.append((EngineRow("qmr hf: shared prefix, finished rows dropped", other.describe()["dtype"]), other.generate))
@@ -105,11 +131,11 @@ def stored_matches(rows: list[EngineRow], store_path: str, run_id: str) -> str:
 
 
 def print_table(rows: list[EngineRow]) -> None:
-    print(f"{'engine':<48} {'dtype':<8} {'wall s':>8} {'tokens':>7} {'tok/s':>7}  identical to generate")
+    print(f"{'engine':<52} {'dtype':<8} {'wall s':>8} {'tokens':>7} {'tok/s':>7}  identical to generate")
     for r in rows:
-        print(f"{r.engine:<48} {r.dtype:<8} {r.seconds:>8.1f} {r.tokens:>7} {r.tok_s:>7.1f}  {r.identical}")
+        print(f"{r.engine:<52} {r.dtype:<8} {r.seconds:>8.1f} {r.tokens:>7} {r.tok_s:>7.1f}  {r.identical}")
     for r in rows[1:]:
-        print(f"speed-up over generate ({r.dtype}, wall): {rows[0].seconds / r.seconds:.2f}x")
+        print(f"wall-time speed-up over the engine before: {rows[0].seconds / r.seconds:.2f}x  {r.engine}, {r.dtype}")
 
 
 def main() -> None:
@@ -121,11 +147,12 @@ def main() -> None:
     ap.add_argument("--dtype", default="float32")
     ap.add_argument("--device", default="cpu")
     ap.add_argument("--also-dtype", action="append", default=[], help="add a fast-path row at this dtype (e.g. bfloat16)")
+    ap.add_argument("--with-cb", action="store_true", help="add a row for transformers' generate_batch")
     ap.add_argument("--store", help="a store holding a full-precision run of these prompts")
     ap.add_argument("--run", help="that run's id")
     args = ap.parse_args()
     rows = measure_hf(args.model, args.limit, args.batch_size, args.max_new_tokens, args.dtype, args.device,
-                      tuple(args.also_dtype), progress=True)
+                      tuple(args.also_dtype), progress=True, with_cb=args.with_cb)
     print_table(rows)
     if args.store and args.run:
         print(f"fast path equal to stored run {args.run}: {stored_matches(rows, args.store, args.run)}")
