@@ -1,3 +1,4 @@
+import pytest
 import torch
 from transformers import GenerationConfig
 
@@ -110,3 +111,14 @@ def test_config_that_changes_logits_goes_through_generate(tiny_model):
     dec = Decoding(max_new_tokens=12)
     assert [g.text for g in engine.generate(MSGS, dec)] == [g.text for g in engine.generate_padded(MSGS, dec)]
     assert plain_greedy(GenerationConfig()) and not plain_greedy(GenerationConfig(min_new_tokens=3))
+
+
+def test_bf16_on_a_cpu_that_has_it(tiny_model):
+    from qmr_core.device import cpu_has_bf16
+
+    if not cpu_has_bf16():
+        pytest.skip("this CPU has no AVX512-BF16 / AMX")
+    engine = HFEngine(resolve_model(str(tiny_model)), device="cpu", dtype="bf16")
+    assert engine.describe()["dtype"] == "bfloat16" and engine.model.dtype == torch.bfloat16
+    gens = engine.generate(MSGS, Decoding(max_new_tokens=6))
+    assert [g.n_tokens for g in gens] and all(1 <= g.n_tokens <= 6 for g in gens)
