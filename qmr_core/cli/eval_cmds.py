@@ -147,7 +147,7 @@ def eval_command(
     sampling_seed: Annotated[int, typer.Option("--sampling-seed", help="Seed for sampling mode.")] = 0,
     engine: Annotated[str, typer.Option("--engine", help=f"Inference engine: {', '.join(ENGINES)}.")] = "hf",
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N].")] = "auto",
-    dtype: Annotated[str, typer.Option("--dtype", help="auto (bf16 on GPU, fp32 on CPU) | float32 | bfloat16 | float16.")] = "auto",
+    dtype: Annotated[str, typer.Option("--dtype", help="auto (bf16 on GPU, fp32 on CPU) | float32 | bfloat16 (on CPU: opt-in, needs AVX512-BF16 or AMX) | float16.")] = "auto",
     base_url: Annotated[str | None, typer.Option("--base-url", help="openai engine: server URL, e.g. http://127.0.0.1:8000/v1 (or $QMR_OPENAI_BASE_URL).")] = None,
     concurrency: Annotated[int, typer.Option("--concurrency", help="openai engine: requests in flight at once.")] = 8,
     api_key_env: Annotated[str | None, typer.Option("--api-key-env", help="openai engine: environment variable that holds the API key (default: OPENAI_API_KEY if set).")] = None,

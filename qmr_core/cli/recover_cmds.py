@@ -82,9 +82,10 @@ def train_command(
     batch_size: Annotated[int, typer.Option("--batch-size", "-k", help="Examples per step.")] = 1,
     seed: Annotated[int, typer.Option("--seed", help="Training seed.")] = 0,
     out: Annotated[Path | None, typer.Option("--out", "-o", help="Adapter folder (default: recovery/SET_ID/KIND-OBJECTIVE-HASH next to the store).")] = None,
+    device: Annotated[str, typer.Option("--device", help="auto (CUDA if present, bf16 autocast) | cpu (fp32) | cuda.")] = "auto",
     db: DbOption = DEFAULT_DB,
 ) -> None:
-    """Train a LoRA adapter on the frozen quantized model of the set's quantized run (CPU, fp32) with trl.
+    """Train a LoRA adapter on the frozen quantized model of the set's quantized run with trl (GPU if present, else CPU fp32).
     Saves the adapter plus qmr_recovery.json; `--model ADAPTER_DIR` then loads the recovered model anywhere.
 
     Example: qmr recover train --set 1a2b3c --objective sft --max-steps 10 --db qmr-demo.duckdb
@@ -100,7 +101,7 @@ def train_command(
 
     try:
         with console.status("training ...", spinner="dots"):
-            res = train_adapter(store, set_id, params, out, on_step=on_step)
+            res = train_adapter(store, set_id, params, out, on_step=on_step, device=device)
     except KeyboardInterrupt:
         raise QmrError("interrupted: training stopped and no adapter was saved (use --max-minutes to stop early and keep it)") from None
     console.print(

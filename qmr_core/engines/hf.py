@@ -15,6 +15,9 @@ import transformers
 from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
 
 from qmr_core.engines.base import Decoding, Generation
+from qmr_core.engines.hf_attention import use_sdpa_gqa
+from qmr_core.engines.hf_decode import greedy_decode, plain_greedy
+from qmr_core.device import pick_device, pick_dtype
 from qmr_core.errors import QmrError
 from qmr_core.model_registry import ModelRef
 from qmr_core.prompts import Messages, plain_text_prompt
@@ -27,22 +30,6 @@ from qmr_core.quant.rtn import rtn_quantize_
 log = logging.getLogger(__name__)
 
 
-def pick_device(device: str = "auto") -> str:
-    if device == "auto":
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise QmrError(f"device {device} requested but CUDA is not available")
-    return device
-
-
-def pick_dtype(device: str, dtype: str = "auto") -> torch.dtype:
-    if dtype == "auto":
-        return torch.bfloat16 if device.startswith("cuda") else torch.float32
-    try:
-        return {"float32": torch.float32, "fp32": torch.float32, "bfloat16": torch.bfloat16,
-                "bf16": torch.bfloat16, "float16": torch.float16, "fp16": torch.float16}[dtype]
-    except KeyError:
-        raise QmrError(f"unknown dtype '{dtype}' (float32, bfloat16, float16, auto)") from None
 
 
 def load_model_and_tokenizer(ref: ModelRef, device: str = "cpu", dtype: torch.dtype = torch.float32):
@@ -94,6 +81,7 @@ class HFEngine:
     ref: ModelRef
     device: str = "auto"
     dtype: str = "auto"
+    fast_greedy: bool = True  # False: the engine as before issue 15 (generate on padded batches, stock sdpa)
 
     name = "hf"
 
@@ -103,6 +91,8 @@ class HFEngine:
         started = time.perf_counter()
         self.model, self.tokenizer, self.layer_errors = load_model_and_tokenizer(self.ref, self.device, self.torch_dtype)
         self.load_seconds = time.perf_counter() - started
+        if self.fast_greedy:
+            use_sdpa_gqa(self.model)
         self.tokenizer.padding_side = "left"
         if self.tokenizer.pad_token is None:
             self.tokenizer.pad_token = self.tokenizer.eos_token
@@ -134,10 +124,45 @@ class HFEngine:
 
         return available()
 
-    @torch.no_grad()
     def generate(self, batch: list[Messages], decoding: Decoding, sample_idx: int = 0,
                  json_schemas: list[dict] | None = None) -> list[Generation]:
         """``json_schemas``: one per item, enforced token by token (qmr_core.engines.constrained)."""
+        if json_schemas is None and decoding.greedy and self.fast_greedy and plain_greedy(self.model.generation_config):
+            return self.generate_fast(batch, decoding)
+        return self.generate_padded(batch, decoding, sample_idx, json_schemas)
+
+    def _result(self, prompt: str, n_prompt: int, ids: list[int], started: float, finished_at: float) -> Generation:
+        stop = next((j for j, t in enumerate(ids) if t in self.eos_ids), None)
+        if stop is None:
+            n_tokens, reason, body = len(ids), "length", ids
+        else:
+            n_tokens, reason, body = stop + 1, "eos", ids[:stop]
+        return Generation(
+            text=self.tokenizer.decode(body, skip_special_tokens=True),
+            prompt=prompt,
+            n_prompt_tokens=n_prompt,
+            n_tokens=n_tokens,
+            finish_reason=reason,
+            latency_ms=(finished_at - started) * 1000.0,
+        )
+
+    def generate_fast(self, batch: list[Messages], decoding: Decoding) -> list[Generation]:
+        """Greedy decoding with a shared-prefix KV cache and finished rows dropped (see hf_decode)."""
+        prompts = [self.render(m) for m in batch]
+        rows = [self.tokenizer(p, add_special_tokens=not self.has_chat_template).input_ids for p in prompts]
+        started = time.perf_counter()
+        decoded = greedy_decode(
+            self.model, rows, decoding.max_new_tokens, self.eos_ids, self.tokenizer.pad_token_id, self.device
+        )
+        return [
+            self._result(prompt, len(row), d.tokens, started, d.finished_at)
+            for prompt, row, d in zip(prompts, rows, decoded, strict=True)
+        ]
+
+    @torch.no_grad()
+    def generate_padded(self, batch: list[Messages], decoding: Decoding, sample_idx: int = 0,
+                        json_schemas: list[dict] | None = None) -> list[Generation]:
+        """`model.generate` on the left-padded batch: the sampling path, and the reference for the fast one."""
         prompts = [self.render(m) for m in batch]
         enc = self.tokenizer(
             prompts, return_tensors="pt", padding=True, add_special_tokens=not self.has_chat_template
@@ -161,25 +186,12 @@ class HFEngine:
         started = time.perf_counter()
         out = self.model.generate(**enc, **kwargs)
         finished = time.perf_counter()
-        prompt_len = enc["input_ids"].shape[1]
-        new = out[:, prompt_len:].tolist()
-        eos = set(self.eos_ids)
+        new = out[:, enc["input_ids"].shape[1] :].tolist()
         results = []
         for i, ids in enumerate(new):
-            stop = next((j for j, t in enumerate(ids) if t in eos), None)
-            if stop is None:
-                n_tokens, reason, body = len(ids), "length", ids
-            else:
-                n_tokens, reason, body = stop + 1, "eos", ids[:stop]
+            stop = next((j for j, t in enumerate(ids) if t in self.eos_ids), None)
+            n_tokens = len(ids) if stop is None else stop + 1
             step_time = clock.times[n_tokens - 1] if 0 < n_tokens <= len(clock.times) else finished
-            results.append(
-                Generation(
-                    text=self.tokenizer.decode(body, skip_special_tokens=True),
-                    prompt=prompts[i],
-                    n_prompt_tokens=int(enc["attention_mask"][i].sum().item()),
-                    n_tokens=n_tokens,
-                    finish_reason=reason,
-                    latency_ms=(step_time - started) * 1000.0,
-                )
-            )
+            n_prompt = int(enc["attention_mask"][i].sum().item())
+            results.append(self._result(prompts[i], n_prompt, ids, started, step_time))
         return results

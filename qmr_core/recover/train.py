@@ -1,4 +1,7 @@
-"""`qmr recover train`: a LoRA adapter on the frozen quantized model, trained with trl (SFT or DPO) on CPU.
+"""`qmr recover train`: a LoRA adapter on the frozen quantized model, trained with trl (SFT or DPO).
+
+It runs on the GPU when one is present (fp32 weights, bf16 autocast; fp16 where the GPU lacks bf16), else on
+the CPU in fp32; `qmr_core.device.pick_train_placement` decides.
 
 The quantized model is loaded exactly as evaluation loads it (built-in RTN gives fake-quantized float
 weights), so the adapter learns to correct the model that was measured. trl wraps the model with the
@@ -21,6 +24,7 @@ from dataclasses import asdict, dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
 
+from qmr_core.device import TrainPlacement, pick_train_placement
 from qmr_core.errors import QmrError
 from qmr_core.recover.recipe import write_recipe
 from qmr_core.store import Store
@@ -145,13 +149,16 @@ def sft_features(tokenizer, row: dict) -> dict:
     return {"input_ids": ids, "completion_mask": [0] * start + [1] * (len(ids) - start)}
 
 
-def _trainer(model, tokenizer, rows: list[dict], params: TrainParams, lora, work_dir: str, recorder):
+def _trainer(model, tokenizer, rows: list[dict], params: TrainParams, lora, work_dir: str, recorder,
+             placement: TrainPlacement):
     from datasets import Dataset
 
+    mixed = placement.mixed_precision
     common = dict(
         output_dir=work_dir, learning_rate=params.lr, num_train_epochs=params.epochs,
         max_steps=params.max_steps or -1, per_device_train_batch_size=params.batch_size, logging_steps=1,
-        save_strategy="no", report_to="none", use_cpu=True, bf16=False, fp16=False, gradient_checkpointing=False,
+        save_strategy="no", report_to="none", use_cpu=placement.use_cpu, bf16=mixed == "bf16", fp16=mixed == "fp16",
+        gradient_checkpointing=False,
         seed=params.seed, data_seed=params.seed, disable_tqdm=True, dataloader_num_workers=0, max_length=MAX_LENGTH,
     )
     if params.objective == "sft":
@@ -175,8 +182,10 @@ def train_adapter(
     params: TrainParams,
     out_dir: Path | None = None,
     on_step: Callable[[int, float], None] | None = None,
+    device: str = "auto",
 ) -> TrainResult:
     params.check()
+    placement = pick_train_placement(device)
     missing = [m for m in ("peft", "trl") if find_spec(m) is None]
     if missing:
         raise QmrError(f"recovery training needs peft and trl: pip install peft trl ({', '.join(missing)} missing)")
@@ -208,7 +217,7 @@ def train_adapter(
     out_dir = Path(out_dir) if out_dir else (
         store.path.parent / "recovery" / set_id / f"{params.kind}-{params.objective}-{params.short_hash()}")
 
-    model, tokenizer, _ = load_model_and_tokenizer(ref, "cpu", torch.float32)
+    model, tokenizer, _ = load_model_and_tokenizer(ref, placement.device, torch.float32)
     model.requires_grad_(False)
     if tokenizer.pad_token is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -216,7 +225,7 @@ def train_adapter(
     recorder = _callbacks(params.max_minutes, on_step)
     datasets.disable_progress_bars()
     with tempfile.TemporaryDirectory(prefix="qmr-recover-") as work, _quiet_transformers():
-        trainer = _trainer(model, tokenizer, rows, params, lora, work, recorder)
+        trainer = _trainer(model, tokenizer, rows, params, lora, work, recorder, placement)
         trainer.remove_callback(PrinterCallback)  # per-step losses come through `on_step` instead
         started = time.perf_counter()
         trainer.train()
@@ -229,8 +238,10 @@ def train_adapter(
         trainer.model.save_pretrained(str(out_dir))
     problem_ids = sorted({r["problem_id"] for r in rows})
     hparams = asdict(params) | {"target_modules": sorted(lora.target_modules),
-                                "lora_dropout": 0.0, "max_length": MAX_LENGTH, "dtype": "float32", "device": "cpu",
+                                "lora_dropout": 0.0, "max_length": MAX_LENGTH, "dtype": "float32", "device": placement.device,
                                 "stopped_by_time": recorder.stopped_by_time}
+    if placement.mixed_precision:
+        hparams["mixed_precision"] = placement.mixed_precision
     write_recipe(out_dir, {
         "base_model": base_spec, "set_id": set_id, "kind": params.kind, "objective": params.objective,
         "parent_run_id": quant_run_id, "quant_model_id": quant_model_id, "hparams": hparams,
