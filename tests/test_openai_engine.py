@@ -67,7 +67,11 @@ class Server:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self, wait: bool = True) -> Server:
-        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
+        # `transformers serve` answers /v1/models by scanning the hub cache and fails (HTTP 500) when that folder
+        # does not exist, as on a fresh machine: give it an empty one of its own
+        hub = self.log.parent / "hub"
+        hub.mkdir(exist_ok=True)
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error", HF_HUB_CACHE=str(hub))
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", SERVE, "serve", str(self.model), "--host", "127.0.0.1",
