@@ -141,3 +141,47 @@ def import_lm_eval_command(
             err_console.print(f"[yellow]note[/] {escape(r.task)}: {escape(note)}")
     console.print("[dim]n: samples; qmr ids: problems matched to qmr's own benchmark ids (comparable with `qmr eval` "
                   "runs); lm-eval / qmr: the harness's own metric vs qmr's regrade; differ: samples where they disagree[/]")
+
+
+@import_app.command("lighteval")
+@cli_errors
+def import_lighteval_command(
+    path: Annotated[Path, typer.Argument(help="lighteval --output-dir folder, a details folder in it, or one details_<task>_<date>.parquet file.")],
+    model_id: Annotated[str | None, typer.Option("--model-id", help="Store the model under this id (default: from lighteval's results file).")] = None,
+    base_model: Annotated[str | None, typer.Option("--base-model", help="Model id of the full-precision model this one is quantized from.")] = None,
+    method: Annotated[str | None, typer.Option("--method", help="Quantization method (gptq, awq, rtn, ...) when --base-model is given.")] = None,
+    bits: Annotated[int | None, typer.Option("--bits", help="Weight bits of the quantized model.")] = None,
+    group_size: Annotated[int | None, typer.Option("--group-size", help="Quantization group size (-1 = per channel).")] = None,
+    benchmark: Annotated[str | None, typer.Option("--benchmark", help="The qmr benchmark every task is (math, math500, gsm8k or a JSONL path); default: from the task name, else from the problems the documents quote.")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Import lighteval --save-details output (details parquet files) of MATH and GSM8K tasks: runs, problems,
+    samples and steps, regraded by qmr's grader, with lighteval's own per-sample metric beside qmr's verdict.
+    Re-importing the same files updates the same runs.
+
+    Example: qmr import lighteval results/ --db runs.duckdb --base-model smollm2-135m --method gptq --bits 4
+    """
+    from qmr_core.importers.common import ModelOverride
+    from qmr_core.importers.lighteval import import_lighteval
+
+    store = open_store(db, create=True)
+    override = ModelOverride(model_id=model_id, base_model_id=base_model, method=method, bits=bits, group_size=group_size)
+    with console.status("importing and regrading ...", spinner="dots"):
+        results = import_lighteval(store, path, override, benchmark)
+    for model in sorted({r.model_id for r in results}):
+        console.print(f"model [bold]{escape(model)}[/]")
+    table = Table(title=f"imported from {escape(str(path))}", header_style="bold", title_justify="left", box=box.SIMPLE_HEAD)
+    for col in ("run", "task", "benchmark", "n", "qmr ids", "lighteval", "qmr", "differ"):
+        table.add_column(col, justify="left" if col in ("run", "task", "benchmark") else "right",
+                         overflow="fold", no_wrap=col != "task")
+    for r in results:
+        tool = f"{r.tool_score:.1%}" if r.tool_score is not None else "-"
+        table.add_row(r.run_id, escape(r.task), r.benchmark, f"{r.n_samples}", f"{r.n_mapped}/{r.n_problems}", tool,
+                      f"{r.qmr_score:.1%}", str(r.n_disagree) if r.n_disagree is not None else "-")
+    console.print(table)
+    for r in results:
+        for note in r.notes:
+            err_console.print(f"[yellow]note[/] {escape(r.task)}: {escape(note)}")
+    metrics = ", ".join(sorted({escape(r.tool_metric) for r in results if r.tool_metric})) or "none"
+    console.print(f"[dim]n: samples; qmr ids: problems matched to qmr's own benchmark ids; lighteval / qmr: lighteval's "
+                  f"own metric ({metrics}) vs qmr's regrade; differ: samples where they disagree[/]")
