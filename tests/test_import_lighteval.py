@@ -71,10 +71,11 @@ def test_task_names_and_prompt_layouts():
 
 @needs_smollm2
 def test_import_counts_ids_prompts_and_model(shared_data, tmp_path):
+    from transformers import AutoTokenizer
+
     from qmr_core.engines.hf import materialize_gguf
     from qmr_core.model_registry import resolve_model
     from qmr_core.prompts import PLAIN
-    from transformers import AutoTokenizer
 
     store = Store(tmp_path / "i.duckdb")
     (r,) = import_lighteval(store, FIXTURES)

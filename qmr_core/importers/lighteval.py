@@ -335,7 +335,8 @@ def _map_rows(rows: list[dict], benchmark: str, local: dict[str, Problem] | None
     for line_no, row in enumerate(sorted(rows, key=lambda r: _doc_order(r["doc"])), start=1):
         problem, found = map_problem(row["doc"], line_no, benchmark, local)
         if problem.problem_id in seen:  # two documents, one problem (duplicate text): keep the first
-            result.notes.append(f"doc {row['doc'].get('id')} repeats doc {seen[problem.problem_id]} ({problem.problem_id}); skipped")
+            first = seen[problem.problem_id]
+            result.notes.append(f"doc {row['doc'].get('id')} repeats doc {first} ({problem.problem_id}); skipped")
             continue
         seen[problem.problem_id] = row["doc"].get("id")
         result.n_mapped += int(found)
@@ -377,6 +378,8 @@ def import_details_file(store: Store, path: Path, override: ModelOverride, index
         result.notes.append("no results_<date>.json next to the details: model settings (system prompt, decoding) unknown")
     if local is None:
         result.notes.append(f"qmr's {benchmark} data is not available here: ids are not checked against it")
+    if not any(r["model_response"].get("text") for r in rows):
+        raise QmrError(f"{path.name} holds no generated text (a log-likelihood task?): qmr imports generative tasks")
     mapped = _map_rows(rows, benchmark, local, result)
     dec = decoding(model_cfg, rows[0]["doc"])
     engine_key = {"engine": ENGINE, "model_name": model_cfg.get("model_name"), "dtype": model_cfg.get("dtype"),
