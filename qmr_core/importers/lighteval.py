@@ -99,9 +99,15 @@ def task_of(path: Path, rows: list[dict]) -> tuple[str, str | None]:
     """(task name without the few-shot suffix, date id) from the file name, else from the documents."""
     m = _DETAILS_FILE.match(path.name)
     full = m.group("task") if m else str((rows[0]["doc"] if rows else {}).get("task_name") or path.stem)
+    return task_name(full), m.group("date") if m else None
+
+
+def task_name(full: str) -> str:
+    """'gsm8k_plain|0' and the older 'suite|gsm8k_plain|0' -> 'gsm8k_plain'."""
     parts = full.split("|")
-    name = parts[-2] if len(parts) >= 2 and parts[-1].isdigit() else parts[-1] if len(parts) > 1 else full
-    return name, m.group("date") if m else None
+    if len(parts) >= 2 and parts[-1].isdigit():
+        return parts[-2]
+    return parts[-1]
 
 
 def results_for(path: Path, date: str | None) -> dict:
@@ -370,7 +376,7 @@ def import_details_file(store: Store, path: Path, override: ModelOverride, index
     general = results.get("config_general") or {}
     model_cfg = dict(general.get("model_config") or {})
     model_cfg.setdefault("model_name", general.get("model_name"))
-    task_cfg = next((v for k, v in (results.get("config_tasks") or {}).items() if k.split("|")[0] == task), {})
+    task_cfg = next((v for k, v in (results.get("config_tasks") or {}).items() if task_name(k) == task), {})
     ref = model_ref(results, path, override)
     local = index.get(spec)
     result = ImportResult("", task, benchmark, ref.model_id)
@@ -385,7 +391,7 @@ def import_details_file(store: Store, path: Path, override: ModelOverride, index
     engine_key = {"engine": ENGINE, "model_name": model_cfg.get("model_name"), "dtype": model_cfg.get("dtype"),
                   "task": task, "date": date}
     metric = primary_metric(rows)
-    task_results = next((v for k, v in (results.get("results") or {}).items() if k.split("|")[0] == task), {})
+    task_results = next((v for k, v in (results.get("results") or {}).items() if task_name(k) == task), {})
     engine_json = {"engine": ENGINE, "source": str(path), "task": task, "date": date, "model_config": model_cfg,
                    "task_config": task_cfg, "lighteval_results": task_results,
                    "lighteval_sha": general.get("lighteval_sha")}
