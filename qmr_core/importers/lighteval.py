@@ -388,8 +388,8 @@ def import_details_file(store: Store, path: Path, override: ModelOverride, index
         raise QmrError(f"{path.name} holds no generated text (a log-likelihood task?): qmr imports generative tasks")
     mapped = _map_rows(rows, benchmark, local, result)
     dec = decoding(model_cfg, rows[0]["doc"])
-    engine_key = {"engine": ENGINE, "model_name": model_cfg.get("model_name"), "dtype": model_cfg.get("dtype"),
-                  "task": task, "date": date}
+    # like lm-eval's: a later lighteval run of the same model, task and settings updates the same qmr run
+    engine_key = {"engine": ENGINE, "model_name": model_cfg.get("model_name"), "dtype": model_cfg.get("dtype"), "task": task}
     metric = primary_metric(rows)
     task_results = next((v for k, v in (results.get("results") or {}).items() if task_name(k) == task), {})
     engine_json = {"engine": ENGINE, "source": str(path), "task": task, "date": date, "model_config": model_cfg,
