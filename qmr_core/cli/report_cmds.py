@@ -208,3 +208,31 @@ def import_disagreements_command(
                       escape(str(r["tool_answer"])), "right" if r["qmr_correct"] else "wrong", escape(str(r["qmr_answer"])),
                       escape(str(r["grade_rule"])))
     console.print(table if rows else "[dim]no disagreements[/]")
+
+
+@import_app.command("lighteval")
+@cli_errors
+def import_lighteval_command(
+    path: Annotated[Path, typer.Argument(help="lighteval --output-dir folder, a details folder in it, or one details_<task>_<date>.parquet file.")],
+    model_id: ModelIdOption = None,
+    base_model: BaseModelOption = None,
+    method: MethodOption = None,
+    bits: BitsOption = None,
+    group_size: GroupOption = None,
+    benchmark: Annotated[str | None, typer.Option("--benchmark", help="The qmr benchmark every task is (math, math500, gsm8k or a JSONL path); default: from the task name, else from the problems the documents quote.")] = None,
+    db: DbOption = DEFAULT_DB,
+) -> None:
+    """Import lighteval --save-details output (details parquet files) of MATH and GSM8K tasks: runs, problems,
+    samples and steps, regraded by qmr's grader, with lighteval's own per-sample metric beside qmr's verdict.
+    Re-importing the same files updates the same runs.
+
+    Example: qmr import lighteval results/ --db runs.duckdb --base-model smollm2-135m --method gptq --bits 4
+    """
+    from qmr_core.importers.common import ModelOverride
+    from qmr_core.importers.lighteval import import_lighteval
+
+    store = open_store(db, create=True)
+    override = ModelOverride(model_id=model_id, base_model_id=base_model, method=method, bits=bits, group_size=group_size)
+    with console.status("importing and regrading ...", spinner="dots"):
+        results = import_lighteval(store, path, override, benchmark)
+    _print_imports(results, path, "lighteval")

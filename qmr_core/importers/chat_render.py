@@ -7,6 +7,7 @@ Models qmr cannot load (API models, missing folders) keep a plain `[role]` trans
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
@@ -31,8 +32,13 @@ def _local_folder(ref: ModelRef) -> str | None:
     return None
 
 
-def render_messages(ref: ModelRef, messages: Messages, source_folder: str | None = None) -> str:
-    """Templated prompt text; `source_folder` is the folder the tool loaded (it may differ from qmr's id)."""
+def render_messages(ref: ModelRef, messages: Messages, source_folder: str | None = None,
+                    fallback: Callable[[Messages], str] = plain_text_prompt) -> str:
+    """Templated prompt text; `source_folder` is the folder the tool loaded (it may differ from qmr's id).
+
+    `fallback` renders the messages when there is no chat template to apply: the tool's own plain-text layout
+    where it has one (lighteval joins the turns with blank lines), else qmr's base-model prompt.
+    """
     folder = source_folder if source_folder and Path(source_folder).is_dir() else _local_folder(ref)
     if folder is not None:
         try:
@@ -41,4 +47,4 @@ def render_messages(ref: ModelRef, messages: Messages, source_folder: str | None
             tok = None
         if tok is not None and getattr(tok, "chat_template", None):
             return tok.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    return plain_text_prompt(messages)
+    return fallback(messages)
