@@ -11,8 +11,8 @@ per-token values:
 - flip: the teacher-forced first flip (a base step, mapped to the quantized step it is aligned with);
 - div: the first divergent step of the step alignment (`pairs`);
 - comb: the combined verdict's step (`diagnoses`, judge 'combined').
-"same" counts lost samples where both locate the same step, "±1" within one step, "loc" where the
-locator fires at all, "both" where both locate a step (agreement is out of "both").
+"same" counts lost samples where both locate the same step, "±1" within one step, out of the
+samples both locate; "loc earlier": the locator's step comes first.
 """
 
 from __future__ import annotations
@@ -90,7 +90,10 @@ def report(store: Store) -> None:
                 if name.endswith("[stored]"):
                     assert loc[k] == r["first_unlikely_step"], (k, loc[k], r["first_unlikely_step"])
             fired = sum(v is not None for v in loc.values())
-            print(f"  locator {name}: fires on {fired}/{len(loc)} lost samples")
+            unlocated = [k for k in loc if others["comb"].get(k) is None]
+            extra = sum(loc[k] is not None for k in unlocated)
+            print(f"  locator {name}: fires on {fired}/{len(loc)} lost samples, "
+                  f"on {extra}/{len(unlocated)} the combined verdict leaves unlocated")
             for other, values in others.items():
                 located = sum(values.get(k) is not None for k in loc)
                 print(f"    vs {other:<4} (locates {located:>2}): {_agreement(loc, values)}")
