@@ -4,7 +4,8 @@ A run is identified by a hash of (model, benchmark, prompt template, decoding, e
 dtype). Running the same command again finds the run and generates only the samples it lacks.
 Filters such as --limit or --subject choose which problems must be present; a larger --limit
 extends the same run. Each batch is written in one transaction, so a killed process loses at most
-the batch in flight and never writes a sample twice (the primary key is (run, problem, sample)).
+the batch in flight and never writes a sample twice (the primary key is (run, problem, sample));
+served engines store samples as their requests complete (eval_stream.py).
 """
 
 from __future__ import annotations
@@ -242,10 +243,15 @@ def execute_run(
     batch_size: int = 8,
     on_batch: Callable[[BatchStats], None] | None = None,
 ) -> BatchStats:
-    """Generate, grade and store every pending sample of `plan`, batch by batch."""
+    """Generate, grade and store every pending sample of `plan`, batch by batch; engines that stream
+    (served ones) store each sample as its request completes (eval_stream.py)."""
     if batch_size < 1:
         raise QmrError("--batch-size must be >= 1")
     stats = BatchStats(total=len(plan.pending))
+    if hasattr(engine, "stream"):
+        from qmr_core.eval_stream import execute_streaming
+
+        return execute_streaming(store, plan, engine, stats, on_batch)
     # Longest prompts first: similar lengths share a batch (less padding) and memory peaks early.
     by_sample: dict[int, list[Problem]] = {}
     for problem, idx in plan.pending:

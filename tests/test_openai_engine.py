@@ -66,7 +66,9 @@ class Server:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self, wait: bool = True) -> Server:
-        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error")
+        hub = self.log.parent / "hf-hub"  # /v1/models scans the HF cache and answers 500 when it does not exist
+        hub.mkdir(exist_ok=True)
+        env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error", HF_HUB_CACHE=str(hub))
         with self.log.open("ab") as log:
             self.proc = subprocess.Popen(
                 [sys.executable, "-c", SERVE, "serve", str(self.model), "--host", "127.0.0.1",
