@@ -166,7 +166,7 @@ def start_run(store: Store, plan: RunPlan, engine_json: dict, parent_run_id: str
                         "prompt_template": plan.template.name,
                         "prompt_text": plan.template.text(),
                         "decoding_json": json.dumps(plan.decoding.as_dict(), sort_keys=True),
-                        "engine": plan.engine_key.get("engine", "hf"),
+                        "engine": engine_json.get("engine") or plan.engine_key.get("engine", "hf"),
                         "engine_json": json.dumps(engine_json, sort_keys=True),
                         "parent_run_id": parent_run_id,
                         "status": "running",
