@@ -111,6 +111,23 @@ class Renderer:
         return plain_text_prompt(messages)
 
 
+def vllm_client(ref: ModelRef, renderer: Renderer, urls: list[str], options: dict | None = None) -> OpenAIEngine:
+    """The OpenAI engine as --engine vllm uses it on servers that serve ``ref`` under ``ref.name``."""
+    options = options or {}
+    return OpenAIEngine(
+        ref,
+        OpenAIOptions.from_dict({
+            "base_url": urls,
+            "concurrency": options.get("concurrency") or DEFAULT_CONCURRENCY,
+            "max_retries": options.get("max_retries"),
+            "timeout_s": options.get("timeout_s"),
+        }),
+        served_model=ref.name,
+        prompt_renderer=renderer,
+        add_special_tokens=not renderer.has_chat_template,
+    )
+
+
 class VLLMEngine:
     """Managed vLLM servers plus the OpenAI engine that talks to them; ``close`` stops the servers."""
 
@@ -133,18 +150,7 @@ class VLLMEngine:
         self._catch_sigterm()
         try:
             start_servers(self.servers, float(options.get("start_timeout_s") or START_TIMEOUT_S))
-            self.client = OpenAIEngine(
-                ref,
-                OpenAIOptions.from_dict({
-                    "base_url": [s.url for s in self.servers],
-                    "concurrency": options.get("concurrency") or DEFAULT_CONCURRENCY,
-                    "max_retries": options.get("max_retries"),
-                    "timeout_s": options.get("timeout_s"),
-                }),
-                served_model=ref.name,
-                prompt_renderer=renderer,
-                add_special_tokens=not renderer.has_chat_template,
-            )
+            self.client = vllm_client(ref, renderer, [s.url for s in self.servers], options)
         except BaseException:
             self.close()
             raise
