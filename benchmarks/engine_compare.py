@@ -29,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qmr_core.benchmarks import load_benchmark  # noqa: E402
-from qmr_core.engines.base import Decoding  # noqa: E402
-from qmr_core.prompts import STEPS  # noqa: E402
+from qmr_core.benchmarks import load_benchmark
+from qmr_core.engines.base import Decoding
+from qmr_core.prompts import STEPS
 
 
 @dataclass
@@ -107,7 +107,13 @@ def row_vllm_raw(bench: Bench) -> Row:
 
 
 def row_vllm_qmr(bench: Bench) -> Row:
-    from qmr_core.engines.vllm_engine import Renderer, model_location, vllm_client, vllm_engine_key, vllm_model_ref
+    from qmr_core.engines.vllm_engine import (
+        Renderer,
+        model_location,
+        vllm_client,
+        vllm_engine_key,
+        vllm_model_ref,
+    )
     from qmr_core.evaluate import execute_run, plan_run, store_problems
     from qmr_core.store import Store
 

@@ -24,10 +24,22 @@ import pytest
 from qmr_core.benchmarks import load_benchmark, select
 from qmr_core.engines import engine_key
 from qmr_core.engines.base import Decoding
-from qmr_core.engines.vllm_engine import Renderer, model_location, vllm_client, vllm_model_ref
+from qmr_core.engines.vllm_engine import (
+    Renderer,
+    model_location,
+    vllm_client,
+    vllm_model_ref,
+)
 from qmr_core.engines.vllm_server import VLLMServer, start_servers, vllm_python
 from qmr_core.errors import QmrError
-from qmr_core.evaluate import execute_run, finish_run, plan_run, register_model, start_run, store_problems
+from qmr_core.evaluate import (
+    execute_run,
+    finish_run,
+    plan_run,
+    register_model,
+    start_run,
+    store_problems,
+)
 from qmr_core.prompts import get_template
 from qmr_core.store import Store
 from tests.conftest import HAS_SMOLLM2
@@ -243,7 +255,7 @@ def test_managed_vllm_evaluates_a_qmr_quantize_checkpoint_and_leaves_no_process(
     (engine, engine_json, method, bits), = _rows(
         db, "SELECT r.engine, r.engine_json, m.method, m.bits FROM runs r JOIN models m USING (model_id)")
     described = json.loads(engine_json)
-    assert engine == "vllm" and method == "rtn" and bits == 4
+    assert engine == "vllm" and method == "rtn" and bits == 4 and described["dtype"] == "bfloat16"  # CPU int4 kernels
     assert described["vllm_args"] == ["--max-model-len", "2048"] and described["api"] == "completions"
     assert Path(described["server_logs"][0]).is_file() and Path(described["server_logs"][0]).parent == db.parent
     assert not any(_alive(pid) for pid in described["server_pids"])

@@ -179,7 +179,7 @@ def eval_command(
         if base_url:
             raise QmrError("--engine vllm starts its own servers; for servers you started use --engine openai --base-url")
         options = {"replicas": replicas, "vllm_args": vllm_args, "concurrency": concurrency, "max_retries": max_retries,
-                   "timeout_s": request_timeout, "log_stem": f"{db.expanduser().resolve()}.vllm"}
+                   "timeout_s": request_timeout, "log_stem": f"{db.expanduser().resolve()}.vllm", "model": model}
     if batch_size is None:
         batch_size = 2 * (concurrency or 8) if engine == "openai" else 8
     store = open_store(db, create=True)

@@ -35,7 +35,7 @@ def engine_key(engine: str, device: str = "auto", dtype: str = "auto", options: 
     if engine == "vllm":  # float32 shares the hf engine's key: see vllm_engine.py
         from qmr_core.engines.vllm_engine import vllm_engine_key
 
-        return vllm_engine_key(dtype)
+        return vllm_engine_key(dtype, (options or {}).get("model"))
     from qmr_core.engines.hf import pick_device, pick_dtype
 
     resolved = pick_dtype(pick_device(device), dtype)

@@ -12,6 +12,7 @@ the other. Other dtypes (bfloat16: 59/76 equal) get an id of their own: {"engine
 
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import threading
@@ -21,7 +22,13 @@ from typing import Any
 from qmr_core.engines.base import Decoding, Generation
 from qmr_core.engines.completions import Completions
 from qmr_core.engines.openai_api import OpenAIEngine, OpenAIOptions
-from qmr_core.engines.vllm_server import VLLMServer, has_gpu, split_vllm_args, start_servers
+from qmr_core.engines.vllm_server import (
+    VLLMServer,
+    has_gpu,
+    split_vllm_args,
+    start_servers,
+    vllm_python,
+)
 from qmr_core.errors import QmrError
 from qmr_core.model_registry import ModelRef, resolve_model
 from qmr_core.prompts import Messages, plain_text_prompt
@@ -32,17 +39,27 @@ DEFAULT_CONCURRENCY = 128  # requests in flight per server: vLLM batches them co
 START_TIMEOUT_S = 1800.0  # model download + load + compile warm-up of a large model
 
 
-def vllm_dtype(dtype: str = "auto") -> str:
+def is_quantized_checkpoint(model: str | None) -> bool:
+    config = Path(model).expanduser() / "config.json" if model else None
+    try:
+        return bool(config and config.is_file() and "quantization_config" in json.loads(config.read_text()))
+    except (OSError, ValueError):
+        return False
+
+
+def vllm_dtype(dtype: str = "auto", model: str | None = None) -> str:
+    """auto: bfloat16 on GPU; on CPU float32 (exact), except for quantized checkpoints: vLLM's CPU kernels
+    for packed weights (cpu_gemm_wna16) take bfloat16/float16 activations only."""
     if dtype == "auto":
-        return "bfloat16" if has_gpu() else "float32"  # as the hf engine: exact on CPU, fast on GPU
+        return "bfloat16" if has_gpu() or is_quantized_checkpoint(model) else "float32"
     try:
         return DTYPES[dtype]
     except KeyError:
         raise QmrError(f"unknown dtype '{dtype}' (float32, bfloat16, float16, auto)") from None
 
 
-def vllm_engine_key(dtype: str = "auto") -> dict:
-    resolved = vllm_dtype(dtype)
+def vllm_engine_key(dtype: str = "auto", model: str | None = None) -> dict:
+    resolved = vllm_dtype(dtype, model)
     if resolved == "float32":  # decodes as the hf engine does (see the module docstring)
         return {"engine": "hf", "dtype": "float32"}
     return {"engine": "vllm", "dtype": resolved}
@@ -135,7 +152,8 @@ class VLLMEngine:
 
     def __init__(self, ref: ModelRef, dtype: str = "auto", options: dict | None = None):
         options = dict(options or {})
-        self.ref, self.dtype = ref, vllm_dtype(dtype)
+        vllm_python()  # no environment: say so before loading anything
+        self.ref, self.dtype = ref, vllm_dtype(dtype, ref.source if ref.kind == "checkpoint" else None)
         self.args = split_vllm_args(options.get("vllm_args"))
         replicas = int(options.get("replicas") or 1)
         if replicas < 1:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import ctypes
 import os
+import re
 import shlex
 import shutil
 import signal
@@ -30,6 +31,7 @@ ENTRY = "vllm.entrypoints.openai.api_server"
 QMR_SET = ("--model", "--served-model-name", "--host", "--port", "--dtype")  # what qmr itself passes
 CPU_DEFAULTS = ("--gpu-memory-utilization", "0.3")  # on CPU it is the share of host memory; 0.92 fails
 CPU_KVCACHE_GIB = "2"
+ERROR_LINE = re.compile(r"(?:\b[A-Z]\w*(?:Error|Exception)|\berror): .*")  # NotImplementedError: ..., argparse's error: ...
 
 
 def has_gpu() -> bool:
@@ -142,15 +144,19 @@ class VLLMServer:
             return False
 
     def last_log_line(self) -> str:
+        """The root cause from this start's part of the log: its first error line, else its last line."""
         try:
-            lines = self.log.read_text(errors="replace").splitlines()
+            text = self.log.read_text(errors="replace")
         except OSError:
             return "no log"
-        for line in reversed(lines):  # the exception line, not the traceback's frames
-            text = line.strip()
-            if text and not text.startswith(("File ", "^", "~", "#", "raise ", "return ")) and "Traceback" not in text:
-                return text[-300:]
-        return "empty log"
+        lines = [ln.strip() for ln in text.rsplit("\n# qmr: ", 1)[-1].splitlines()[1:] if ln.strip()]
+        for line in lines:
+            if " WARNING " in line or " INFO " in line:  # advice such as the ulimit warning, not the failure
+                continue
+            found = ERROR_LINE.search(line)
+            if found:
+                return found.group(0)[:300]
+        return lines[-1][-300:] if lines else "empty log"
 
     def stop(self, grace_s: float = 30.0) -> None:
         """SIGTERM to the process group, SIGKILL to whatever is left after ``grace_s``."""
