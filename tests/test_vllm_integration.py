@@ -270,3 +270,51 @@ def test_managed_vllm_start_up_failure_is_one_error_line_naming_the_log(vllm_mai
     assert lines[0].startswith("error: the vLLM server exited during start-up") and f"{db}.vllm-0.log" in lines[0]
     refused = _qmr("eval", "--engine", "vllm", "--model", "smollm2-135m", "--vllm-args", "--dtype half", "--db", db)
     assert refused.returncode == 1 and "qmr's own --dtype" in refused.stderr
+
+
+def _children(pid: int) -> list[int]:
+    kids = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[-1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:  # the ppid
+            kids.append(int(stat.parent.name))
+    return kids
+
+
+def _group_alive(pgid: int) -> bool:
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(") ", 1)[-1].split()
+        except OSError:
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            return True
+    return False
+
+
+@pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
+def test_ctrl_c_or_sigterm_while_vllm_starts_leaves_no_process(vllm_main, tmp_path, sig):
+    env = dict(os.environ, COLUMNS="200", PYTHONPATH=str(REPO))
+    proc = subprocess.Popen([sys.executable, "-m", "qmr_core.cli", "eval", "--engine", "vllm", "--model", "smollm2-135m",
+                             "-n", "1", "--db", str(tmp_path / "c.duckdb")],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+    try:
+        deadline, server = time.monotonic() + 300, None
+        while server is None and time.monotonic() < deadline and proc.poll() is None:
+            server = next(iter(_children(proc.pid)), None)
+            time.sleep(0.2)
+        assert server is not None, proc.communicate()[1]
+        time.sleep(5)  # vLLM is importing / spawning its engine core
+        proc.send_signal(sig)
+        _out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode in (130, 1), err
+    deadline = time.monotonic() + 60
+    while _group_alive(server) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert not _group_alive(server)

@@ -13,6 +13,7 @@ the other. Other dtypes (bfloat16: 59/76 equal) get an id of their own: {"engine
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import threading
@@ -95,8 +96,6 @@ def replica_gpus(replicas: int) -> list[str | None]:
     """Split the visible GPUs evenly over the replicas (none on CPU, or with a single replica)."""
     if replicas == 1 or not has_gpu():
         return [None] * replicas
-    import os
-
     visible = [g for g in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if g.strip()]
     if not visible:
         try:
