@@ -70,8 +70,12 @@ def _server(log: Path) -> VLLMServer:
 
 
 @pytest.fixture(scope="session")
-def vllm_main(tmp_path_factory):
-    _require_vllm()
+def vllm_env() -> str:
+    return _require_vllm()
+
+
+@pytest.fixture(scope="session")
+def vllm_main(vllm_env, tmp_path_factory):
     server = _server(tmp_path_factory.mktemp("vllm-main") / "server.log")
     yield server
     server.stop()
@@ -243,7 +247,7 @@ def test_server_killed_mid_run_then_resumed_loses_and_duplicates_nothing(vllm_ma
     assert _rows(db, orphans) == [(0,)] and _rows(db, "SELECT status FROM runs") == [("done",)]
 
 
-def test_managed_vllm_evaluates_a_qmr_quantize_checkpoint_and_leaves_no_process(vllm_main, tmp_path):
+def test_managed_vllm_evaluates_a_qmr_quantize_checkpoint_and_leaves_no_process(vllm_env, tmp_path):
     db, ckpt = tmp_path / "q.duckdb", tmp_path / "rtn-w4g64"
     made = _qmr("quantize", "--model", "smollm2-135m", "--method", "rtn", "--bits", 4, "--group-size", 64,
                 "--out", ckpt, "--db", db)
@@ -261,7 +265,7 @@ def test_managed_vllm_evaluates_a_qmr_quantize_checkpoint_and_leaves_no_process(
     assert not any(_alive(pid) for pid in described["server_pids"])
 
 
-def test_managed_vllm_start_up_failure_is_one_error_line_naming_the_log(vllm_main, tmp_path):
+def test_managed_vllm_start_up_failure_is_one_error_line_naming_the_log(vllm_env, tmp_path):
     db = tmp_path / "bad.duckdb"
     out = _qmr("eval", "--engine", "vllm", "--model", "smollm2-135m", "-n", 1, "--db", db,
                "--vllm-args", "--max-model-len not-a-number", timeout=600)
@@ -296,7 +300,7 @@ def _group_alive(pgid: int) -> bool:
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGTERM])
-def test_ctrl_c_or_sigterm_while_vllm_starts_leaves_no_process(vllm_main, tmp_path, sig):
+def test_ctrl_c_or_sigterm_while_vllm_starts_leaves_no_process(vllm_env, tmp_path, sig):
     env = dict(os.environ, COLUMNS="200", PYTHONPATH=str(REPO))
     proc = subprocess.Popen([sys.executable, "-m", "qmr_core.cli", "eval", "--engine", "vllm", "--model", "smollm2-135m",
                              "-n", "1", "--db", str(tmp_path / "c.duckdb")],
