@@ -104,3 +104,17 @@ def test_quantized_checkpoints_default_to_bfloat16_on_cpu(tmp_path, monkeypatch)
     assert vllm_engine_key("auto", str(tmp_path)) == {"engine": "vllm", "dtype": "bfloat16"}
     assert vllm_engine_key("float32", str(tmp_path)) == {"engine": "hf", "dtype": "float32"}  # asked for: vLLM says no
     assert vllm_engine_key("auto", "smollm2-135m") == {"engine": "hf", "dtype": "float32"}
+
+
+def test_replicas_split_the_visible_gpus_evenly(monkeypatch):
+    from qmr_core.engines.vllm_engine import replica_gpus
+
+    monkeypatch.setattr("qmr_core.engines.vllm_engine.has_gpu", lambda: True)
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0,1,2,3,4,5,6,7")
+    assert replica_gpus(1) == [None]
+    assert replica_gpus(2) == ["0,1,2,3", "4,5,6,7"] and replica_gpus(8)[7] == "7"
+    assert replica_gpus(3) == ["0,1", "2,3", "4,5"]
+    with pytest.raises(QmrError, match="needs at least 9 GPUs"):
+        replica_gpus(9)
+    monkeypatch.setattr("qmr_core.engines.vllm_engine.has_gpu", lambda: False)
+    assert replica_gpus(2) == [None, None]  # CPU replicas share the machine
