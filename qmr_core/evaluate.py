@@ -4,7 +4,8 @@ A run is identified by a hash of (model, benchmark, prompt template, decoding, e
 dtype). Running the same command again finds the run and generates only the samples it lacks.
 Filters such as --limit or --subject choose which problems must be present; a larger --limit
 extends the same run. Each batch is written in one transaction, so a killed process loses at most
-the batch in flight and never writes a sample twice (the primary key is (run, problem, sample)).
+the batch in flight and never writes a sample twice (the primary key is (run, problem, sample));
+served engines store samples as their requests complete (execute_streaming, below).
 """
 
 from __future__ import annotations
@@ -14,15 +15,17 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from qmr_core import __version__
 from qmr_core.benchmarks import Problem
 from qmr_core.engines.base import Decoding, Engine, Generation
+from qmr_core.engines.completions import Completions
 from qmr_core.errors import QmrError
 from qmr_core.grading import GRADER_VERSION, grade, warm_up
 from qmr_core.model_precision import source_precision
 from qmr_core.model_registry import ModelRef
-from qmr_core.prompts import PromptTemplate
+from qmr_core.prompts import Messages, PromptTemplate
 from qmr_core.steps import split_steps
 from qmr_core.store import Store, upsert_rows
 
@@ -170,7 +173,7 @@ def start_run(store: Store, plan: RunPlan, engine_json: dict, parent_run_id: str
                         "prompt_template": plan.template.name,
                         "prompt_text": plan.template.text(),
                         "decoding_json": json.dumps(plan.decoding.as_dict(), sort_keys=True),
-                        "engine": plan.engine_key.get("engine", "hf"),
+                        "engine": engine_json.get("engine") or plan.engine_key.get("engine", "hf"),
                         "engine_json": json.dumps(engine_json, sort_keys=True),
                         "parent_run_id": parent_run_id,
                         "status": "running",
@@ -254,12 +257,15 @@ def execute_run(
     batch_size: int = 8,
     on_batch: Callable[[BatchStats], None] | None = None,
 ) -> BatchStats:
-    """Generate, grade and store every pending sample of `plan`, batch by batch."""
+    """Generate, grade and store every pending sample of `plan`, batch by batch; engines that stream
+    (served ones) store each sample as its request completes (execute_streaming)."""
     if batch_size < 1:
         raise QmrError("--batch-size must be >= 1")
     stats = BatchStats(total=len(plan.pending))
     if plan.pending:
         warm_up(wait=False)  # grader workers import while the first batch generates
+    if hasattr(engine, "stream"):
+        return execute_streaming(store, plan, engine, stats, on_batch)
     # Longest prompts first: similar lengths share a batch (less padding) and memory peaks early.
     by_sample: dict[int, list[Problem]] = {}
     for problem, idx in plan.pending:
@@ -285,3 +291,90 @@ def execute_run(
             if on_batch:
                 on_batch(stats)
     return stats
+
+
+# -- streaming: the eval loop for engines that hand back each completion as it arrives (served engines) --
+#
+# Every pending request is started at once (the engine keeps ``concurrency`` per endpoint in flight);
+# each completion is graded as it comes and stored in small transactions: as soon as ``flush_every_n``
+# samples wait, or the oldest waiting sample has waited ``flush_every_s``. No request waits for a slower
+# one, and a killed process loses the requests in flight and at most the last second's completions,
+# never writing a sample twice (the store's key is (run, problem, sample)). On any error the
+# completions already received are stored before the error goes on.
+
+FLUSH_EVERY_S = 1.0
+FLUSH_EVERY_N = 32
+
+
+class StreamingEngine(Protocol):
+    def stream(self, requests: list[tuple[Messages, int]], decoding: Decoding) -> Completions: ...
+
+
+def pending_order(pending: list[tuple[Problem, int]]) -> list[tuple[Problem, int]]:
+    """Sample index first, then longest prompts first (the long ones start early, as in batch mode)."""
+    return sorted(pending, key=lambda item: (item[1], -len(item[0].problem)))
+
+
+class _Buffer:
+    def __init__(self, store: Store) -> None:
+        self.store = store
+        self.samples: list[dict] = []
+        self.steps: list[dict] = []
+        self.since = 0.0
+
+    def add(self, sample: dict, steps: list[dict]) -> None:
+        if not self.samples:
+            self.since = time.monotonic()
+        self.samples.append(sample)
+        self.steps += steps
+
+    def due(self, every_n: int, every_s: float) -> bool:
+        return bool(self.samples) and (len(self.samples) >= every_n or time.monotonic() - self.since >= every_s)
+
+    def wait_s(self, every_s: float) -> float | None:
+        return max(0.0, self.since + every_s - time.monotonic()) if self.samples else None
+
+    def flush(self) -> None:
+        if self.samples:
+            write_batch(self.store, self.samples, self.steps)
+            self.samples, self.steps = [], []
+
+
+def execute_streaming(store: Store, plan: RunPlan, engine: StreamingEngine, stats: BatchStats,
+                      on_progress: Callable[[BatchStats], None] | None = None,
+                      flush_every_n: int = FLUSH_EVERY_N, flush_every_s: float = FLUSH_EVERY_S) -> BatchStats:
+    """Generate, grade and store every pending sample of ``plan`` as its request completes."""
+    items = pending_order(plan.pending)
+    started = time.perf_counter()
+    buffer = _Buffer(store)
+    handle = engine.stream([(plan.template.render(p), idx) for p, idx in items], plan.decoding)
+    try:
+        while handle.received < handle.total:
+            got = handle.next(timeout=buffer.wait_s(flush_every_s))
+            if got is not None:
+                i, gen = got
+                _take(buffer, stats, plan.run_id, items[i], gen)
+                stats.seconds = time.perf_counter() - started
+                if on_progress:
+                    on_progress(stats)
+            if buffer.due(flush_every_n, flush_every_s):
+                buffer.flush()
+        buffer.flush()
+    except BaseException:
+        handle.close()
+        try:
+            buffer.flush()  # completed samples are good samples, whatever stopped the rest
+        except Exception:
+            pass
+        raise
+    handle.close()
+    return stats
+
+
+def _take(buffer: _Buffer, stats: BatchStats, run_id: str, item: tuple[Problem, int], gen: Generation) -> None:
+    problem, sample_idx = item
+    sample, steps = sample_rows(run_id, problem, sample_idx, gen)
+    buffer.add(sample, steps)
+    stats.done += 1
+    stats.correct += int(sample["correct"])
+    stats.tokens += gen.n_tokens

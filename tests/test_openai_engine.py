@@ -67,9 +67,7 @@ class Server:
         return f"http://127.0.0.1:{self.port}/v1"
 
     def start(self, wait: bool = True) -> Server:
-        # `transformers serve` answers /v1/models by scanning the hub cache and fails (HTTP 500) when that folder
-        # does not exist, as on a fresh machine: give it an empty one of its own
-        hub = self.log.parent / "hub"
+        hub = self.log.parent / "hf-hub"  # /v1/models scans the HF cache and answers 500 when it does not exist
         hub.mkdir(exist_ok=True)
         env = dict(os.environ, HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY="error", HF_HUB_CACHE=str(hub))
         with self.log.open("ab") as log:
@@ -351,3 +349,90 @@ def test_a_server_refusing_the_schema_gets_free_text_votes(tiny_model, monkeypat
     finally:
         judge.engine.close()
         httpd.shutdown()
+
+
+def _count(db: Path) -> int:
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error:
+        return -1  # the writer holds the file right now
+    try:
+        return con.execute("SELECT count(*) FROM samples").fetchone()[0]
+    except duckdb.Error:
+        return -1
+    finally:
+        con.close()
+
+
+@needs_serve
+def test_sigkill_mid_stream_then_resume_loses_only_what_was_in_flight(server, tiny_model, tmp_path):
+    """Samples are stored as their requests complete, not per batch: with one batch of all 12 (-k 16) a
+    batch-wise writer would hold 0 or 12; qmr is SIGKILLed with some stored and the rerun completes it."""
+    db, n = tmp_path / "s.duckdb", 12
+    args = ["eval", "--engine", "openai", "--base-url", server.url, "--model", tiny_model, "-b", "sample", "-n", n,
+            "-t", 24, "--concurrency", 1, "-k", 16, "--db", db]
+    proc = subprocess.Popen([sys.executable, "-m", "qmr_core.cli", *map(str, args)], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=dict(os.environ, QMR_OPENAI_BASE_URL=""))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None and _count(db) < 3:
+        time.sleep(0.05)
+    assert proc.poll() is None, f"eval finished before it could be killed: {proc.stderr.read().decode()[-500:]}"
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    after_kill = _count(db)
+    assert 3 <= after_kill < n
+    resumed = qmr(*args)
+    assert resumed.returncode == 0, resumed.stderr[-800:]
+    assert f"{n - after_kill} samples to generate" in resumed.stdout.replace("\n", " ")
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*), count(DISTINCT problem_id) FROM samples").fetchone() == (n, n)
+    orphans = con.execute("SELECT count(*) FROM steps t LEFT JOIN samples s USING (run_id, problem_id, sample_idx) "
+                          "WHERE s.run_id IS NULL").fetchone()[0]
+    assert orphans == 0 and con.execute("SELECT status FROM runs").fetchone()[0] == "done"
+    con.close()
+
+
+@needs_serve
+def test_two_endpoints_one_dies_mid_run_and_the_other_finishes_it(tiny_model, tmp_path, request):
+    a = Server(tiny_model, free_port(), tmp_path / "a.log")
+    b = Server(tiny_model, free_port(), tmp_path / "b.log")
+    request.addfinalizer(a.kill)
+    request.addfinalizer(b.kill)
+    a.start()
+    b.start()
+    db, n = tmp_path / "two.duckdb", 16
+    args = ["eval", "--engine", "openai", "--base-url", a.url, "--base-url", b.url, "--model", tiny_model,
+            "-b", "sample", "-n", n, "-t", 32, "--concurrency", 1, "--db", db]
+    proc = subprocess.Popen([sys.executable, "-m", "qmr_core.cli", *map(str, args)], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=dict(os.environ, QMR_OPENAI_BASE_URL="", COLUMNS="200"))
+    try:
+        deadline = time.monotonic() + 300
+        while time.monotonic() < deadline and proc.poll() is None and _count(db) < 3:
+            time.sleep(0.05)
+        assert proc.poll() is None, "the run ended before a server could be killed: " + proc.stderr.read()
+        b.kill()
+        _out, stderr = proc.communicate(timeout=300)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == 0, stderr
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*), count(DISTINCT problem_id) FROM samples").fetchone() == (n, n)
+    described = json.loads(con.execute("SELECT engine_json FROM runs").fetchone()[0])
+    con.close()
+    assert described["base_urls"] == [a.url, b.url]
+
+
+def test_endpoint_pool_prefers_live_and_idle_servers():
+    from qmr_core.engines.endpoints import EndpointPool
+
+    pool = EndpointPool(("http://a/v1", "http://b/v1"), backoff_s=60)
+    a, b = pool.endpoints
+    a.in_flight = 1
+    assert pool.pick() is b
+    pool.failed(b)
+    assert pool.pick() is a and pool.other_live(b) and not pool.other_live(a)
+    pool.failed(a)  # both set aside: the one that comes back first
+    assert pool.pick() is b and b.streak == 1
+    pool.succeeded(b)
+    assert b.up(time.monotonic()) and pool.counts()["http://b/v1"] == {"answered": 1, "failed": 1}

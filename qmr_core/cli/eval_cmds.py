@@ -78,12 +78,26 @@ def evaluate_model(
         register_model(store, ref)
         mark_complete(store, plan.run_id)
         return plan.run_id, BatchStats()
+    loading = f"loading {escape(ref.name)} ..."
+    if engine == "vllm":
+        loading = f"starting vLLM for {escape(ref.name)} (minutes on CPU; log: {escape(str((engine_options or {}).get('log_stem')))}-*.log) ..."
     try:
-        with console.status(f"loading {escape(ref.name)} ...", spinner="dots"):
+        with console.status(loading, spinner="dots"):
             eng = build_engine(engine, ref, device=device, dtype=dtype, options=engine_options)
     except BaseException:
         lease.release(store, plan.run_id)
         raise
+    try:
+        return _run_with_progress(store, plan, eng, ref, problems, decoding, batch_size, quiet, parent_run_id)
+    finally:
+        lease.release(store, plan.run_id)
+        if hasattr(eng, "close"):  # served engines: connections; --engine vllm: its servers
+            eng.close()
+
+
+def _run_with_progress(store: Store, plan, eng, ref, problems: list[Problem], decoding: Decoding, batch_size: int,
+                       quiet: bool, parent_run_id: str | None) -> tuple[str, BatchStats]:
+    label = f"{ref.name} on {plan.benchmark}"
     extra: dict = {}
     if getattr(eng, "layer_errors", None):
         extra["layer_errors_json"] = json.dumps(eng.layer_errors)
@@ -125,7 +139,6 @@ def evaluate_model(
         raise
     finally:
         finish_run(store, plan.run_id, status)
-        lease.release(store, plan.run_id)
     return plan.run_id, stats
 
 
@@ -148,8 +161,10 @@ def eval_command(
     engine: Annotated[str, typer.Option("--engine", help=f"Inference engine: {', '.join(ENGINES)}.")] = "hf",
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N].")] = "auto",
     dtype: Annotated[str, typer.Option("--dtype", help="auto (bf16 on GPU, fp32 on CPU) | float32 | bfloat16 (on CPU: opt-in, needs AVX512-BF16 or AMX) | float16.")] = "auto",
-    base_url: Annotated[str | None, typer.Option("--base-url", help="openai engine: server URL, e.g. http://127.0.0.1:8000/v1 (or $QMR_OPENAI_BASE_URL).")] = None,
-    concurrency: Annotated[int, typer.Option("--concurrency", help="openai engine: requests in flight at once.")] = 8,
+    base_url: Annotated[list[str] | None, typer.Option("--base-url", help="openai engine: server URL, e.g. http://127.0.0.1:8000/v1 (or $QMR_OPENAI_BASE_URL); repeat it to spread requests over several servers.")] = None,
+    concurrency: Annotated[int | None, typer.Option("--concurrency", help="openai/vllm engine: requests in flight at once per server (default 8; vllm 128).")] = None,
+    replicas: Annotated[int, typer.Option("--replicas", help="vllm engine: servers to start (the visible GPUs are split evenly between them).")] = 1,
+    vllm_args: Annotated[str | None, typer.Option("--vllm-args", help='vllm engine: flags for the vLLM server, e.g. "--tensor-parallel-size 2 --max-model-len 8192".')] = None,
     api_key_env: Annotated[str | None, typer.Option("--api-key-env", help="openai engine: environment variable that holds the API key (default: OPENAI_API_KEY if set).")] = None,
     max_retries: Annotated[int, typer.Option("--max-retries", help="openai engine: retries per request on connection errors, timeouts, 429 and 5xx (exponential backoff).")] = 6,
     request_timeout: Annotated[float, typer.Option("--request-timeout", help="openai engine: seconds to wait for one completion.")] = 600.0,
@@ -160,6 +175,9 @@ def eval_command(
 
     With --engine openai, --model is the name the server serves (vLLM, SGLang, llama.cpp, transformers serve),
     e.g. qmr eval --engine openai --base-url http://127.0.0.1:8000/v1 --model Qwen/Qwen2.5-7B-Instruct -b math500 --concurrency 64
+
+    With --engine vllm, qmr starts vLLM ($QMR_VLLM names its environment) for the model and stops it afterwards,
+    e.g. qmr eval --engine vllm --model smollm2-135m -b sample --vllm-args "--max-model-len 4096"
 
     Example: qmr eval --model smollm2-135m --benchmark math500 --limit 20 --db runs.duckdb
     """
@@ -174,8 +192,13 @@ def eval_command(
     if engine == "openai":
         options = {"base_url": base_url, "concurrency": concurrency, "api_key_env": api_key_env,
                    "max_retries": max_retries, "timeout_s": request_timeout, "connect_retry_s": connect_retry_s}
+    elif engine == "vllm":
+        if base_url:
+            raise QmrError("--engine vllm starts its own servers; for servers you started use --engine openai --base-url")
+        options = {"replicas": replicas, "vllm_args": vllm_args, "concurrency": concurrency, "max_retries": max_retries,
+                   "timeout_s": request_timeout, "log_stem": f"{db.expanduser().resolve()}.vllm", "model": model}
     if batch_size is None:
-        batch_size = 2 * concurrency if engine == "openai" else 8
+        batch_size = 2 * (concurrency or 8) if engine == "openai" else 8
     store = open_store(db, create=True)
     name, problems = load_selection(benchmark, subject, level, limit, seed)
     started = time.perf_counter()

@@ -6,7 +6,7 @@ from qmr_core.engines.base import Decoding, Engine, Generation
 from qmr_core.errors import QmrError
 from qmr_core.model_registry import ModelRef, resolve_model
 
-ENGINES = ("hf", "openai")
+ENGINES = ("hf", "openai", "vllm")
 
 
 def _check(engine: str) -> None:
@@ -20,6 +20,10 @@ def model_ref_for(engine: str, model: str, options: dict | None = None) -> Model
         from qmr_core.engines.openai_api import served_model_ref
 
         return served_model_ref(model)
+    if engine == "vllm":
+        from qmr_core.engines.vllm_engine import vllm_model_ref
+
+        return vllm_model_ref(model)
     return resolve_model(model)
 
 
@@ -28,6 +32,10 @@ def engine_key(engine: str, device: str = "auto", dtype: str = "auto", options: 
     _check(engine)
     if engine == "openai":  # the server address is not identity: a run resumes against a restarted server
         return {"engine": "openai"}
+    if engine == "vllm":  # float32 shares the hf engine's key: see vllm_engine.py
+        from qmr_core.engines.vllm_engine import vllm_engine_key
+
+        return vllm_engine_key(dtype, (options or {}).get("model"))
     from qmr_core.engines.hf import pick_device, pick_dtype
 
     resolved = pick_dtype(pick_device(device), dtype)
@@ -40,6 +48,10 @@ def build_engine(engine: str, ref: ModelRef, device: str = "auto", dtype: str = 
         from qmr_core.engines.openai_api import OpenAIEngine, OpenAIOptions
 
         return OpenAIEngine(ref, OpenAIOptions.from_dict(options))
+    if engine == "vllm":
+        from qmr_core.engines.vllm_engine import VLLMEngine
+
+        return VLLMEngine(ref, dtype=dtype, options=options)
     from qmr_core.engines.hf import HFEngine
 
     return HFEngine(ref, device=device, dtype=dtype)

@@ -4,16 +4,20 @@ server, `transformers serve`, TGI).
 The server applies the model's chat template, so a sample's stored prompt is the chat messages as
 JSON (the exact text the model saw is known only to the server).
 
-Requests run on a private asyncio loop in a background thread, at most ``concurrency`` at a time;
-``generate`` is synchronous like every engine and returns when its whole batch is done, so callers
-pass batches larger than ``concurrency`` (the CLI uses 2 x concurrency) to keep the server busy.
-A request that meets a connection error, a timeout, 429 or a 5xx is retried with exponential
-backoff (honouring Retry-After). Until the server has answered once, a refused connection (nobody
-listens there: a wrong address, or a server still booting) is retried only for ``connect_retry_s``
-in all (5 s by default, --connect-retry-s), so a wrong port fails fast; after that a refusal means a
-restart and gets the full retries. When the retries are spent the batch fails with one QmrError and
-the batches stored before it stay stored. Other 4xx answers (bad model name, bad parameters) are
-not retried.
+Requests run on a private asyncio loop in a background thread, at most ``concurrency`` at a time per
+endpoint. ``stream`` hands back each completion as it arrives (the eval loop stores them as they
+come, so no request waits for a slower one); ``generate`` is the synchronous batch face every engine
+has. Several base URLs spread the requests over several servers (endpoints.py). A request that meets
+a connection error, a timeout, 429 or a 5xx is retried, on another live endpoint at once when there
+is one, else with exponential backoff (honouring Retry-After). Until a server has answered once, a
+refused connection (nobody listens there: a wrong address, or a server still booting) is retried only
+for ``connect_retry_s`` in all (5 s by default, --connect-retry-s), so a wrong port fails fast. When
+the retries are spent the call fails with one QmrError and what was stored before it stays stored. Other 4xx answers (bad model
+name, bad parameters) are not retried.
+
+With a ``prompt_renderer`` the engine sends the rendered prompt text to /completions instead of the
+messages to /chat/completions: the managed vLLM engine renders exactly as the hf engine does, so both
+store the same prompt and the model sees the same tokens.
 
 Decoding: greedy is temperature 0. Sampling sends temperature, top_p and a per-request seed
 (seed * 1_000_003 + sample_idx, as the hf engine seeds torch). vLLM and SGLang honour per-request
@@ -29,7 +33,7 @@ import os
 import random
 import threading
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
@@ -37,6 +41,8 @@ from urllib.parse import urlsplit
 import httpx
 
 from qmr_core.engines.base import Decoding, Generation
+from qmr_core.engines.completions import Completions
+from qmr_core.engines.endpoints import Endpoint, EndpointPool
 from qmr_core.errors import QmrError
 from qmr_core.model_registry import ModelRef
 from qmr_core.prompts import Messages
@@ -45,32 +51,44 @@ T = TypeVar("T")
 
 BASE_URL_ENV = ("QMR_OPENAI_BASE_URL", "OPENAI_BASE_URL")
 DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
+REFUSED = "cannot connect"
 RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
 FINISH_REASONS = {"stop": "eos", "eos": "eos", "end_turn": "eos", "length": "length", "max_tokens": "length"}
 
 
 @dataclass(frozen=True)
 class OpenAIOptions:
-    base_url: str
+    base_url: str  # the first endpoint
     concurrency: int = 8
     api_key_env: str | None = None  # name of the environment variable holding the key, never the key
     max_retries: int = 6
     backoff_s: float = 1.0  # first retry waits this long, then x2 each time (capped), with jitter
     max_backoff_s: float = 30.0
     timeout_s: float = 600.0  # one request; long reasoning traces on a busy server take minutes
+    base_urls: tuple[str, ...] = ()  # every endpoint (base_url first); empty means just base_url
     connect_retry_s: float = 5.0  # refused connections (nobody listens) are retried this long, not max_retries times
+
+    @property
+    def urls(self) -> tuple[str, ...]:
+        return self.base_urls or (self.base_url,)
 
     @classmethod
     def from_dict(cls, options: dict | None) -> OpenAIOptions:
         options = dict(options or {})
-        base_url = options.get("base_url") or next((os.environ[v] for v in BASE_URL_ENV if os.environ.get(v)), None)
-        if not base_url:
+        given = options.get("base_url") or next((os.environ[v] for v in BASE_URL_ENV if os.environ.get(v)), None)
+        if not given:
             raise QmrError(
                 "the openai engine needs the server address: --base-url http://HOST:PORT/v1 "
                 f"(or set {BASE_URL_ENV[0]})"
             )
+        # one URL, a list (repeated --base-url) or a comma-separated list ($QMR_OPENAI_BASE_URL)
+        parts = [given] if isinstance(given, str) else list(given)
+        urls = tuple(dict.fromkeys(normalize_base_url(u) for p in parts for u in str(p).split(",") if u.strip()))
+        if not urls:
+            raise QmrError("--base-url: give at least one server URL")
         opts = cls(
-            base_url=normalize_base_url(base_url),
+            base_url=urls[0],
+            base_urls=urls,
             concurrency=int(options.get("concurrency") or cls.concurrency),
             api_key_env=options.get("api_key_env"),
             max_retries=int(options["max_retries"]) if options.get("max_retries") is not None else cls.max_retries,
@@ -218,16 +236,21 @@ class _LoopThread:
             self.loop.close()
 
 
+Request = tuple[Messages, int]  # (chat messages, sample index)
+
+
 @dataclass
 class OpenAIEngine:
     ref: ModelRef
     options: OpenAIOptions
     served_model: str = ""  # the name the server knows; ModelRef.source by default
+    prompt_renderer: Callable[[Messages], str] | None = None  # set: send rendered text to /completions
+    add_special_tokens: bool = False  # /completions only: let the server add BOS etc. to the text
     name = "openai"
-    supports_json_schema = True  # response_format json_schema (vLLM, SGLang, OpenAI); a refusal is the caller's to handle
     server_models: list[str] = field(default_factory=list)
     n_retries: int = 0
-    n_answers: int = 0  # HTTP answers seen: once the server has answered, a refusal is a restart, retried fully
+    n_answers: int = 0  # HTTP answers seen: once a server has answered, a refusal is a restart, retried fully
+    supports_json_schema = True  # response_format json_schema (vLLM, SGLang, OpenAI); a refusal is the caller's to handle
 
     def __post_init__(self) -> None:
         self.served_model = self.served_model or self.ref.source
@@ -235,23 +258,30 @@ class OpenAIEngine:
         key = self.options.api_key()
         if key:
             self._headers["Authorization"] = f"Bearer {key}"
+        self.pool = EndpointPool(self.options.urls, self.options.backoff_s, self.options.max_backoff_s)
         self._loop = _LoopThread()
-        self._client: httpx.AsyncClient | None = None
         try:
-            self.server_models = self._loop.run(self._list_models())
+            listed = [self._loop.run(self._list_models(e)) for e in self.pool.endpoints]
+            self.server_models = list(dict.fromkeys(m for models in listed for m in models))
         except BaseException:
             self.close()
             raise
 
     # -- plumbing ---------------------------------------------------------------------------
 
-    async def _http(self) -> httpx.AsyncClient:
-        if self._client is None:
-            limits = httpx.Limits(max_connections=self.options.concurrency, max_keepalive_connections=self.options.concurrency)
+    @property
+    def where(self) -> str:
+        urls = self.options.urls
+        return f"server at {urls[0]}" if len(urls) == 1 else f"servers at {', '.join(urls)}"
+
+    def _http(self, endpoint: Endpoint) -> httpx.AsyncClient:
+        if endpoint.client is None:
+            n = self.options.concurrency * len(self.pool.endpoints)  # room for the others' share when one dies
+            limits = httpx.Limits(max_connections=n, max_keepalive_connections=n)
             timeout = httpx.Timeout(self.options.timeout_s, connect=min(10.0, self.options.timeout_s))
-            self._client = httpx.AsyncClient(base_url=self.options.base_url + "/", headers=self._headers,
-                                             limits=limits, timeout=timeout)
-        return self._client
+            endpoint.client = httpx.AsyncClient(base_url=endpoint.url + "/", headers=self._headers,
+                                                limits=limits, timeout=timeout)
+        return endpoint.client
 
     def _delay(self, attempt: int, hint: float | None) -> float:
         if hint is not None:
@@ -259,58 +289,73 @@ class OpenAIEngine:
         base = min(self.options.backoff_s * 2**attempt, self.options.max_backoff_s)
         return base * random.uniform(0.75, 1.25)
 
-    async def _request(self, method: str, path: str, payload: dict | None = None, starting: bool = False) -> tuple[dict, float]:
-        """One API call with retries; returns (JSON body, latency ms of the successful attempt)."""
-        client = await self._http()
-        last = ""
-        refused = _RefusedBudget(self.options.connect_retry_s)
-        for attempt in range(self.options.max_retries + 1):
-            hint: float | None = None
-            started = time.perf_counter()
+    async def _attempt(self, endpoint: Endpoint, method: str, path: str, payload: dict | None) -> tuple[Any, str, float | None]:
+        """One try: (body, "", None) on success, else (None, why it failed, Retry-After hint)."""
+        started = time.perf_counter()
+        endpoint.in_flight += 1
+        try:
+            response = await self._http(endpoint).request(method, path, json=payload)
+        except httpx.ConnectError as exc:
+            return None, f"{REFUSED}: {str(exc) or 'connection refused'}", None
+        except httpx.TimeoutException:
+            return None, f"no answer within {self.options.timeout_s:.0f} s", None
+        except httpx.TransportError as exc:
+            return None, f"{type(exc).__name__}: {str(exc) or 'connection failed'}", None
+        finally:
+            endpoint.in_flight -= 1
+        self.n_answers += 1
+        latency = (time.perf_counter() - started) * 1000.0
+        if response.status_code < 400:
             try:
-                response = await client.request(method, path, json=payload)
-            except httpx.ConnectError as exc:
-                last = f"cannot connect: {str(exc) or 'connection refused'}"
-                if not self.n_answers:  # never reached: likely a wrong address, so fail fast
-                    hint = refused.next_wait(self._delay(attempt, None))
-                    if hint is None:
-                        break
-            except httpx.TimeoutException:
-                last = f"no answer within {self.options.timeout_s:.0f} s"
-            except httpx.TransportError as exc:
-                last = f"{type(exc).__name__}: {str(exc) or 'connection failed'}"
-            else:
-                self.n_answers += 1
-                latency = (time.perf_counter() - started) * 1000.0
-                if response.status_code < 400:
-                    try:
-                        return response.json(), latency
-                    except ValueError:
-                        last = "the answer is not JSON"
-                elif response.status_code in RETRY_STATUS:
-                    last = f"HTTP {response.status_code}: {_error_text(response)}"
-                    hint = _retry_after(response)
-                else:
-                    raise RequestRefused(
-                        f"server at {self.options.base_url} refused the request (HTTP {response.status_code}): "
-                        f"{_error_text(response)}",
-                        response.status_code,
-                    )
-            if attempt < self.options.max_retries:
-                self.n_retries += 1
-                await asyncio.sleep(self._delay(attempt, hint))
-        if starting:
-            raise QmrError(f"no OpenAI-compatible server answers at {self.options.base_url} "
-                           f"({attempt + 1} attempts; last: {last})")
-        raise QmrError(
-            f"server at {self.options.base_url} failed after {attempt + 1} attempts ({last}); "
-            "finished batches are stored: when the server is back, run the same command to resume"
+                return (response.json(), latency), "", None
+            except ValueError:
+                return None, "the answer is not JSON", None
+        if response.status_code in RETRY_STATUS:
+            return None, f"HTTP {response.status_code}: {_error_text(response)}", _retry_after(response)
+        raise RequestRefused(
+            f"server at {endpoint.url} refused the request (HTTP {response.status_code}): {_error_text(response)}",
+            response.status_code,
         )
 
-    async def _list_models(self) -> list[str]:
+    async def _request(self, method: str, path: str, payload: dict | None = None, starting: bool = False,
+                       endpoint: Endpoint | None = None) -> tuple[dict, float]:
+        """One API call with retries, on ``endpoint`` or the pool's pick; (JSON body, latency ms)."""
+        last, failed_on = "", None
+        refused = _RefusedBudget(self.options.connect_retry_s)
+        attempt = 0
+        for attempt in range(self.options.max_retries + 1):
+            target = endpoint or self.pool.pick(avoid=failed_on)
+            ok, last, hint = await self._attempt(target, method, path, payload)
+            if ok is not None:
+                self.pool.succeeded(target)
+                return ok
+            self.pool.failed(target)
+            failed_on = target
+            if attempt < self.options.max_retries:
+                if endpoint is None and self.pool.other_live(target):
+                    self.n_retries += 1
+                    continue  # another server is up: try it now
+                delay = self._delay(attempt, hint)
+                if last.startswith(REFUSED) and not self.n_answers:  # never reached: likely a wrong address, fail fast
+                    wait = refused.next_wait(delay)
+                    if wait is None:
+                        break
+                    delay = wait
+                self.n_retries += 1
+                await asyncio.sleep(delay)
+        where = endpoint.url if endpoint else ", ".join(self.options.urls)
+        if starting:
+            raise QmrError(f"no OpenAI-compatible server answers at {where} "
+                           f"({attempt + 1} attempts; last: {last})")
+        raise QmrError(
+            f"{self.where} failed after {attempt + 1} attempts ({last}); "
+            "finished samples are stored: when the server is back, run the same command to resume"
+        )
+
+    async def _list_models(self, endpoint: Endpoint) -> list[str]:
         """GET /models: proves the server is there (with the same retries) and names what it serves."""
         try:
-            body, _ = await self._request("GET", "models", starting=True)
+            body, _ = await self._request("GET", "models", starting=True, endpoint=endpoint)
         except RequestRefused as exc:
             if exc.status in (404, 405):  # a server without the listing (it still answers chat requests)
                 return []
@@ -320,38 +365,41 @@ class OpenAIEngine:
 
     # -- the engine face --------------------------------------------------------------------
 
-    def payload(self, messages: Messages, decoding: Decoding, sample_idx: int, json_schema: dict | None = None) -> dict:
+    def payload(self, messages: Messages, decoding: Decoding, sample_idx: int,
+                response_format: dict | None = None) -> dict:
         body: dict[str, Any] = {
             "model": self.served_model,
-            "messages": messages,
             "max_tokens": decoding.max_new_tokens,
             "temperature": decoding.temperature if not decoding.greedy else 0.0,
             "stream": False,
         }
+        if self.prompt_renderer is not None:
+            body.update(prompt=self.prompt_renderer(messages), add_special_tokens=self.add_special_tokens)
+        else:
+            body["messages"] = messages
         if decoding.greedy:
             body["seed"] = 0
         else:
             body["top_p"] = decoding.top_p
             body["seed"] = decoding.seed * 1_000_003 + sample_idx
-        if json_schema is not None:
-            body["response_format"] = {"type": "json_schema",
-                                       "json_schema": {"name": "qmr_output", "schema": json_schema, "strict": True}}
+        if response_format is not None:  # e.g. {"type": "json_schema", "json_schema": {...}} (vLLM, SGLang, OpenAI)
+            body["response_format"] = response_format
         return body
 
-    async def _one(self, messages: Messages, decoding: Decoding, sample_idx: int, gate: asyncio.Semaphore,
-                   json_schema: dict | None = None) -> Generation:
-        async with gate:
-            body, latency = await self._request("POST", "chat/completions",
-                                                self.payload(messages, decoding, sample_idx, json_schema))
+    async def _one(self, messages: Messages, decoding: Decoding, sample_idx: int,
+                   response_format: dict | None = None) -> Generation:
+        payload = self.payload(messages, decoding, sample_idx, response_format)
+        path = "chat/completions" if "messages" in payload else "completions"
+        body, latency = await self._request("POST", path, payload)
         try:
             choice = body["choices"][0]
-            message = choice.get("message") or {}
-        except (KeyError, IndexError, TypeError):
-            raise QmrError(f"server at {self.options.base_url} answered without choices: {json.dumps(body)[:200]}") from None
+            text = completion_text(choice.get("message") or {}) if "messages" in payload else str(choice.get("text") or "")
+        except (KeyError, IndexError, TypeError, AttributeError):
+            raise QmrError(f"{self.where} answered without choices: {json.dumps(body)[:200]}") from None
         usage = body.get("usage") or {}
         return Generation(
-            text=completion_text(message),
-            prompt=json.dumps(messages, ensure_ascii=False),
+            text=text,
+            prompt=payload.get("prompt") or json.dumps(messages, ensure_ascii=False),
             n_prompt_tokens=int(usage.get("prompt_tokens") or 0),
             n_tokens=int(usage.get("completion_tokens") or 0),
             finish_reason=map_finish_reason(choice.get("finish_reason")),
@@ -359,30 +407,63 @@ class OpenAIEngine:
             extra={"served_model": body.get("model"), "usage": bool(usage)},
         )
 
-    async def _batch(self, batch: list[Messages], decoding: Decoding, sample_idx: int,
-                     json_schemas: list[dict] | None = None) -> list[Generation]:
-        gate = asyncio.Semaphore(self.options.concurrency)
-        schemas = json_schemas or [None] * len(batch)
-        tasks = [asyncio.create_task(self._one(m, decoding, sample_idx, gate, js)) for m, js in zip(batch, schemas, strict=True)]
+    async def _run(self, requests: Sequence[Request], decoding: Decoding, out: Completions,
+                   formats: Sequence[dict | None]) -> None:
+        """``concurrency`` workers per endpoint take the next request as soon as they are free."""
+        todo = iter(enumerate(requests))
+
+        async def worker() -> None:
+            for i, (messages, sample_idx) in todo:
+                out.put(("ok", (i, await self._one(messages, decoding, sample_idx, formats[i]))))
+
+        workers = [asyncio.create_task(worker())
+                   for _ in range(min(len(requests), self.options.concurrency * len(self.pool.endpoints)))]
         try:
-            return list(await asyncio.gather(*tasks))
-        except BaseException:
-            for t in tasks:  # one request failed for good: stop the rest of the batch now
-                t.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-            raise
+            await asyncio.gather(*workers)
+        except BaseException as exc:
+            for w in workers:  # one request failed for good: stop the others now
+                w.cancel()
+            await asyncio.gather(*workers, return_exceptions=True)
+            out.put(("error", exc if isinstance(exc, Exception) else QmrError("generation was cancelled")))
+
+    def stream(self, requests: Sequence[Request], decoding: Decoding,
+               response_format: dict | Sequence[dict | None] | None = None) -> Completions:
+        """Start every request; read the completions from the handle as they arrive, then close it.
+
+        ``response_format``: one for every request, or a list with one per request.
+        """
+        formats = list(response_format) if isinstance(response_format, (list, tuple)) else [response_format] * len(requests)
+        if len(formats) != len(requests):
+            raise ValueError("one response_format per request")
+        out = Completions(len(requests))
+        if requests:
+            out._future = asyncio.run_coroutine_threadsafe(self._run(requests, decoding, out, formats), self._loop.loop)
+        return out
 
     def generate(self, batch: list[Messages], decoding: Decoding, sample_idx: int = 0,
-                 json_schemas: list[dict] | None = None) -> list[Generation]:
-        """``json_schemas``: one per item, sent as ``response_format`` (constrained output)."""
-        if not batch:
-            return []
-        return self._loop.run(self._batch(batch, decoding, sample_idx, json_schemas))
+                 response_format: dict | None = None, json_schemas: list[dict] | None = None) -> list[Generation]:
+        """``json_schemas``: one per item, each sent as a strict ``json_schema`` response_format (constrained output)."""
+        results: list[Generation | None] = [None] * len(batch)
+        formats: dict | list[dict | None] | None = response_format
+        if json_schemas is not None:
+            formats = [{"type": "json_schema", "json_schema": {"name": "qmr_output", "schema": js, "strict": True}}
+                       for js in json_schemas]
+        handle = self.stream([(m, sample_idx) for m in batch], decoding, formats)
+        try:
+            while handle.received < handle.total:
+                got = handle.next()
+                if got is not None:
+                    results[got[0]] = got[1]
+        finally:
+            handle.close()
+        return [r for r in results if r is not None]
 
     def describe(self) -> dict:
         return {
             "engine": "openai",
             "base_url": self.options.base_url,
+            **({"base_urls": list(self.options.urls)} if len(self.options.urls) > 1 else {}),
+            "api": "completions" if self.prompt_renderer else "chat",
             "served_model": self.served_model,
             "server_models": self.server_models[:20],
             "concurrency": self.options.concurrency,
@@ -391,11 +472,16 @@ class OpenAIEngine:
             "httpx": httpx.__version__,
         }
 
+    def endpoint_counts(self) -> dict[str, dict[str, int]]:
+        """Requests answered and attempts failed per endpoint, so far."""
+        return self.pool.counts()
+
     def close(self) -> None:
-        if self._client is not None:
-            try:
-                self._loop.run(self._client.aclose())
-            except Exception:
-                pass
-            self._client = None
+        for endpoint in getattr(self, "pool", EndpointPool(())).endpoints:
+            if endpoint.client is not None:
+                try:
+                    self._loop.run(endpoint.client.aclose())
+                except Exception:
+                    pass
+                endpoint.client = None
         self._loop.close()
