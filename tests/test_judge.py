@@ -218,7 +218,7 @@ def test_migration_keeps_v1_votes_as_vote_zero(tmp_path):
     import duckdb
 
     from qmr_core.store import Store
-    from qmr_core.store.store import _migrations
+    from qmr_core.store.schema import migrations as _migrations
 
     path = tmp_path / "old.duckdb"
     con = duckdb.connect(str(path))
