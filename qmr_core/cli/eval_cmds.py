@@ -73,8 +73,8 @@ def evaluate_model(
     with console.status(f"loading {escape(ref.name)} ...", spinner="dots"):
         eng = build_engine(engine, ref, device=device, dtype=dtype, options=engine_options)
     extra: dict = {}
-    if getattr(eng, "layer_errors", None):
-        extra["layer_errors_json"] = json.dumps(eng.layer_errors)
+    if layer_errors := getattr(eng, "layer_errors", None):
+        extra["layer_errors_json"] = json.dumps(layer_errors)
     if hasattr(eng, "model"):
         extra["n_params"] = sum(p.numel() for p in eng.model.parameters())
     register_model(store, ref, extra)

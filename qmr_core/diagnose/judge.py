@@ -236,6 +236,7 @@ class LLMJudge:
         if engine is None:
             from qmr_core.engines import build_engine, model_ref_for
 
+            assert spec.engine is not None and spec.model is not None  # an LLM judge is ENGINE:MODEL
             ref = model_ref_for(spec.engine, spec.model)
             engine = build_engine(spec.engine, ref, device=device)
         self.engine = engine

@@ -122,7 +122,7 @@ def _score(model, device: str, pad_id: int, batch: list[_Encoded]) -> list[tuple
         logits = model(input_ids=ids, attention_mask=mask, position_ids=positions, logits_to_keep=keep).logits
     except TypeError:  # a model class without logits_to_keep
         logits = model(input_ids=ids, attention_mask=mask, position_ids=positions).logits[:, -keep:]
-    out = []
+    out: list[tuple[torch.Tensor, ...]] = []
     for r, e in enumerate(batch):
         n = len(e.output_ids)
         if n == 0:

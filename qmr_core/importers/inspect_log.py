@@ -34,6 +34,7 @@ def read_log(path: Path) -> dict[str, Any]:
     """The log as plain data: Inspect's own reader where installed, else JSON logs as they are."""
     if not path.is_file():
         raise QmrError(f"{path} is not a file (pass an Inspect log: .eval or .json)")
+    read_eval_log: Callable[..., Any] | None
     try:
         from inspect_ai.log import read_eval_log
     except ImportError:

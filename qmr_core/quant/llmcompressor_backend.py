@@ -100,7 +100,7 @@ def _layer_progress(on_layer: LayerProgress | None, n_layers: int) -> Iterator[N
         on_layer(min(done[0], n_layers), n_layers)
         return result
 
-    LifecycleCallbacks.sequential_epoch_end = classmethod(wrapped)  # type: ignore[method-assign]
+    LifecycleCallbacks.sequential_epoch_end = classmethod(wrapped)  # type: ignore[method-assign, assignment]
     try:
         yield
     finally:

@@ -40,6 +40,12 @@ def _migrations() -> list[tuple[int, str]]:
 SCHEMA_VERSION = max(v for v, _ in _migrations())
 
 
+def _first(row: tuple[Any, ...] | None) -> Any:
+    """The first column of an aggregate query's row (an aggregate always returns one row)."""
+    assert row is not None
+    return row[0]
+
+
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc).lower()
     return "lock" in text or "conflicting" in text or "being used by another process" in text
@@ -159,19 +165,19 @@ class Store:
 
     @staticmethod
     def _version(con: duckdb.DuckDBPyConnection) -> int:
-        has = con.execute(
+        has = _first(con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-        ).fetchone()[0]
+        ).fetchone())
         if not has:
             return 0
         row = con.execute("SELECT max(version) FROM schema_version").fetchone()
-        return int(row[0] or 0)
+        return int(_first(row) or 0)
 
     @staticmethod
     def _applied(con: duckdb.DuckDBPyConnection) -> set[int]:
-        has = con.execute(
+        has = _first(con.execute(
             "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-        ).fetchone()[0]
+        ).fetchone())
         return {r[0] for r in con.execute("SELECT version FROM schema_version").fetchall()} if has else set()
 
     def _check_version(self) -> int:
@@ -196,7 +202,7 @@ class Store:
             if applied >= {v for v, _ in _migrations()}:
                 return  # nothing to do: no write lock taken beyond this short connection
             if current == 0:
-                n_tables = con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0]
+                n_tables = _first(con.execute("SELECT count(*) FROM information_schema.tables").fetchone())
                 if n_tables:
                     raise QmrError(f"{self.path} is a DuckDB file but not a qmr store")
             con.execute("BEGIN TRANSACTION")
