@@ -409,7 +409,7 @@ def import_lm_eval(store: Store, path: Path, override: ModelOverride | None = No
     choice = choice or BenchmarkChoice()
     override.check()
     index = ProblemIndex()
-    for spec in {b for b in (choice.default, *(b for _, b in choice.per_task)) if b is not None}:
+    for spec in {s for s in (choice.default, *(b for _, b in choice.per_task)) if s is not None}:
         index.require(spec)
     files = find_sample_files(path)
     if override.model_id:
