@@ -64,7 +64,7 @@ def _alias_path(alias: str) -> Path:
         ) from None
     for file in dist.files or []:
         if str(file).endswith(spec.suffix):
-            path = Path(dist.locate_file(file))
+            path = Path(str(dist.locate_file(file)))
             if path.is_file():
                 return path
     raise QmrError(f"package {spec.package} is installed but {spec.suffix} is missing from it; reinstall it")

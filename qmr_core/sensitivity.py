@@ -133,7 +133,7 @@ def model_layout(model: nn.Module) -> Layout:
     if not isinstance(layers, nn.ModuleList) or norm is None or head is None:
         raise QmrError(f"{type(model).__name__}: sensitivity needs a decoder with model.layers, model.norm and lm_head")
     prefix = next(name for name, mod in model.named_modules() if mod is layers)
-    linears: dict[int, dict[str, tuple[str, nn.Linear]]] = {}
+    linears: dict[int, dict[str, list[tuple[str, nn.Linear]]]] = {}
     kinds: list[str] = []
     for i, layer in enumerate(layers):
         linears[i] = {}
@@ -326,7 +326,7 @@ class Sensitivity:
             replayed, self.replay_diff = None, float("inf")
         self.replay = self.replay_diff <= REPLAY_TOLERANCE
         # The baseline comes from the same path as the configurations, so their difference holds no path noise.
-        self.baseline_tokens = self._token_nll(replayed if self.replay else forward)
+        self.baseline_tokens = self._token_nll(replayed if self.replay and replayed is not None else forward)
         self.baseline_nll = self.baseline_tokens.mean().item()
 
     def _token_nll(self, logits: torch.Tensor) -> torch.Tensor:
@@ -387,6 +387,7 @@ class Sensitivity:
             last = max(i for i, _, _ in modules)
             watched, logits = self._replay(first, last) if self.replay else self._full(last)
             ref = self.cache.outputs[last]
+            assert watched is not None  # watching `last` always yields its output
             valid = self.mask.bool()
             out_err = ((watched - ref)[valid].float().norm() / ref[valid].float().norm().clamp_min(1e-12)).item()
             tokens = self._token_nll(logits)

@@ -24,7 +24,7 @@ def shade_levels(values: list[float | None], metric: str = "delta_nll") -> list[
     if not present:
         return [None] * len(values)
     n = len(present)
-    levels = []
+    levels: list[int | None] = []
     for v in values:
         if v is None:
             levels.append(None)
@@ -83,8 +83,9 @@ def extremes(grid: Grid, metric: str = "delta_nll", k: int = 3) -> str:
         gap = f"gap {least - most:.3f}"
     else:
         gap = f"gap {most - least:.3f}" + (f", ratio {most / least:.1f}x" if least > 0 else "")
-        if se.get(ranked[0][0]) is not None and se.get(ranked[-1][0]) is not None:
-            z = (most - least) / max((se[ranked[0][0]] ** 2 + se[ranked[-1][0]] ** 2) ** 0.5, 1e-12)
+        se_most, se_least = se.get(ranked[0][0]), se.get(ranked[-1][0])
+        if se_most is not None and se_least is not None:
+            z = (most - least) / max((se_most ** 2 + se_least ** 2) ** 0.5, 1e-12)
             gap += f" ({z:.1f} standard errors)"
     return f"most damaging layers: {fmt(top)}; least: {fmt(reversed(bottom))}; {gap}"
 

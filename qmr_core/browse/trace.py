@@ -294,7 +294,7 @@ def sample_markdown(detail: TraceDetail) -> str:
     """The whole comparison of one problem as Markdown (what `Y` copies)."""
     out: list[str] = [f"## {detail.problem_id} ({detail.outcome})", "", detail.problem, "", f"Gold: {detail.gold}", ""]
     for which in ("base", "quant"):
-        side = detail.side(which)  # type: ignore[arg-type]
+        side = detail.side(which)
         mark = "correct" if side.correct else "wrong"
         out.append(f"### {side.label} ({side.run_id}): {side.extracted} ({mark})")
         diag = side.diagnosis(detail.judge)

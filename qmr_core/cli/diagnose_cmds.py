@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store, resolve_run
@@ -85,6 +85,7 @@ def compare_command(
     summaries = []
     for q in quant:
         quant_id = resolve_run(store, q)
+        base_id: str | None
         if base is not None:
             base_id = resolve_run(store, base)
         else:
@@ -156,7 +157,7 @@ def diagnose_command(
     judges = judge or ["symbolic"]
     settings = JudgeSettings(judge_max_tokens, judge_temperature, judge_samples, judge_constrained)
     with _progress() as progress:
-        tasks: dict[str, int] = {}
+        tasks: dict[str, TaskID] = {}
 
         def on_progress(stage: str, done: int, total: int) -> None:
             if stage not in tasks:

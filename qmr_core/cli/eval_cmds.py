@@ -99,8 +99,8 @@ def _run_with_progress(store: Store, plan, eng, ref, problems: list[Problem], de
                        quiet: bool, parent_run_id: str | None) -> tuple[str, BatchStats]:
     label = f"{ref.name} on {plan.benchmark}"
     extra: dict = {}
-    if getattr(eng, "layer_errors", None):
-        extra["layer_errors_json"] = json.dumps(eng.layer_errors)
+    if layer_errors := getattr(eng, "layer_errors", None):
+        extra["layer_errors_json"] = json.dumps(layer_errors)
     if hasattr(eng, "model"):
         extra["n_params"] = sum(p.numel() for p in eng.model.parameters())
     register_model(store, ref, extra)

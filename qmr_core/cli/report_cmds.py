@@ -70,8 +70,8 @@ def report_command(
             err_console.print(f"[yellow]note[/] no data for the {name} figure (it needs quantized runs with bits, or `qmr diagnose` results)")
 
     if fmt is not None and out is None:
-        text = {"md": render_markdown, "latex": render_latex, "csv": render_csv_text}.get(fmt)
-        typer.echo(text(tables) if text else render_html(tables, [str(p) for p in images]), nl=False)
+        render = {"md": render_markdown, "latex": render_latex, "csv": render_csv_text}.get(fmt)
+        typer.echo(render(tables) if render else render_html(tables, [str(p) for p in images]), nl=False)
         return
     for t in tables:
         console.print(rich_table(t))

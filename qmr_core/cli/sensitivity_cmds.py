@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated, cast
 
 import typer
 from rich.markup import escape
@@ -13,6 +13,9 @@ from rich.table import Table
 from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, open_store, resolve_run
 from qmr_core.errors import QmrError
 from qmr_core.sensitivity_grid import SCOPES
+
+if TYPE_CHECKING:
+    from qmr_core.engines.hf import HFEngine
 
 METHODS = ("rtn", "gptq")
 
@@ -42,7 +45,9 @@ def _quantizer(method: str, bits: int | None, group_size: int | None, asym: bool
     from qmr_core.quant.rtn import RTNSpec, choose_group_size
 
     if method == "rtn":
+        assert bits is not None  # _check_method requires --bits with rtn
         return sens.RTNQuantizer(RTNSpec(bits, group_size if group_size is not None else choose_group_size(model), not asym))
+    assert source is not None  # _check_method requires --from with gptq
     q = sens.checkpoint_quantizer(source, method)
     if bits is not None and q.bits is not None and bits != q.bits:
         raise QmrError(f"--bits {bits} but the checkpoint {source} has {q.bits}-bit weights")
@@ -148,7 +153,7 @@ def sensitivity_command(
         raise QmrError(f"--model takes the full-precision model, not a recovery adapter ('{ref.name}')")
     run_id = resolve_run(store, run) if run else sens.pick_trace_run(store, ref.model_id)
     with console.status(f"loading {escape(ref.name)} ..."):
-        engine = build_engine("hf", ref, device=device)
+        engine = cast("HFEngine", build_engine("hf", ref, device=device))
     register_model(store, ref)
     quantizer = _quantizer(method, bits, group_size, asym, source, engine.model)
     acc_problems, template, decoding = [], None, None

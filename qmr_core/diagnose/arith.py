@@ -130,6 +130,7 @@ def tokenize(s: str, custom_star: bool = False) -> list[Tok]:
             continue
         if c.isdigit() or (c == "." and i + 1 < n and s[i + 1].isdigit()):
             m = _NUM_RE.match(s, i)
+            assert m is not None  # a digit, or a point before a digit, always starts a number
             raw = m.group(0)
             digits = raw.replace(",", "")
             if sum(ch.isdigit() for ch in digits) > MAX_LITERAL_DIGITS:
@@ -341,6 +342,7 @@ class Parser:
                 if len(nxt.text) != 1:  # 2^10: LaTeX reads 2^1 0, plain text 2^{10}: ambiguous
                     raise Refused("ambiguous exponent")
                 self.take()
+                assert nxt.value is not None  # NUM tokens carry their value
                 exp = nxt.value
             elif nxt.kind == "LP":
                 exp = self.group()
@@ -378,6 +380,7 @@ class Parser:
             raise Refused("unexpected end")
         if t.kind == "NUM":
             self.take()
+            assert t.value is not None  # NUM tokens carry their value
             return t.value
         if t.kind == "LP":
             return self.group()
@@ -389,10 +392,10 @@ class Parser:
             return self.env[t.text]
         if t.kind == "FRAC":
             self.take()
-            if self.peek() is None or self.peek().kind != "LP":
+            if (nxt := self.peek()) is None or nxt.kind != "LP":
                 raise Refused("\\frac without braces")
             num = self.group()
-            if self.peek() is None or self.peek().kind != "LP":
+            if (nxt := self.peek()) is None or nxt.kind != "LP":
                 raise Refused("\\frac without braces")
             den = self.group()
             if den == 0:
@@ -400,7 +403,7 @@ class Parser:
             return _check_size(num / den)
         if t.kind == "SQRT":
             self.take()
-            if self.peek() is None or self.peek().kind != "LP":
+            if (nxt := self.peek()) is None or nxt.kind != "LP":
                 raise Refused("\\sqrt without braces")
             return _exact_root(self.group(), 2)
         raise Refused(f"not numeric: {t.text!r}")

@@ -27,6 +27,7 @@ class Side:
 
 def _maybe_rounded(t: Tok) -> bool:
     """Money-like decimals (4.25, 0.05) are exact; 0.33, 3.14, 0.0056 may be rounded."""
+    assert t.value is not None  # only NUM tokens, which carry their value
     return t.decimals >= 3 or (t.decimals == 2 and (t.value * 20).denominator != 1)
 
 
@@ -105,6 +106,7 @@ def evaluate_side(toks: list[Tok], source: str) -> Side:
     if len(nums) == 1 and all(t.kind in ("NUM", "LP", "RP") or (t.kind == "OP" and t.text in "%-") for t in core):
         literal = nums[0]
     text = source[toks[0].start : toks[-1].end].strip()
+    assert standard is not None  # the first reading always sets it
     return Side(core, units, values, standard, literal, text, has_percent, any(t.decimals for t in nums),
                 any(_maybe_rounded(t) for t in nums))
 
@@ -165,7 +167,7 @@ def _holds(lhs: Side, rhs: Side, approx_context: bool, factor: Fraction = Fracti
             diff = abs(a - b)
             scale = max(abs(a), abs(b))
             computed = (a if stated is rhs else b) if stated is not None else None
-            decimals = stated.literal.decimals if stated is not None else 0
+            decimals = stated.literal.decimals if stated is not None and stated.literal is not None else 0
             # a money-like result exact at the precision written leaves nothing to round: $14.99 for 15.00
             exact = computed is not None and decimals > 0 and (computed * 10**decimals).denominator == 1
             if approx_context and not exact and diff <= scale * Fraction(5, 100):

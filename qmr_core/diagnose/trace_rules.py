@@ -22,9 +22,9 @@ from collections.abc import Sequence
 from fractions import Fraction
 
 from qmr_core.diagnose import algebra
-from qmr_core.diagnose.arith import Refused
+from qmr_core.diagnose.arith import Refused, Tok
 from qmr_core.diagnose.statements import Statement, between, statements
-from qmr_core.diagnose.symbolic import NOT_ASSERTED, Claim, _fmt, _holds, evaluate_side
+from qmr_core.diagnose.symbolic import NOT_ASSERTED, Claim, Side, _fmt, _holds, evaluate_side
 
 MAX_BETWEEN_CHARS = 220
 MAX_BETWEEN_WORDS = 12
@@ -60,7 +60,7 @@ def _claim(text: str, computed: Fraction, stated: Fraction, lhs: str, rhs: str, 
                  computed=_fmt(computed), stated=_fmt(stated), rule=rule)
 
 
-def _numeric(side) -> object | None:
+def _numeric(side) -> Side | None:
     try:
         return evaluate_side(list(side), "")
     except (Refused, ZeroDivisionError, OverflowError, ValueError):
@@ -104,7 +104,7 @@ def _equations(st: Statement, defs: dict[str, tuple] | None = None) -> list[tupl
     out = []
     for k in range(len(st.sides) - 1):
         names = {t.text for side in (st.sides[k], st.sides[k + 1]) for t in side if t.kind == "VAR"}
-        derived = None
+        derived: dict[str, Sequence[Tok]] | None = None
         if len(names) > 1 and defs:
             known = {v: defs[v] for v in names if v in defs}
             free = names - set(known)
@@ -220,7 +220,7 @@ def _final_answer_flag(steps: Sequence[str], sts: list[Statement]) -> tuple[int,
     words = re.findall(r"[A-Za-z]+", gap)
     if len(words) > MAX_BETWEEN_WORDS or (words and not re.search(r"(?i)\banswer\b", gap)):
         return None  # "= 57, then there must be \boxed{15}": a further step in words
-    if st.variables or all(_numeric(side) is None or _numeric(side).literal is not None for side in st.sides):
+    if st.variables or all((value := _numeric(side)) is None or value.literal is not None for side in st.sides):
         return None  # "A = 1" then \\boxed{129}: an assignment, not a computed result
     final = _numeric(st.sides[-1])
     content = box.group(1).replace("\\$", "").replace("$", "").strip()

@@ -48,7 +48,7 @@ def load_model_and_tokenizer(ref: ModelRef, device: str = "cpu", dtype: torch.dt
     except OSError as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise QmrError(f"cannot load model {ref.name} from {ref.source}: {first}") from exc
-    model.to(device)
+    model.to(device)  # type: ignore[arg-type]  # transformers' @wraps(Module.to) hides the bound method from mypy
     model.eval()
     if quant_loading.finish_load(model, Path(folder)) and ref.rtn is not None:
         raise QmrError(f"{ref.name}: built-in RTN cannot be applied on top of an already quantized checkpoint")

@@ -5,11 +5,16 @@ Quantization sits below the engines, so it takes this writer as an argument inst
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, cast
+
 from qmr_core.benchmarks import Problem
 from qmr_core.engines import build_engine
-from qmr_core.engines.base import Decoding, Engine
+from qmr_core.engines.base import Decoding
 from qmr_core.model_registry import ModelRef
 from qmr_core.prompts import get_template
+
+if TYPE_CHECKING:
+    from qmr_core.engines.hf import HFEngine
 
 BATCH = 8
 
@@ -22,11 +27,11 @@ class EngineSelfAnswers:
         self.template = get_template("steps")
         self.decoding = Decoding(max_new_tokens=max_new_tokens)
         self.info = {"template": self.template.name, "decoding": self.decoding.as_dict(), "engine": "hf"}
-        self._engine: Engine | None = None
+        self._engine: HFEngine | None = None
 
     def __call__(self, problems: list[Problem]) -> list[tuple[str, str]]:
         if self._engine is None:
-            self._engine = build_engine("hf", self.ref, device=self.device)
+            self._engine = cast("HFEngine", build_engine("hf", self.ref, device=self.device))
         engine = self._engine
         pairs: list[tuple[str, str]] = []
         for start in range(0, len(problems), BATCH):

@@ -9,6 +9,7 @@ form used for the exact-normalized comparison.
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
 _UNICODE = {
@@ -158,7 +159,7 @@ def _is_connective(words: str) -> bool:
     return words.strip().lower() in {"and", "or", "i", "e", "pi"}
 
 
-_CANON: list[tuple[re.Pattern[str], str]] = [
+_CANON: list[tuple[re.Pattern[str], str | Callable[[re.Match[str]], str]]] = [
     (re.compile(r"\\frac(\d)(\d)"), r"\\frac{\1}{\2}"),
     (re.compile(r"\\frac\{([^{}]*)\}(\d)"), r"\\frac{\1}{\2}"),
     (re.compile(r"\\frac(\d)\{"), r"\\frac{\1}{"),

@@ -323,9 +323,9 @@ def _item(s: str) -> Node:
         return Seq("tuple", tuple(_unwrap_assignment(_item(p)) for p in split_top(inner, thousands=False)))
     union = _split_top_token(s, _CUP)
     if len(union) > 1:
-        parts = tuple(_item(p) for p in union)
-        if all(isinstance(p, (Interval, Seq)) for p in parts):
-            return UnionSet(tuple(_as_interval(p) for p in parts))
+        members = tuple(_item(p) for p in union)
+        if all(isinstance(p, (Interval, Seq)) for p in members):
+            return UnionSet(tuple(_as_interval(p) for p in members))
     br = _enclosed_any(s)
     if br is not None:
         inner_items = split_top(s[1:-1], thousands=False)

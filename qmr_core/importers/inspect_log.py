@@ -36,9 +36,10 @@ def read_log(path: Path) -> dict[str, Any]:
         raise QmrError(f"{path} is not a file (pass an Inspect log: .eval or .json)")
     try:
         from inspect_ai.log import read_eval_log
+        have_inspect = True
     except ImportError:
-        read_eval_log = None
-    if read_eval_log is not None:
+        have_inspect = False
+    if have_inspect:
         try:
             log = read_eval_log(str(path))
         except Exception as exc:  # Inspect raises many types for a bad file; one line names it

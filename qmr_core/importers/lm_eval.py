@@ -285,7 +285,7 @@ def map_problem(doc: dict, doc_id: int, benchmark: str, subject: str | None, ind
         return found, "text"
     hashed = f"lm-eval/{hashlib.sha256(norm_text(text).encode()).hexdigest()[:12]}"
     if "question" in doc and "problem" not in doc:  # GSM8K layout
-        row = {"question": text, "answer": doc.get("answer")}
+        row: dict[str, Any] = {"question": text, "answer": doc.get("answer")}
         if index is None and benchmark == "gsm8k":  # qmr's GSM8K file is absent: lm-eval's doc_id is the test-split row
             return row_to_problem(row, benchmark, doc_id + 1), "doc_id"
         row["unique_id"] = hashed
@@ -409,7 +409,7 @@ def import_lm_eval(store: Store, path: Path, override: ModelOverride | None = No
     choice = choice or BenchmarkChoice()
     override.check()
     index = ProblemIndex()
-    for spec in {choice.default, *(b for _, b in choice.per_task)} - {None}:
+    for spec in {s for s in (choice.default, *(b for _, b in choice.per_task)) if s is not None}:
         index.require(spec)
     files = find_sample_files(path)
     if override.model_id:

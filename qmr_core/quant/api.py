@@ -248,7 +248,7 @@ def quantize(
     try:
         with track_usage() as usage:
             result: BackendResult = backend.quantize(
-                Path(folder) if not isinstance(folder, str) else folder,  # type: ignore[arg-type]
+                Path(folder) if not isinstance(folder, str) else folder,
                 spec,
                 calibration.texts if calibration else None,
                 tmp,

@@ -72,11 +72,11 @@ def no_tqdm() -> Iterator[None]:
         kwargs["disable"] = True
         original(self, *args, **kwargs)
 
-    std.tqdm.__init__ = init  # type: ignore[method-assign]
+    std.tqdm.__init__ = init
     try:
         yield
     finally:
-        std.tqdm.__init__ = original  # type: ignore[method-assign]
+        std.tqdm.__init__ = original
 
 
 def tokenize_calibration(tokenizer, texts: list[str], seq_len: int) -> tuple[list[dict], dict]:

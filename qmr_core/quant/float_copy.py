@@ -64,7 +64,7 @@ def materialize_gguf(gguf: Path) -> Path:
             delattr(model, attr)
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
-    model.is_quantized = False
+    model.is_quantized = False  # type: ignore[assignment]  # torch types Module.__setattr__ as Tensor | Module only
     model.save_pretrained(tmp)
     tokenizer.save_pretrained(tmp)
     (tmp / "qmr_source.json").write_text(json.dumps({"gguf": str(gguf), "transformers": transformers.__version__}))

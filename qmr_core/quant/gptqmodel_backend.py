@@ -94,7 +94,7 @@ def _reference_weights(source: Path, names: list[str], method: str, quantized_no
         if method == "awq":
             m = _LAYER.match(name)
             norm = _NORM_FED.get(m.group(2)) if m else None
-            if norm is None or f"{m.group(1)}.{norm}" not in quantized_norms:
+            if m is None or norm is None or f"{m.group(1)}.{norm}" not in quantized_norms:
                 continue
             source_norm = modules[f"{m.group(1)}.{norm}"].weight.detach().float()
             weight = weight * (source_norm / quantized_norms[f"{m.group(1)}.{norm}"])  # W' = W diag(s), s = n / n'

@@ -22,7 +22,8 @@ def library_output_to(log_path: Path) -> Iterator[Console]:
     log_path.parent.mkdir(parents=True, exist_ok=True)
     for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
         with contextlib.suppress(Exception):
-            stream.flush()
+            if stream is not None:
+                stream.flush()
     saved_out, saved_err = os.dup(1), os.dup(2)
     log_fd = os.open(log_path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
     terminal = os.fdopen(os.dup(saved_out), "w", buffering=1)
@@ -33,7 +34,8 @@ def library_output_to(log_path: Path) -> Iterator[Console]:
     finally:
         for stream in (sys.stdout, sys.stderr, sys.__stdout__, sys.__stderr__):
             with contextlib.suppress(Exception):
-                stream.flush()
+                if stream is not None:
+                    stream.flush()
         os.dup2(saved_out, 1)
         os.dup2(saved_err, 2)
         for fd in (saved_out, saved_err, log_fd):

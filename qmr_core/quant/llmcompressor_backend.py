@@ -76,11 +76,11 @@ def _cpu_safe_awq() -> Iterator[None]:
         yield
         return
     original = IntermediatesCache.pin_memory
-    IntermediatesCache.pin_memory = lambda self, *a, **k: None  # type: ignore[method-assign]
+    IntermediatesCache.pin_memory = lambda self, *a, **k: None  # type: ignore[method-assign, unused-ignore]
     try:
         yield
     finally:
-        IntermediatesCache.pin_memory = original  # type: ignore[method-assign]
+        IntermediatesCache.pin_memory = original  # type: ignore[method-assign, unused-ignore]
 
 
 @contextlib.contextmanager
@@ -100,11 +100,11 @@ def _layer_progress(on_layer: LayerProgress | None, n_layers: int) -> Iterator[N
         on_layer(min(done[0], n_layers), n_layers)
         return result
 
-    LifecycleCallbacks.sequential_epoch_end = classmethod(wrapped)  # type: ignore[method-assign]
+    LifecycleCallbacks.sequential_epoch_end = classmethod(wrapped)  # type: ignore[method-assign, assignment, unused-ignore]
     try:
         yield
     finally:
-        LifecycleCallbacks.sequential_epoch_end = original  # type: ignore[method-assign]
+        LifecycleCallbacks.sequential_epoch_end = original  # type: ignore[method-assign, unused-ignore]
 
 
 @contextlib.contextmanager
@@ -119,11 +119,11 @@ def _capture_gptq_inputs(store: dict[int, torch.Tensor]) -> Iterator[None]:
             store[id(module)] = module.weight.detach().to("cpu", copy=True)
         return original(self, module_list)
 
-    GPTQModifier.compress_module_list = wrapped  # type: ignore[method-assign]
+    GPTQModifier.compress_module_list = wrapped  # type: ignore[method-assign, unused-ignore]
     try:
         yield
     finally:
-        GPTQModifier.compress_module_list = original  # type: ignore[method-assign]
+        GPTQModifier.compress_module_list = original  # type: ignore[method-assign, unused-ignore]
 
 
 @torch.no_grad()

@@ -23,6 +23,7 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from importlib.util import find_spec
 from pathlib import Path
+from typing import Any
 
 from qmr_core.device import TrainPlacement, pick_train_placement
 from qmr_core.errors import QmrError
@@ -154,7 +155,7 @@ def _trainer(model, tokenizer, rows: list[dict], params: TrainParams, lora, work
     from datasets import Dataset
 
     mixed = placement.mixed_precision
-    common = dict(
+    common: dict[str, Any] = dict(
         output_dir=work_dir, learning_rate=params.lr, num_train_epochs=params.epochs,
         max_steps=params.max_steps or -1, per_device_train_batch_size=params.batch_size, logging_steps=1,
         save_strategy="no", report_to="none", use_cpu=placement.use_cpu, bf16=mixed == "bf16", fp16=mixed == "fp16",
@@ -171,8 +172,8 @@ def _trainer(model, tokenizer, rows: list[dict], params: TrainParams, lora, work
     from trl import DPOConfig, DPOTrainer
 
     data = Dataset.from_list([{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows])
-    args = DPOConfig(**common, beta=params.beta)
-    return DPOTrainer(model=model, ref_model=None, args=args, train_dataset=data, processing_class=tokenizer,
+    dpo_args = DPOConfig(**common, beta=params.beta)
+    return DPOTrainer(model=model, ref_model=None, args=dpo_args, train_dataset=data, processing_class=tokenizer,
                       peft_config=lora, callbacks=[recorder])
 
 

@@ -32,6 +32,12 @@ READER_WARM_HOLD_S = 1.0
 WAIT_NOTE_S = 10.0  # how often a writer waiting for the lock says so (Store.on_wait)
 
 
+def _first(row: tuple[Any, ...] | None) -> Any:
+    """The first column of an aggregate query's row (an aggregate always returns one row)."""
+    assert row is not None
+    return row[0]
+
+
 def _is_lock_error(exc: Exception) -> bool:
     text = str(exc).lower()
     return "lock" in text or "conflicting" in text or "being used by another process" in text
