@@ -15,7 +15,7 @@ import json
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import Protocol, cast
 
 from qmr_core import __version__
 from qmr_core.benchmarks import Problem
@@ -265,7 +265,7 @@ def execute_run(
     if plan.pending:
         warm_up(wait=False)  # grader workers import while the first batch generates
     if hasattr(engine, "stream"):
-        return execute_streaming(store, plan, engine, stats, on_batch)
+        return execute_streaming(store, plan, cast(StreamingEngine, engine), stats, on_batch)
     # Longest prompts first: similar lengths share a batch (less padding) and memory peaks early.
     by_sample: dict[int, list[Problem]] = {}
     for problem, idx in plan.pending:

@@ -62,8 +62,8 @@ def _run_sql(store: Store, query: str, max_rows: int, read_only: bool,
     for folder in read_dirs:
         if not folder.is_dir():
             raise QmrError(f"--read-dir {folder} is not a folder")
-    options = {"read_dirs": read_dirs, "exit_after_s": SQL_EXIT_AFTER_S} if read_only else {}
-    with store.connect(read_only=read_only, **options) as con:
+    with store.connect(read_only=read_only, read_dirs=read_dirs if read_only else (),
+                       exit_after_s=SQL_EXIT_AFTER_S if read_only else None) as con:
         if read_only:
             check_read_only_sql(con, query)
         cur = con.execute(query)

@@ -183,7 +183,7 @@ def eval_command(
     """
     if temperature < 0 or not 0 < top_p <= 1 or samples < 1 or max_new_tokens < 1:
         raise QmrError("need --temperature >= 0, 0 < --top-p <= 1, --samples >= 1, --max-new-tokens >= 1")
-    if (batch_size is not None and batch_size < 1) or concurrency < 1:
+    if (batch_size is not None and batch_size < 1) or (concurrency is not None and concurrency < 1):
         raise QmrError("--batch-size and --concurrency must be >= 1")
     if temperature == 0 and samples > 1:
         raise QmrError("--samples > 1 needs --temperature > 0 (greedy decoding gives identical samples)")

@@ -129,7 +129,7 @@ def output_logprobs(model, device: str, pad_id: int, batch: list[_Encoded]) -> l
 @torch.no_grad()
 def _score(model, device: str, pad_id: int, batch: list[_Encoded]) -> list[tuple[torch.Tensor, ...]]:
     """Per item: (base-token log-probs, argmax ids, top1 - top2 probability margins), one value per output token."""
-    out = []
+    out: list[tuple[torch.Tensor, ...]] = []
     for e, rows in zip(batch, output_logprobs(model, device, pad_id, batch), strict=True):
         if not e.output_ids:
             empty = torch.zeros(0)

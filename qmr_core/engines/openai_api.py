@@ -123,7 +123,8 @@ class _RefusedBudget:
     """Connections refused (nobody listens): retried for `seconds` in all, then given up at once."""
 
     def __init__(self, seconds: float):
-        self.seconds, self.since = seconds, None
+        self.seconds = seconds
+        self.since: float | None = None
 
     def next_wait(self, delay: float) -> float | None:
         now = time.monotonic()
@@ -432,7 +433,8 @@ class OpenAIEngine:
 
         ``response_format``: one for every request, or a list with one per request.
         """
-        formats = list(response_format) if isinstance(response_format, (list, tuple)) else [response_format] * len(requests)
+        formats: list[dict | None] = (list(response_format) if isinstance(response_format, (list, tuple))
+                                      else [response_format] * len(requests))  # type: ignore[list-item]
         if len(formats) != len(requests):
             raise ValueError("one response_format per request")
         out = Completions(len(requests))

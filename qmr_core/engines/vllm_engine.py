@@ -123,7 +123,7 @@ class Renderer:
 
     def __call__(self, messages: Messages) -> str:
         if self.has_chat_template:
-            return self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            return str(self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
         return plain_text_prompt(messages)
 
 

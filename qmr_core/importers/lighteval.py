@@ -376,7 +376,7 @@ def import_details_file(store: Store, path: Path, override: ModelOverride, index
     general = results.get("config_general") or {}
     model_cfg = dict(general.get("model_config") or {})
     model_cfg.setdefault("model_name", general.get("model_name"))
-    task_cfg = next((v for k, v in (results.get("config_tasks") or {}).items() if task_name(k) == task), {})
+    task_cfg: dict = next((v for k, v in (results.get("config_tasks") or {}).items() if task_name(k) == task), {})
     ref = model_ref(results, path, override)
     local = index.get(spec)
     result = ImportResult("", task, benchmark, ref.model_id)
@@ -391,7 +391,7 @@ def import_details_file(store: Store, path: Path, override: ModelOverride, index
     # like lm-eval's: a later lighteval run of the same model, task and settings updates the same qmr run
     engine_key = {"engine": ENGINE, "model_name": model_cfg.get("model_name"), "dtype": model_cfg.get("dtype"), "task": task}
     metric = primary_metric(rows)
-    task_results = next((v for k, v in (results.get("results") or {}).items() if task_name(k) == task), {})
+    task_results: dict = next((v for k, v in (results.get("results") or {}).items() if task_name(k) == task), {})
     engine_json = {"engine": ENGINE, "source": str(path), "task": task, "date": date, "model_config": model_cfg,
                    "task_config": task_cfg, "lighteval_results": task_results,
                    "lighteval_sha": general.get("lighteval_sha")}

@@ -54,7 +54,8 @@ def check_read_only_sql(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 def lock_down(con: duckdb.DuckDBPyConnection, read_dirs: Sequence[Path] = ()) -> None:
     """Apply DuckDB's guards to the database instance behind `con` (a no-op once they are locked)."""
-    locked = con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]
+    row = con.execute("SELECT current_setting('lock_configuration')").fetchone()
+    locked = row is not None and row[0]
     if locked:
         if read_dirs:
             raise QmrError("the store is already open in this process without the --read-dir folders")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 from importlib import resources
 from pathlib import Path
+from typing import Any
 
 import duckdb
 
@@ -35,10 +36,15 @@ def migrations() -> list[tuple[int, str]]:
 SCHEMA_VERSION = max(v for v, _ in migrations())
 
 
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> Any:
+    """The one value an aggregate query returns."""
+    row = con.execute(sql).fetchone()
+    assert row is not None
+    return row[0]
+
+
 def _has_version_table(con: duckdb.DuckDBPyConnection) -> bool:
-    return bool(con.execute(
-        "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"
-    ).fetchone()[0])
+    return bool(_scalar(con, "SELECT count(*) FROM information_schema.tables WHERE table_name = 'schema_version'"))
 
 
 def applied_versions(con: duckdb.DuckDBPyConnection) -> set[int]:
@@ -128,7 +134,7 @@ def migrate(con: duckdb.DuckDBPyConnection, path: Path) -> tuple[list[int], list
     if not missing:
         return [], []
     if not applied:
-        n_tables = con.execute("SELECT count(*) FROM information_schema.tables").fetchone()[0]
+        n_tables = _scalar(con, "SELECT count(*) FROM information_schema.tables")
         if n_tables and not _has_version_table(con):
             raise QmrError(f"{path} is a DuckDB file but not a qmr store")
     apply, repair = _plan(con, path, missing)
