@@ -256,6 +256,26 @@ def errors_command(
     types, caps = _errors_tables(store, run_ids, judge)
     console.print(types)
     console.print(caps)
+    if judge == "combined":
+        console.print(_degenerate_findings(store, run_ids))
+
+
+def _degenerate_findings(store, run_ids: list[str]) -> Table:
+    """Every judge-free Degenerate finding, whichever locator's step the combined verdict took."""
+    counts: dict[tuple[str, str], int] = {}
+    for run_id, ev in store.query(
+        "SELECT run_id, evidence_json FROM diagnoses WHERE judge = 'combined' AND run_id IN (SELECT unnest(?))", [run_ids]
+    ):
+        found = json.loads(ev or "{}").get("rules") or []
+        for kind in {f["kind"] for f in found if isinstance(found, list)}:
+            counts[(run_id, kind)] = counts.get((run_id, kind), 0) + 1
+    t = Table(title="Degenerate findings (judge-free, at any step)", header_style="bold")
+    t.add_column("")
+    for run_id in run_ids:
+        t.add_column(run_id, justify="right")
+    for kind in DEGENERATE_KINDS:
+        t.add_row(kind, *[str(counts.get((r, kind), 0) or "-") for r in run_ids])
+    return t
 
 
 @app.command("judge-bench")
