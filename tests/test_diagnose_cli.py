@@ -189,6 +189,9 @@ def test_judge_bench_on_a_small_file(tmp_path, tiny_model):
     per_split = [body["splits"][sp]["results"][f"hf:{tiny_model}"]["f1"] for sp in ("pb", "math")]
     assert avg["f1"] == pytest.approx(sum(per_split) / 2)
     assert "listed twice" in error_line(run("judge-bench", f, "--judge", "symbolic", "--judge", "symbolic"))
+    both = json.loads(run("judge-bench", f, "--limit", 2, "--balanced", "--json").output)["results"]["symbolic"]
+    assert (both["n_error"], both["n_correct"]) == (1, 1)  # the first erroneous and the first correct row
+    assert "--balanced needs --limit" in error_line(run("judge-bench", f, "--balanced"))
 
 
 def test_majority_and_pipeline_on_processbench_rows():

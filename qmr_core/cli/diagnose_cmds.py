@@ -284,6 +284,7 @@ def judge_bench_command(
     files: Annotated[list[Path], typer.Argument(help="ProcessBench-format JSONL, one per split (problem, steps, label: earliest wrong step or -1).")],
     judge: Annotated[list[str] | None, typer.Option("--judge", "-j", help="symbolic | ENGINE:MODEL (repeatable). Default: symbolic.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", help="First N rows of each file only.")] = None,
+    balanced: Annotated[bool, typer.Option("--balanced", help="With --limit: the first N/2 erroneous and N/2 correct rows.")] = False,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N] for LLM judges.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", "-k")] = 4,
     judge_max_tokens: Annotated[int | None, typer.Option("--judge-max-tokens", help="Token budget of one vote (default: 1024 hf, 4096 served).")] = None,
@@ -300,13 +301,17 @@ def judge_bench_command(
     """
     from qmr_core.diagnose.judge import JudgeSettings, LLMJudge, parse_judge_specs
     from qmr_core.diagnose.judge_bench import PUBLISHED, split_name
+    from qmr_core.diagnose.judge_bench import balanced as balanced_rows
     from qmr_core.diagnose.processbench import load_processbench
 
     specs = parse_judge_specs(judge or ["symbolic"])
     if limit is not None and limit < 1:
         raise QmrError("--limit must be >= 1")
     settings = JudgeSettings(judge_max_tokens, judge_temperature, judge_samples, judge_constrained)
-    splits = {split_name(f): (f, load_processbench(f, limit)) for f in files}
+    if balanced and limit is None:
+        raise QmrError("--balanced needs --limit N")
+    splits = {split_name(f): (f, balanced_rows(load_processbench(f), limit) if balanced else load_processbench(f, limit))
+              for f in files}
     judges = {sp.spec: LLMJudge(sp, device=device, settings=settings) for sp in specs if not sp.is_symbolic}
     out: dict[str, dict] = {}
     out = {split: {"file": str(file), "n": len(items), "results": _bench_split(specs, judges, split, items, batch_size)}
