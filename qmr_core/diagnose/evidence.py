@@ -172,10 +172,10 @@ def llm_votes(store: Store, run_id: str, base_run_id: str | None, judge: LLMJudg
                                base_correct=bool(base["correct"]) if base else None))
     for start in range(0, len(cases), WRITE_EVERY):  # stored chunk by chunk: a rerun reuses them
         chunk = todo[start : start + WRITE_EVERY]
-        protocol = json.dumps(judge.protocol(), sort_keys=True)
+        voted = judge.judge_samples(cases[start : start + WRITE_EVERY], batch_size)
+        protocol = json.dumps(judge.protocol(), sort_keys=True)  # after voting: a refused schema changes it
         rows = []
-        for s, votes in zip(chunk, judge.judge_samples(cases[start : start + WRITE_EVERY], batch_size), strict=True):
-            protocol = json.dumps(judge.protocol(), sort_keys=True)  # a refused schema changes it mid-run
+        for s, votes in zip(chunk, voted, strict=True):
             result[(s.problem_id, s.sample_idx)] = [v for _raw, v, _ms in votes]
             for i, (raw, v, latency) in enumerate(votes):
                 rows.append({
