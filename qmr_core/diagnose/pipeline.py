@@ -15,7 +15,6 @@ evidence of *where quantization changed the trace*, not of an error: they go int
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
