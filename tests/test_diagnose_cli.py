@@ -121,10 +121,19 @@ def test_compare_diagnose_errors_on_the_tiny_model(tiny_store, tiny_model):
     assert con.execute("SELECT count(*) FROM diagnoses WHERE run_id = ?", [quant]).fetchone()[0] == 4 * n_failing
     assert con.execute("SELECT count(*) FROM judge_votes").fetchone()[0] == n_failing
     con.close()
+    # a stored vote is read again from its raw output: a reading stored by an older reader is corrected
+    con = duckdb.connect(str(db))
+    con.execute("UPDATE judge_votes SET parsed = false, parse_error = 'no-verdict', first_error_step = NULL")
+    con.close()
+    assert run("diagnose", "--run", quant, "--judge", "symbolic", "--judge", judge, "--device", "cpu", "--db", db).exit_code == 0
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM judge_votes WHERE parsed AND parse_error IS NULL").fetchone()[0] == n_failing
+    con.close()
 
     errors = run("errors", "--db", db)
     assert errors.exit_code == 0, errors.output
     assert "error types (combined)" in errors.output and "capabilities (combined)" in errors.output
+    assert "Degenerate findings" in errors.output and "abandoned" in errors.output
     by_rules = run("errors", "--run", quant[:6], "--judge", "rules", "--db", db)
     assert by_rules.exit_code == 0 and "rules" in by_rules.output
 
@@ -181,6 +190,9 @@ def test_judge_bench_on_a_small_file(tmp_path, tiny_model):
     per_split = [body["splits"][sp]["results"][f"hf:{tiny_model}"]["f1"] for sp in ("pb", "math")]
     assert avg["f1"] == pytest.approx(sum(per_split) / 2)
     assert "listed twice" in error_line(run("judge-bench", f, "--judge", "symbolic", "--judge", "symbolic"))
+    both = json.loads(run("judge-bench", f, "--limit", 2, "--balanced", "--json").output)["results"]["symbolic"]
+    assert (both["n_error"], both["n_correct"]) == (1, 1)  # the first erroneous and the first correct row
+    assert "--balanced needs --limit" in error_line(run("judge-bench", f, "--balanced"))
 
 
 def test_majority_and_pipeline_on_processbench_rows():

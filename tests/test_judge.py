@@ -58,6 +58,8 @@ def test_whitespace_case_and_no_error_forms():
     assert parse_verdict('{"first_error_step": null, "error_type": "None"}', 4).parsed
     assert parse_verdict('{"first_error_step": "2", "error_type": "Method"}', 4).first_error_step == 2
     constrained = '{"reasoning":"2 + 2 is not 5","first_error_step":0,"error_type":"Execution"}'
+    raw_newline = parse_verdict('{"reasoning":"loops.\n\n","first_error_step":1,"error_type":"Conceptual"}', 2)
+    assert raw_newline.parsed and raw_newline.first_error_step == 1  # as SmolLM2 (GGUF) decodes a constrained reply
     v = parse_verdict(constrained, 1)
     assert v.parsed and v.rationale == "2 + 2 is not 5" and v.error_type == "Execution"
 

@@ -341,7 +341,7 @@ def test_a_server_refusing_the_schema_gets_free_text_votes(tiny_model, monkeypat
     judge = LLMJudge(parse_judge_spec("openai:judge-model"))
     try:
         assert judge.constrained and judge.max_new_tokens == 4096
-        (raw, verdict, _ms), = judge.judge([JudgeCase(problem="1+1?", steps=["1 + 1 = 3."], gold="2")])
+        (_raw, verdict, _ms), = judge.judge([JudgeCase(problem="1+1?", steps=["1 + 1 = 3."], gold="2")])
         assert seen == [True, False]
         assert (verdict.parsed, verdict.first_error_step, verdict.form) == (True, 0, "boxed")
         assert not judge.constrained and judge.protocol()["constrained"] is False

@@ -265,6 +265,26 @@ def errors_command(
     flip = flip_auc_table(store, run_ids)
     if flip is not None:
         console.print(flip)
+    if judge == "combined":
+        console.print(_degenerate_findings(store, run_ids))
+
+
+def _degenerate_findings(store, run_ids: list[str]) -> Table:
+    """Every judge-free Degenerate finding, whichever locator's step the combined verdict took."""
+    counts: dict[tuple[str, str], int] = {}
+    for run_id, ev in store.query(
+        "SELECT run_id, evidence_json FROM diagnoses WHERE judge = 'combined' AND run_id IN (SELECT unnest(?))", [run_ids]
+    ):
+        found = json.loads(ev or "{}").get("rules") or []
+        for kind in {f["kind"] for f in found if isinstance(found, list)}:
+            counts[(run_id, kind)] = counts.get((run_id, kind), 0) + 1
+    t = Table(title="Degenerate findings (judge-free, at any step)", header_style="bold")
+    t.add_column("")
+    for run_id in run_ids:
+        t.add_column(run_id, justify="right")
+    for kind in DEGENERATE_KINDS:
+        t.add_row(kind, *[str(counts.get((r, kind), 0) or "-") for r in run_ids])
+    return t
 
 
 @app.command("judge-bench")
@@ -273,6 +293,7 @@ def judge_bench_command(
     files: Annotated[list[Path], typer.Argument(help="ProcessBench-format JSONL, one per split (problem, steps, label: earliest wrong step or -1).")],
     judge: Annotated[list[str] | None, typer.Option("--judge", "-j", help="symbolic | ENGINE:MODEL (repeatable). Default: symbolic.")] = None,
     limit: Annotated[int | None, typer.Option("--limit", "-n", help="First N rows of each file only.")] = None,
+    balanced: Annotated[bool, typer.Option("--balanced", help="With --limit: the first N/2 erroneous and N/2 correct rows.")] = False,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N] for LLM judges.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", "-k")] = 4,
     judge_max_tokens: Annotated[int | None, typer.Option("--judge-max-tokens", help="Token budget of one vote (default: 1024 hf, 4096 served).")] = None,
@@ -289,13 +310,17 @@ def judge_bench_command(
     """
     from qmr_core.diagnose.judge import JudgeSettings, LLMJudge, parse_judge_specs
     from qmr_core.diagnose.judge_bench import PUBLISHED, split_name
+    from qmr_core.diagnose.judge_bench import balanced as balanced_rows
     from qmr_core.diagnose.processbench import load_processbench
 
     specs = parse_judge_specs(judge or ["symbolic"])
     if limit is not None and limit < 1:
         raise QmrError("--limit must be >= 1")
     settings = JudgeSettings(judge_max_tokens, judge_temperature, judge_samples, judge_constrained)
-    splits = {split_name(f): (f, load_processbench(f, limit)) for f in files}
+    if balanced and limit is None:
+        raise QmrError("--balanced needs --limit N")
+    splits = {split_name(f): (f, balanced_rows(load_processbench(f), limit) if balanced else load_processbench(f, limit))
+              for f in files}
     judges = {sp.spec: LLMJudge(sp, device=device, settings=settings) for sp in specs if not sp.is_symbolic}
     out: dict[str, dict] = {}
     out = {split: {"file": str(file), "n": len(items), "results": _bench_split(specs, judges, split, items, batch_size)}

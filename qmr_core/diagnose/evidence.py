@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 from qmr_core.diagnose import rules
 from qmr_core.diagnose.combine import DIVERGENCE, SYMBOLIC, Combined, Locator, combine, llm_locator
-from qmr_core.diagnose.judge import JudgeCase, JudgeSpec, JudgeVerdict, LLMJudge, majority_vote
+from qmr_core.diagnose.judge import JudgeCase, JudgeSpec, JudgeVerdict, LLMJudge, majority_vote, parse_verdict
+from qmr_core.diagnose.judge_protocol import MAX_STEPS_SHOWN
 from qmr_core.diagnose.step_checker import check_steps
 from qmr_core.diagnose.symbolic import CHECKER_VERSION
 from qmr_core.diagnose.taxonomy import capability_of
@@ -129,17 +130,24 @@ def checked_evidence(run_id: str, s, symbolic: bool, base_run_id: str | None, ba
 # -- LLM votes ----------------------------------------------------------------------------------
 
 
-def _stored_votes(store: Store, run_id: str, judge: LLMJudge) -> dict[tuple[str, int], dict[int, JudgeVerdict]]:
+def _stored_votes(store: Store, run_id: str, judge: LLMJudge) -> dict[tuple[str, int], dict[int, dict]]:
     protocol = json.dumps(judge.protocol(), sort_keys=True)
-    out: dict[tuple[str, int], dict[int, JudgeVerdict]] = {}
-    for r in store.query_dicts(
-        """SELECT problem_id, sample_idx, vote_idx, parsed, parse_error, first_error_step, error_type, rationale,
-                  verdict_form FROM judge_votes WHERE run_id = ? AND judge = ? AND protocol_json = ?""",
-        [run_id, judge.name, protocol],
-    ):
-        out.setdefault((r["problem_id"], r["sample_idx"]), {})[r["vote_idx"]] = JudgeVerdict(
-            bool(r["parsed"]), r["parse_error"], r["first_error_step"], r["error_type"], r["rationale"], r["verdict_form"])
+    out: dict[tuple[str, int], dict[int, dict]] = {}
+    for r in store.query_dicts("SELECT * FROM judge_votes WHERE run_id = ? AND judge = ? AND protocol_json = ?",
+                               [run_id, judge.name, protocol]):
+        out.setdefault((r["problem_id"], r["sample_idx"]), {})[r["vote_idx"]] = r
     return out
+
+
+def _reread(row: dict, n_steps: int) -> tuple[JudgeVerdict, dict | None]:
+    """A stored vote read again from its raw output (reading is cheap and deterministic, so a fix of the
+    reader applies to stored votes); the row to store when the reading changed."""
+    v = parse_verdict(row["raw_output"], n_steps)
+    same = (bool(row["parsed"]), row["parse_error"], row["first_error_step"], row["error_type"]) == (
+        v.parsed, v.error, v.first_error_step, v.error_type)
+    updated = None if same else {**row, "parsed": v.parsed, "parse_error": v.error, "first_error_step": v.first_error_step,
+                                 "error_type": v.error_type, "rationale": v.rationale, "verdict_form": v.form}
+    return v, updated
 
 
 def llm_votes(store: Store, run_id: str, base_run_id: str | None, judge: LLMJudge, failing: list, base_of: Callable,
@@ -147,7 +155,15 @@ def llm_votes(store: Store, run_id: str, base_run_id: str | None, judge: LLMJudg
     """K verdicts per failing sample from one judge: stored votes (same protocol) reused unless force."""
     k = judge.settings.samples
     stored = {} if force else _stored_votes(store, run_id, judge)
-    result = {key: [v[i] for i in range(k)] for key, v in stored.items() if all(i in v for i in range(k))}
+    result: dict[tuple[str, int], list[JudgeVerdict]] = {}
+    changed = []
+    for s in failing:
+        votes = stored.get((s.problem_id, s.sample_idx), {})
+        if all(i in votes for i in range(k)):
+            reread = [_reread(votes[i], min(len(s.steps), MAX_STEPS_SHOWN)) for i in range(k)]
+            result[(s.problem_id, s.sample_idx)] = [v for v, _row in reread]
+            changed += [row for _v, row in reread if row is not None]
+    store.upsert("judge_votes", changed)
     todo = [s for s in failing if (s.problem_id, s.sample_idx) not in result]
     cases = []
     for s in todo:
@@ -157,10 +173,10 @@ def llm_votes(store: Store, run_id: str, base_run_id: str | None, judge: LLMJudg
                                base_correct=bool(base["correct"]) if base else None))
     for start in range(0, len(cases), WRITE_EVERY):  # stored chunk by chunk: a rerun reuses them
         chunk = todo[start : start + WRITE_EVERY]
-        protocol = json.dumps(judge.protocol(), sort_keys=True)
+        voted = judge.judge_samples(cases[start : start + WRITE_EVERY], batch_size)
+        protocol = json.dumps(judge.protocol(), sort_keys=True)  # after voting: a refused schema changes it
         rows = []
-        for s, votes in zip(chunk, judge.judge_samples(cases[start : start + WRITE_EVERY], batch_size), strict=True):
-            protocol = json.dumps(judge.protocol(), sort_keys=True)  # a refused schema changes it mid-run
+        for s, votes in zip(chunk, voted, strict=True):
             result[(s.problem_id, s.sample_idx)] = [v for _raw, v, _ms in votes]
             for i, (raw, v, latency) in enumerate(votes):
                 rows.append({

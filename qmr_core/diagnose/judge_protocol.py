@@ -168,7 +168,9 @@ def strip_reasoning(raw: str) -> str | None:
 
 def _last_object(text: str) -> tuple[int, int, dict] | None:
     """(start, end, object) of the last JSON object in the text that has a first_error_step key."""
-    decoder = json.JSONDecoder()
+    # strict=False: a raw newline inside a string is accepted; a tokenizer can decode a constrained token
+    # as one (seen with SmolLM2 from GGUF), and the verdict fields are checked below anyway
+    decoder = json.JSONDecoder(strict=False)
     pos = len(text)
     for _ in range(MAX_DECODE_TRIES):
         pos = text.rfind("{", 0, pos)
