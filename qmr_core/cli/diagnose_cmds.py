@@ -319,7 +319,8 @@ def judge_bench_command(
     settings = JudgeSettings(judge_max_tokens, judge_temperature, judge_samples, judge_constrained)
     if balanced and limit is None:
         raise QmrError("--balanced needs --limit N")
-    splits = {split_name(f): (f, balanced_rows(load_processbench(f), limit) if balanced else load_processbench(f, limit))
+    splits = {split_name(f): (f, balanced_rows(load_processbench(f), limit) if balanced and limit is not None
+                                 else load_processbench(f, limit))
               for f in files}
     judges = {sp.spec: LLMJudge(sp, device=device, settings=settings) for sp in specs if not sp.is_symbolic}
     out: dict[str, dict] = {}

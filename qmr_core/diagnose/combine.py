@@ -23,6 +23,8 @@ Rule:
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -75,7 +77,7 @@ def _pick(at: list[Locator]) -> Locator:
 
 
 def _vote_disagreements(votes: Sequence[tuple[str, JudgeVerdict]], step: int | None, etype: str | None) -> list[dict]:
-    out = []
+    out: list[dict[str, Any]] = []
     for judge, v in votes:
         if not v.parsed:
             continue
@@ -103,7 +105,7 @@ def combine(locators: Sequence[Locator | None], votes: Sequence[tuple[str, Judge
             return Combined(None, t.error_type, t.subtype, t.source, f"{what}; {t.source}: {t.detail}",
                             _vote_disagreements(votes, None, t.error_type), n_located, 0)
         return Combined(None, None, None, None, what, _vote_disagreements(votes, None, None), n_located, 0)
-    step = min(l.step for l in located)  # type: ignore[type-var]
+    step = min(l.step for l in located if l.step is not None)
     at = [l for l in located if l.step == step]
     chosen = _pick(at)
     disagreements = [

@@ -6,6 +6,8 @@ their protocol and reused by a rerun under the same protocol.
 
 from __future__ import annotations
 
+from typing import Any
+
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -40,7 +42,7 @@ def diag_row(run_id: str, s, judge: str, step: int | None, error_type: str | Non
 class Evidence:
     """What is known about one failing sample: rows per judge so far, and the locators."""
 
-    sample: object
+    sample: Any  # pipeline.Sample (pipeline imports this module)
     findings: list[rules.RuleVerdict]
     sym_step: int | None
     sym_text: str | None
@@ -176,9 +178,9 @@ def llm_votes(store: Store, run_id: str, base_run_id: str | None, judge: LLMJudg
         voted = judge.judge_samples(cases[start : start + WRITE_EVERY], batch_size)
         protocol = json.dumps(judge.protocol(), sort_keys=True)  # after voting: a refused schema changes it
         rows = []
-        for s, votes in zip(chunk, voted, strict=True):
-            result[(s.problem_id, s.sample_idx)] = [v for _raw, v, _ms in votes]
-            for i, (raw, v, latency) in enumerate(votes):
+        for s, sample_votes in zip(chunk, voted, strict=True):
+            result[(s.problem_id, s.sample_idx)] = [v for _raw, v, _ms in sample_votes]
+            for i, (raw, v, latency) in enumerate(sample_votes):
                 rows.append({
                     "run_id": run_id, "problem_id": s.problem_id, "sample_idx": s.sample_idx, "judge": judge.name,
                     "vote_idx": i, "base_run_id": base_run_id, "prompt_version": judge.protocol()["version"],

@@ -125,7 +125,7 @@ def majority_vote(verdicts: Sequence[JudgeVerdict]) -> Majority | None:
         return Majority(None, None, len(votes), 0, 0)
     steps = Counter(v.first_error_step for v in located)
     best = max(steps.values())
-    step = min(s for s, c in steps.items() if c == best)
+    step = min(s for s, c in steps.items() if c == best and s is not None)
     at = [v for v in located if v.first_error_step == step]
     types = Counter(v.error_type for v in at if v.error_type is not None)
     error_type, tied = None, False
@@ -174,8 +174,9 @@ class LLMJudge:
         if self._engine is None:
             from qmr_core.engines import build_engine, model_ref_for
 
-            self._engine = build_engine(self.spec.engine, model_ref_for(self.spec.engine, self.spec.model),
-                                        device=self.device)
+            engine, model = self.spec.engine, self.spec.model
+            assert engine is not None and model is not None  # an LLM judge is ENGINE:MODEL
+            self._engine = build_engine(engine, model_ref_for(engine, model), device=self.device)
         return self._engine
 
     @property

@@ -15,6 +15,8 @@ beside (F1, %): GPT-4o 63.6 and o1-mini 88.9 on the MATH split; GenPRM-7B 75.2 (
 
 from __future__ import annotations
 
+from typing import Any
+
 from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -75,7 +77,7 @@ def llm_bench(judge: LLMJudge, items: Sequence[PBItem], batch_size: int = 4,
         per_sample.append(_metrics(labels, preds))
     majority = [majority_prediction([None if not vv.parsed else (-1 if vv.first_error_step is None else vv.first_error_step)
                                      for _raw, vv, _ms in v]) for v in votes]
-    out = {key: _mean([m[key] for m in per_sample]) for key in ("acc_error", "acc_correct", "f1")}
+    out: dict[str, Any] = {key: _mean([m[key] for m in per_sample]) for key in ("acc_error", "acc_correct", "f1")}
     out.update(n_error=per_sample[0]["n_error"], n_correct=per_sample[0]["n_correct"], k=k,
                n_unparsed=sum(m["n_unparsed"] for m in per_sample), n_votes=k * len(items),
                constrained=judge.constrained, maj=_metrics(labels, majority))
@@ -88,9 +90,9 @@ def pipeline_predictions(symbolic: Sequence[int | None] | None, llm: Sequence[Se
     n = len(symbolic) if symbolic is not None else len(llm[0])
     out: list[int | None] = []
     for r in range(n):
-        located = [p[r] for p in llm if p[r] is not None and p[r] != -1]
-        if symbolic is not None and symbolic[r] is not None:
-            located.append(symbolic[r])
+        located = [x for p in llm if (x := p[r]) is not None and x != -1]
+        if symbolic is not None and (sym := symbolic[r]) is not None:
+            located.append(sym)
         answered = symbolic is not None or any(p[r] is not None for p in llm)
         out.append(min(located) if located else (-1 if answered else None))
     return out

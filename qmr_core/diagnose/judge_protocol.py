@@ -242,4 +242,5 @@ def parse_verdict(raw: str | None, n_steps: int) -> JudgeVerdict:
         return _unparsed("bad-rationale")
     if not rationale:
         rationale = text[:start].strip()
-    return JudgeVerdict(True, None, step, etype if step is not None else None, (rationale or "")[-MAX_RATIONALE:], "json")
+    error_type = etype if step is not None and isinstance(etype, str) else None
+    return JudgeVerdict(True, None, step, error_type, (rationale or "")[-MAX_RATIONALE:], "json")

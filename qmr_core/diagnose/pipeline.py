@@ -259,18 +259,18 @@ def diagnose_run(
             report.n_unparsed += sum(not v.parsed for v in verdicts)
 
     flips: dict[tuple[str, int], int | None] = {}
-    divergence: dict[str, int | None] = {}
+    first_divergent: dict[str, int | None] = {}
     if base_run_id is not None:  # where quantization changed the trace: evidence, never the verdict
         flips = {(r[0], r[1]): r[2] for r in store.query(
             "SELECT problem_id, sample_idx, first_flip_step FROM flips WHERE base_run_id = ? AND quant_run_id = ?",
             [base_run_id, run_id])}
-        divergence = dict(store.query(
+        first_divergent = dict(store.query(
             "SELECT problem_id, first_divergent_step FROM pairs WHERE base_run_id = ? AND quant_run_id = ?",
             [base_run_id, run_id]))
     rows: list[dict] = []
     for (pid, idx), ev in evidence.items():
         flip_key = (pid, idx) if (pid, idx) in flips else (pid, 0)
-        extra = {"first_flip_step": flips.get(flip_key), "first_divergent_step": divergence.get(pid),
+        extra = {"first_flip_step": flips.get(flip_key), "first_divergent_step": first_divergent.get(pid),
                  "lost": (pid in lost) if base_run_id else None}
         rows += ev.rows
         combined = ev.combined_row(run_id, base_run_id, extra, (fp_locator or {}).get((pid, idx)))
