@@ -290,11 +290,11 @@ def test_llm_judge_runs_on_the_openai_engine(server, tiny_model, monkeypatch):
 
 def test_payload_carries_the_verdict_schema():
     from qmr_core.diagnose.judge_protocol import verdict_schema
-    from qmr_core.engines.openai_api import OpenAIEngine
+    from qmr_core.engines.openai_api import OpenAIEngine, schema_format
 
-    engine = OpenAIEngine.__new__(OpenAIEngine)  # payload() needs only the served name
-    engine.served_model = "m"
-    body = engine.payload([{"role": "user", "content": "x"}], Decoding(max_new_tokens=4096), 0, verdict_schema(3))
+    engine = OpenAIEngine.__new__(OpenAIEngine)  # payload() needs only the served name and the renderer
+    engine.served_model, engine.prompt_renderer = "m", None
+    body = engine.payload([{"role": "user", "content": "x"}], Decoding(max_new_tokens=4096), 0, schema_format(verdict_schema(3)))
     fmt = body["response_format"]
     assert fmt["type"] == "json_schema" and fmt["json_schema"]["strict"] is True
     assert fmt["json_schema"]["schema"]["properties"]["first_error_step"]["maximum"] == 2
@@ -370,7 +370,7 @@ def test_sigkill_mid_stream_then_resume_loses_only_what_was_in_flight(server, ti
     batch-wise writer would hold 0 or 12; qmr is SIGKILLed with some stored and the rerun completes it."""
     db, n = tmp_path / "s.duckdb", 12
     args = ["eval", "--engine", "openai", "--base-url", server.url, "--model", tiny_model, "-b", "sample", "-n", n,
-            "-t", 24, "--concurrency", 1, "-k", 16, "--db", db]
+            "-t", 160, "--concurrency", 1, "-k", 16, "--db", db]  # ~1 s a request: several flushes
     proc = subprocess.Popen([sys.executable, "-m", "qmr_core.cli", *map(str, args)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, env=dict(os.environ, QMR_OPENAI_BASE_URL=""))
     deadline = time.monotonic() + 300

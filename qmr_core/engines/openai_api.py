@@ -163,6 +163,11 @@ def _retry_after(response: httpx.Response) -> float | None:
         return None
 
 
+def schema_format(schema: dict) -> dict:
+    """The response_format that asks a server (vLLM, SGLang, OpenAI) for output matching a JSON schema."""
+    return {"type": "json_schema", "json_schema": {"name": "qmr_output", "schema": schema, "strict": True}}
+
+
 def map_finish_reason(reason: Any) -> str:
     """OpenAI's 'stop' is qmr's 'eos'; 'length' stays; anything else is kept as the server named it."""
     if reason is None:
@@ -448,8 +453,7 @@ class OpenAIEngine:
         results: list[Generation | None] = [None] * len(batch)
         formats: dict | list[dict | None] | None = response_format
         if json_schemas is not None:
-            formats = [{"type": "json_schema", "json_schema": {"name": "qmr_output", "schema": js, "strict": True}}
-                       for js in json_schemas]
+            formats = [schema_format(js) for js in json_schemas]
         handle = self.stream([(m, sample_idx) for m in batch], decoding, formats)
         try:
             while handle.received < handle.total:
