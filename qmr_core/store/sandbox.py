@@ -54,7 +54,8 @@ def check_read_only_sql(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 def lock_down(con: duckdb.DuckDBPyConnection, read_dirs: Sequence[Path] = ()) -> None:
     """Apply DuckDB's guards to the database instance behind `con` (a no-op once they are locked)."""
-    locked = con.execute("SELECT current_setting('lock_configuration')").fetchone()[0]
+    # fetchall, not fetchone: DuckDB >= 2.0 refuses con.register() while a result is left unfinished
+    locked = con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]
     if locked:
         if read_dirs:
             raise QmrError("the store is already open in this process without the --read-dir folders")
