@@ -45,6 +45,27 @@ def test_reading_commands_never_open_the_store_for_writing(tmp_path, monkeypatch
     assert opens and not any(ro is False for ro in opens)
 
 
+def test_review_and_diagnosis_readers_never_open_the_store_for_writing(tmp_path, monkeypatch):
+    from tests.review_store import build_review_store
+
+    path = build_review_store(tmp_path / "s.duckdb")
+    opens = []
+    real = duckdb.connect
+
+    def spy(database=":memory:", read_only=False, **kw):
+        if str(database) == str(path):
+            opens.append(read_only)
+        return real(database, read_only=read_only, **kw)
+
+    monkeypatch.setattr(store_module.duckdb, "connect", spy)
+    for args in (["errors"], ["review", "sample", "--n", "2"], ["review", "list"], ["import", "disagreements", "run-w3"]):
+        result = runner.invoke(app, [*args, "--db", str(path)])
+        assert result.exit_code == 0, (args, result.output)
+    result = runner.invoke(app, ["judge-accuracy", "--db", str(path)])
+    assert result.exit_code == 1 and "no blind labels" in result.output
+    assert opens and not any(ro is False for ro in opens)
+
+
 def _drop_privileges() -> list[str]:
     """Run as root without the capabilities that let root ignore file permissions."""
     if os.geteuid() != 0:
