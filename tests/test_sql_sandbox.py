@@ -125,3 +125,8 @@ def test_a_connection_to_an_already_locked_database_is_ready_for_any_call(store)
                 assert con.execute("SELECT count(*) FROM ann").fetchall() == [(1,)]
     finally:
         s.close()
+
+
+def test_a_statement_type_duckdbs_python_enum_does_not_name_is_one_error_line(store):
+    text = _one_error_line(sql("UPDATE EXTENSIONS", "--db", store))
+    assert "refused" in text

@@ -37,7 +37,10 @@ def check_read_only_sql(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     except duckdb.Error as exc:
         raise QmrError(f"database: {str(exc).splitlines()[0]}") from exc
     for stmt in statements:
-        kind = stmt.type
+        try:
+            kind = stmt.type
+        except ValueError:  # a statement type this duckdb's Python enum does not name (UPDATE EXTENSIONS)
+            raise QmrError(f"`{_first_word(stmt.query).upper()} ...` is refused: `qmr sql` runs only reads unless --write") from None
         name = _REFUSED.get(kind)
         if name is None and kind == _ST.PRAGMA:
             name = _REFUSED_PRAGMAS.get(_first_word(stmt.query))
