@@ -130,3 +130,7 @@ def test_a_connection_to_an_already_locked_database_is_ready_for_any_call(store)
 def test_a_statement_type_duckdbs_python_enum_does_not_name_is_one_error_line(store):
     text = _one_error_line(sql("UPDATE EXTENSIONS", "--db", store))
     assert "refused" in text
+
+
+def test_a_negative_max_rows_is_one_error_line(store):
+    assert "--max-rows" in _one_error_line(sql("SELECT 1", "--max-rows", "-5", "--db", store))
