@@ -124,6 +124,11 @@ LOOP = "".join(f"Step {i}: 3x = 24.\n" for i in range(1, 8)) + "Step 8: "
         ("Try:\n3) 7 + 2 = 9\n4)", "9"),
         ("1. Halve 5.\n2.5", "2.5"),
         ("so x =\n-5.", "-5"),
+        # a bare number line is list numbering only where it continues a list
+        ("x = 5 + 37 =\n42.", "42"),
+        ("Let me compute.\n42.", "42"),
+        ("1. Compute\n2. Sum\n42.", "42"),
+        ("Step 1: a\nStep 2: b\n3.", None),
     ],
 )
 def test_step_labels_and_list_numbers_are_never_answers(text: str, answer: str | None) -> None:

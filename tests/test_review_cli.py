@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from qmr_core.annotations import AnnotationStore
 from qmr_core.cli import app
 from qmr_core.errors import QmrError
 from qmr_core.review.store import ReviewStore
@@ -102,6 +103,20 @@ def test_blind_labels_are_final_and_checked(db):
     # accept / correct annotations live beside them and never count as blind
     review.correct(key, "combined", 1, "Method", author="carol")
     assert [x.annotator for x in review.blind_labels()] == ["alice", "bob"]
+
+
+def test_annotations_file_from_before_any_review(db):
+    """A file the TUI's accept / correct / note wrote has no review tables: reads open it read-only,
+    so they must treat it as 'no review yet', and `qmr report` must not fail on it."""
+    AnnotationStore.for_store(db).set_note((Q3, "sample/algebra/1", 0), "looked at it")
+    rep = invoke("report", "--format", "md", "--db", str(db))
+    assert rep.exit_code == 0, rep.output
+    assert "no review sets yet" in invoke("review", "list", "--db", str(db)).output
+    r = invoke("judge-accuracy", "--db", str(db))
+    assert r.exit_code == 1 and "no blind labels" in r.output
+    r = invoke("review", "sample", "--n", "2", "--seed", "0", "--db", str(db))
+    assert r.exit_code == 0, r.output
+    assert len(ReviewStore.for_store(db).items("error_type-n2-s0")) == 2
 
 
 def _label_all(db: Path) -> None:

@@ -148,3 +148,28 @@ async def test_the_real_tui_is_served_through_the_guards(tmp_path):
         assert await _settled(srv, 30)  # the TUI process quit when its tab closed
     finally:
         await runner.cleanup()
+
+
+def test_a_taken_port_is_one_error_line(tmp_path):
+    import os
+    import subprocess
+
+    from typer.testing import CliRunner
+
+    from qmr_core.cli import app
+    from tests.conftest import REPO
+    from tests.tui_store import build_small_store
+
+    db = build_small_store(tmp_path / "s.duckdb")
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        # in a process of its own: aiohttp's run_app closes the event loop it ran on
+        result = subprocess.run([sys.executable, "-m", "qmr_core.cli", "serve-tui", "--host", "127.0.0.1", "--port", str(port),
+                                 "--db", str(db)], capture_output=True, text=True, timeout=120,
+                                env={**os.environ, "PYTHONPATH": str(REPO)}, cwd=str(tmp_path))
+    assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1].startswith(f"error: cannot listen on 127.0.0.1:{port}"), result.stderr
+    bad = CliRunner().invoke(app, ["serve-tui", "--port", "99999", "--db", str(db)])
+    assert bad.exit_code == 1 and "--port must be between" in bad.output

@@ -1,10 +1,12 @@
 """`qmr sql` is really read-only: each attack of issue 17 is refused with one line and changes nothing."""
 
 import duckdb
+import pyarrow as pa
 import pytest
 from typer.testing import CliRunner
 
 from qmr_core.cli import app
+from qmr_core.store import Store
 from tests.tui_store import build_small_store
 
 runner = CliRunner()
@@ -110,3 +112,25 @@ def test_write_keeps_full_power_and_says_so(store, tmp_path):
     result = sql(f"COPY (SELECT 'x' AS a) TO '{target}'", "--db", store, "--write")
     assert result.exit_code == 0, result.output
     assert "no sandbox" in result.output and target.read_text().strip().splitlines() == ["a", "x"]
+
+
+def test_a_connection_to_an_already_locked_database_is_ready_for_any_call(store):
+    """The TUI keeps the database warm, so its later reads find the guards already locked: the
+    sandbox must then leave no unfinished result behind (DuckDB 2 refuses register() after one)."""
+    s = Store(store, write=False, keep_warm_s=5.0)
+    try:
+        for _ in range(2):
+            with s.connect(read_only=True) as con:
+                con.register("ann", pa.table({"x": [1]}))
+                assert con.execute("SELECT count(*) FROM ann").fetchall() == [(1,)]
+    finally:
+        s.close()
+
+
+def test_a_statement_type_duckdbs_python_enum_does_not_name_is_one_error_line(store):
+    text = _one_error_line(sql("UPDATE EXTENSIONS", "--db", store))
+    assert "refused" in text
+
+
+def test_a_negative_max_rows_is_one_error_line(store):
+    assert "--max-rows" in _one_error_line(sql("SELECT 1", "--max-rows", "-5", "--db", store))

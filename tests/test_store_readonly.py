@@ -27,9 +27,9 @@ def _raw(path, sql, *params):
         con.close()
 
 
-def test_reading_commands_never_open_the_store_for_writing(tmp_path, monkeypatch):
-    path = build_small_store(tmp_path / "s.duckdb")
-    opens = []
+def _spy_opens(monkeypatch, path) -> list[bool]:
+    """The read_only flag of every connection the store module opens on `path`."""
+    opens: list[bool] = []
     real = duckdb.connect
 
     def spy(database=":memory:", read_only=False, **kw):
@@ -38,10 +38,29 @@ def test_reading_commands_never_open_the_store_for_writing(tmp_path, monkeypatch
         return real(database, read_only=read_only, **kw)
 
     monkeypatch.setattr(store_module.duckdb, "connect", spy)
+    return opens
+
+
+def test_reading_commands_never_open_the_store_for_writing(tmp_path, monkeypatch):
+    path = build_small_store(tmp_path / "s.duckdb")
+    opens = _spy_opens(monkeypatch, path)
     for args in (["runs"], ["sql", "SELECT count(*) FROM samples"], ["report", "--format", "md"],
                  ["show", "run-w3", "sample/algebra/1"], ["export", "-q", "runs", "-o", str(tmp_path / "r.csv")]):
         result = runner.invoke(app, [*args, "--db", str(path)])
         assert result.exit_code == 0, (args, result.output)
+    assert opens and not any(ro is False for ro in opens)
+
+
+def test_review_and_diagnosis_readers_never_open_the_store_for_writing(tmp_path, monkeypatch):
+    from tests.review_store import build_review_store
+
+    path = build_review_store(tmp_path / "s.duckdb")
+    opens = _spy_opens(monkeypatch, path)
+    for args in (["errors"], ["review", "sample", "--n", "2"], ["review", "list"], ["import", "disagreements", "run-w3"]):
+        result = runner.invoke(app, [*args, "--db", str(path)])
+        assert result.exit_code == 0, (args, result.output)
+    result = runner.invoke(app, ["judge-accuracy", "--db", str(path)])
+    assert result.exit_code == 1 and "no blind labels" in result.output
     assert opens and not any(ro is False for ro in opens)
 
 

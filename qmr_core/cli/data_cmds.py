@@ -36,6 +36,8 @@ def sql_command(
 
     Example: qmr sql "SELECT run_id, avg(correct::INT) FROM samples GROUP BY 1" --db qmr-demo.duckdb
     """
+    if max_rows < 0:
+        raise QmrError("--max-rows must be >= 0")
     if write and read_dir:
         raise QmrError("--read-dir is for the read-only sandbox; --write already reaches every file")
     store = open_store(db, write=write)

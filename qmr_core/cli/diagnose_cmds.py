@@ -245,7 +245,7 @@ def errors_command(
 
     Example: qmr errors --run 3c0d12 --db qmr-demo.duckdb
     """
-    store = open_store(db)
+    store = open_store(db, write=False)
     if run:
         run_ids = [resolve_run(store, r) for r in run]
     else:

@@ -194,7 +194,7 @@ def import_disagreements_command(
     """
     from qmr_core.importers.verdicts import agreement, disagreements
 
-    store = open_store(db)
+    store = open_store(db, write=False)
     run_id = resolve_run(store, run)
     rows = disagreements(store, run_id, metric)
     for a in agreement(store, [run_id]):

@@ -40,7 +40,7 @@ def review_sample_command(
     from qmr_core.review.sample import make_set
     from qmr_core.review.store import ReviewStore
 
-    store = open_store(db)
+    store = open_store(db, write=False)  # only the annotations file is written
     runs = [resolve_run(store, r) for r in run] if run else None
     set_name = (name or f"{by}-n{n}-s{seed}").strip()
     if not set_name:
@@ -77,7 +77,7 @@ def review_list_command(db: DbOption = DEFAULT_DB) -> None:
     """
     from qmr_core.review.store import ReviewStore
 
-    open_store(db)
+    open_store(db, write=False)
     review = ReviewStore.for_store(db)
     sets = review.list_sets()
     if not sets:
@@ -117,7 +117,7 @@ def judge_accuracy_command(
 
     if fmt is not None and fmt not in ("md", "latex", "csv"):
         raise QmrError(f"unknown format '{fmt}' (one of md, latex, csv)")
-    store = open_store(db)
+    store = open_store(db, write=False)
     runs = [resolve_run(store, r) for r in run] if run else None
     if review_set is not None:
         ReviewStore.for_store(db).require_set(review_set)

@@ -68,6 +68,8 @@ def serve_tui_command(
     _check_store(db)
     if max_sessions < 1:
         raise QmrError("--max-sessions must be >= 1")
+    if not 0 < port < 65536:
+        raise QmrError("--port must be between 1 and 65535")
     try:
         from qmr_tui.serve import LOOPBACK_NAMES, GuardedServer
     except ImportError as exc:
@@ -78,4 +80,7 @@ def serve_tui_command(
     if host not in LOOPBACK_NAMES:
         err_console.print(f"[yellow]note[/] listening on {host}: anyone who can reach it and has the token can "
                           "read every trace and write verdicts; prefer localhost and an SSH tunnel", highlight=False)
-    GuardedServer(shlex.join(command), host=host, port=port, title="qmr", max_sessions=max_sessions).serve()
+    try:
+        GuardedServer(shlex.join(command), host=host, port=port, title="qmr", max_sessions=max_sessions).serve()
+    except OSError as exc:  # the port is taken (another server, e.g. vLLM on 8000) or the address is not ours
+        raise QmrError(f"cannot listen on {host}:{port}: {exc.strerror or exc} (pick another --port)") from None

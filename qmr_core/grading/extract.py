@@ -3,7 +3,8 @@
 Order for MATH-style benchmarks: last ``\\boxed{}``/``\\fbox{}`` (``\\boxed 5`` too),
 then "Final Answer: ..." / "The final answer is ...", then "the answer is ...",
 then the last number in the text that is not a step label or list number
-(``Step 3:``, ``3.``, ``(3)``, ``3)`` at a line start).  For ``gsm8k``: ``#### N`` first,
+(``Step 3:``, ``3.``, ``(3)``, ``3)`` at a line start; a bare ``3.`` line only where it continues
+a list).  For ``gsm8k``: ``#### N`` first,
 then the same chain.  Every pattern here is linear-time (no nested or adjacent unbounded
 repeats over the same characters; trailing junk is stripped by a loop, not a ``...+$``
 pattern): outputs are capped at ``MAX_OUTPUT_CHARS`` but can be long, e.g. a 3-bit model's
@@ -191,8 +192,28 @@ def _plain_number(tok: str) -> str:
     return tok
 
 
+_LINE_END = re.compile(r"[ \t]*(?:\n|$)")
+
+
+def _label_starts(text: str) -> set[int]:
+    """Where the step labels' and list numbers' digits start.  A bare ``N.`` / ``(N)`` / ``N)`` line
+    (nothing after it) is list numbering only where it continues a list (the label before it is N-1);
+    otherwise it is a number on a line of its own: ``... = \n42.`` ends with the answer 42."""
+    starts: set[int] = set()
+    prev: str | None = None
+    for m in _LABEL.finditer(text):
+        i = next(g for g in range(1, 5) if m.group(g) is not None)
+        num = m.group(i)
+        if i in (2, 3) and _LINE_END.match(text, m.end()) is not None:
+            if prev is None or len(num) > 18 or len(prev) > 18 or int(num) != int(prev) + 1:
+                continue
+        starts.add(m.start(i))
+        prev = num
+    return starts
+
+
 def _last_number(text: str) -> Extraction | None:
-    labels = {m.start(i) for m in _LABEL.finditer(text) for i in range(1, 5) if m.group(i) is not None}
+    labels = _label_starts(text)
     last = None
     for m in _NUMBER.finditer(text):
         if m.start(1) not in labels:

@@ -22,7 +22,6 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -30,7 +29,7 @@ from qmr_core.problems import Problem
 from qmr_core.errors import QmrError
 from qmr_core.importers.chat_render import render_messages
 from qmr_core.importers.common import (
-    ImportedSample, ModelOverride, ProblemIndex, RunSpec, benchmark_name, find_problem_text, math_or_gsm8k_problem,
+    ImportedSample, ImportResult, ModelOverride, ProblemIndex, RunSpec, benchmark_name, find_problem_text, math_or_gsm8k_problem,
     model_ref_from_name, write_run,
 )
 from qmr_core.model_registry import ModelRef
@@ -41,22 +40,6 @@ ENGINE = "lighteval"
 _DETAILS_FILE = re.compile(r"^details_(?P<task>.+)_(?P<date>\d{4}-\d{2}-\d{2}T[\d\-.]+|latest)\.parquet$")
 _METRIC_ORDER = ("extractive_match", "math_pass@1:1_samples", "em", "exact_match", "quasi_exact_match", "acc")
 DETECT_ORDER = ("gsm8k", "math500", "math")
-
-
-@dataclass
-class ImportResult:
-    run_id: str
-    task: str
-    benchmark: str
-    model_id: str
-    n_problems: int = 0
-    n_samples: int = 0
-    n_mapped: int = 0
-    qmr_score: float = 0.0
-    tool_score: float | None = None
-    tool_metric: str | None = None
-    n_disagree: int | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 # -- files --------------------------------------------------------------------------------------

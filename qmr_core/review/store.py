@@ -11,7 +11,9 @@ version row (`review_schema`), so an older qmr keeps reading the file and ignore
 
 from __future__ import annotations
 
+import contextlib
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -159,6 +161,17 @@ class ReviewStore(AnnotationStore):
         elif version > REVIEW_SCHEMA_VERSION:
             raise QmrError(f"review tables in {self.path} have schema v{version}, newer than this qmr understands; upgrade qmr")
 
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[duckdb.DuckDBPyConnection | None]:
+        """A read-only connection, or None when there is no file or it has no review tables yet (an
+        annotations file written before any review: reads open it read-only, so nothing creates them)."""
+        with self._connect(create=False) as con:
+            if con is not None and con.execute(
+                "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('blind_labels', 'review_sets', 'review_items')"
+            ).fetchone()[0] != 3:
+                con = None
+            yield con
+
     # -- blind labels ------------------------------------------------------------------------
 
     def add_blind_label(
@@ -189,7 +202,7 @@ class ReviewStore(AnnotationStore):
 
     def blind_labels(self, annotator: str | None = None, review_set: str | None = None) -> list[BlindLabel]:
         """Every blind label (oldest first), optionally one annotator's or those on a set's items."""
-        with self._connect(create=False) as con:
+        with self._read() as con:
             if con is None:
                 return []
             sql = f"SELECT {', '.join('b.' + c.strip() for c in _LABEL_COLS.split(','))} FROM blind_labels b"
@@ -229,7 +242,7 @@ class ReviewStore(AnnotationStore):
                 raise
 
     def get_set(self, name: str) -> ReviewSet | None:
-        with self._connect(create=False) as con:
+        with self._read() as con:
             if con is None:
                 return None
             rows = con.execute(f"SELECT {_SET_COLS} FROM review_sets WHERE name = ?", [name]).fetchall()
@@ -237,7 +250,7 @@ class ReviewStore(AnnotationStore):
 
     def list_sets(self) -> list[tuple[ReviewSet, int]]:
         """Every review set with its number of items, newest first."""
-        with self._connect(create=False) as con:
+        with self._read() as con:
             if con is None:
                 return []
             rows = con.execute(
@@ -248,7 +261,7 @@ class ReviewStore(AnnotationStore):
         return [(_set_of(r[:-1]), int(r[-1])) for r in rows]
 
     def items(self, name: str) -> list[ReviewItem]:
-        with self._connect(create=False) as con:
+        with self._read() as con:
             if con is None:
                 return []
             rows = con.execute(

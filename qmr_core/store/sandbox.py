@@ -37,7 +37,10 @@ def check_read_only_sql(con: duckdb.DuckDBPyConnection, sql: str) -> None:
     except duckdb.Error as exc:
         raise QmrError(f"database: {str(exc).splitlines()[0]}") from exc
     for stmt in statements:
-        kind = stmt.type
+        try:
+            kind = stmt.type
+        except ValueError:  # a statement type this duckdb's Python enum does not name (UPDATE EXTENSIONS)
+            raise QmrError(f"`{_first_word(stmt.query).upper()} ...` is refused: `qmr sql` runs only reads unless --write") from None
         name = _REFUSED.get(kind)
         if name is None and kind == _ST.PRAGMA:
             name = _REFUSED_PRAGMAS.get(_first_word(stmt.query))
@@ -54,8 +57,8 @@ def check_read_only_sql(con: duckdb.DuckDBPyConnection, sql: str) -> None:
 
 def lock_down(con: duckdb.DuckDBPyConnection, read_dirs: Sequence[Path] = ()) -> None:
     """Apply DuckDB's guards to the database instance behind `con` (a no-op once they are locked)."""
-    row = con.execute("SELECT current_setting('lock_configuration')").fetchone()
-    locked = row is not None and row[0]
+    # fetchall, not fetchone: DuckDB >= 2.0 refuses con.register() while a result is left unfinished
+    locked = con.execute("SELECT current_setting('lock_configuration')").fetchall()[0][0]
     if locked:
         if read_dirs:
             raise QmrError("the store is already open in this process without the --read-dir folders")
