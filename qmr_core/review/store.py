@@ -168,7 +168,7 @@ class ReviewStore(AnnotationStore):
         with self._connect(create=False) as con:
             if con is not None and con.execute(
                 "SELECT count(*) FROM information_schema.tables WHERE table_name IN ('blind_labels', 'review_sets', 'review_items')"
-            ).fetchone()[0] != 3:
+            ).fetchall()[0][0] != 3:
                 con = None
             yield con
 
