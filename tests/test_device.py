@@ -5,7 +5,13 @@ import torch
 from typer.testing import CliRunner
 
 from qmr_core.cli import app
-from qmr_core.device import Machine, cpu_has_bf16, pick_device, pick_dtype, pick_train_placement
+from qmr_core.device import (
+    Machine,
+    cpu_has_bf16,
+    pick_device,
+    pick_dtype,
+    pick_train_placement,
+)
 from qmr_core.engines import engine_key
 from qmr_core.errors import QmrError
 
@@ -59,7 +65,7 @@ def test_dtype_is_part_of_the_run_identity():
 
 
 def test_eval_refuses_bf16_on_a_cpu_without_it(monkeypatch, tmp_path):
-    import qmr_core.device as device
+    from qmr_core import device
 
     monkeypatch.setattr(device, "cpu_has_bf16", lambda flags=None: False)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)

@@ -296,6 +296,9 @@ def test_sft_adapter_records_and_loads_back(tiny_store, sft_adapter, tiny_model)
     assert recipe["base_model"] == f"{tiny_model}@rtn-w2g64" and recipe["parent_run_id"] == quant
     assert recipe["train_problem_ids"] == sorted(r["problem_id"] for r in rep.targeted)
     assert recipe["hparams"]["rank"] == 8 and recipe["hparams"]["objective"] == "sft"
+    from qmr_core.device import Machine
+
+    assert recipe["hparams"]["device"] == ("cuda" if Machine.this().cuda else "cpu")  # qmr_core.device decides
     assert set(recipe["hparams"]["target_modules"]) == {"q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"}
     row = store.query_dicts("SELECT * FROM recoveries WHERE adapter_id = ?", [res.adapter_id])[0]
     assert (row["kind"], row["objective"], row["n_train"], row["steps"], row["parent_run_id"]) == ("targeted", "sft", 6, 2, quant)

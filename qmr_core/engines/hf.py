@@ -12,12 +12,17 @@ from pathlib import Path
 
 import torch
 import transformers
-from transformers import AutoModelForCausalLM, AutoTokenizer, LogitsProcessor, LogitsProcessorList
+from transformers import (
+    AutoModelForCausalLM,
+    AutoTokenizer,
+    LogitsProcessor,
+    LogitsProcessorList,
+)
 
+from qmr_core.device import pick_device, pick_dtype
 from qmr_core.engines.base import Decoding, Generation
 from qmr_core.engines.hf_attention import use_sdpa_gqa
 from qmr_core.engines.hf_decode import greedy_decode, plain_greedy
-from qmr_core.device import pick_device, pick_dtype
 from qmr_core.errors import QmrError
 from qmr_core.model_registry import ModelRef
 from qmr_core.prompts import Messages, plain_text_prompt
@@ -148,6 +153,8 @@ class HFEngine:
 
     def generate_fast(self, batch: list[Messages], decoding: Decoding) -> list[Generation]:
         """Greedy decoding with a shared-prefix KV cache and finished rows dropped (see hf_decode)."""
+        if not batch:
+            return []
         prompts = [self.render(m) for m in batch]
         rows = [self.tokenizer(p, add_special_tokens=not self.has_chat_template).input_ids for p in prompts]
         started = time.perf_counter()
