@@ -24,6 +24,7 @@ from qmr_core.browse import TraceDetail, load_trace
 from qmr_core.browse.trace import Diagnosis
 from qmr_core.review.store import BlindLabel, ReviewItem, ReviewSet
 from qmr_tui.messages import BlindLabelSaved, LoadFailed, ReviewLoaded, TraceLoaded
+from qmr_tui.widgets.trace_keys import TraceKeys
 from qmr_tui.widgets.trace_view import GUTTER, TraceView
 
 if TYPE_CHECKING:
@@ -67,7 +68,7 @@ def verdict_lines(label: BlindLabel, diagnoses: list[Diagnosis], judge: str) -> 
     return lines
 
 
-class ReviewScreen(Screen[None]):
+class ReviewScreen(TraceKeys, Screen[None]):
     BINDINGS = [
         Binding("l", "label", "Label", tooltip="Record the first faulty step and error type (or no error), blind"),
         Binding("n", "next", "Next", tooltip="Next sample of the review set"),
@@ -352,20 +353,8 @@ class ReviewScreen(Screen[None]):
                 return
             self.show_index(self.index - 1)
 
-    def action_step(self, delta: int) -> None:
-        self.view.move(delta)
-
-    def action_edge(self, end: int) -> None:
-        if self.detail and self.detail.rows:
-            self.view.cursor = len(self.detail.rows) - 1 if end else 0
-
-    def action_switch_pane(self) -> None:
-        self.view.toggle_side()
-
     def action_layout(self) -> None:
-        order = ("auto", "split", "unified")
-        self.view.layout_mode = order[(order.index(self.view.layout_mode) + 1) % 3]  # type: ignore[assignment]
-        self._update_head()
+        self.next_layout()
 
     def action_detail(self) -> None:
         if self.detail is None or not self.detail.rows:

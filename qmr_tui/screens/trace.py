@@ -18,6 +18,7 @@ from qmr_core.browse import FailureFilters, TraceDetail, load_trace
 from qmr_core.browse.trace import Side, describe_annotation, sample_markdown
 from qmr_tui.messages import AnnotationSaved, LoadFailed, TraceLoaded
 from qmr_tui.widgets import divergence_shade
+from qmr_tui.widgets.trace_keys import TraceKeys
 from qmr_tui.widgets.trace_view import GUTTER, NUM, TraceView
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ def _answer(extracted: str | None) -> str:
     return "∅ (no answer)" if extracted is None else extracted
 
 
-class TraceScreen(Screen[None]):
+class TraceScreen(TraceKeys, Screen[None]):
     BINDINGS = [
         Binding("n", "next", "Next", tooltip="Next failure"),
         Binding("p", "prev", "Prev", tooltip="Previous failure"),
@@ -313,16 +314,6 @@ class TraceScreen(Screen[None]):
                 return
             self.show_index(pos - 1)
 
-    def action_step(self, delta: int) -> None:
-        self.view.move(delta)
-
-    def action_edge(self, end: int) -> None:
-        if self.detail and self.detail.rows:
-            self.view.cursor = len(self.detail.rows) - 1 if end else 0
-
-    def action_switch_pane(self) -> None:
-        self.view.toggle_side()
-
     def action_shade(self) -> None:
         self.view.shade = not self.view.shade
         self._update_head()
@@ -332,10 +323,7 @@ class TraceScreen(Screen[None]):
                         "both-right problems", severity="warning", timeout=4)
 
     def action_layout(self) -> None:
-        order = ("auto", "split", "unified")
-        self.view.layout_mode = order[(order.index(self.view.layout_mode) + 1) % 3]  # type: ignore[assignment]
-        self._update_head()
-        self.notify(f"layout: {self.view.layout_mode}", timeout=2)
+        self.notify(f"layout: {self.next_layout()}", timeout=2)
 
     def _failing(self) -> tuple[Side, tuple[str, str, int]] | None:
         if self.detail is None:
