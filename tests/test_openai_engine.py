@@ -227,7 +227,7 @@ def test_server_killed_mid_run_stops_cleanly_and_resumes(tiny_model, tmp_path, r
     request.addfinalizer(srv.kill)  # whatever happens below, no server outlives the test
     srv.start()
     args = ["eval", "--engine", "openai", "--base-url", f"http://127.0.0.1:{srv.port}", "--model", tiny_model,
-            "-b", "sample", "-n", 16, "-t", 48, "--concurrency", 1, "-k", 1, "--db", db]
+            "-b", "sample", "-n", 16, "-t", 160, "--concurrency", 1, "-k", 1, "--db", db]  # ~1 s a request
     env = dict(os.environ, COLUMNS="200")
     proc = subprocess.Popen([sys.executable, "-m", "qmr_core.cli", *map(str, args), "--max-retries", "2"],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
@@ -402,7 +402,7 @@ def test_two_endpoints_one_dies_mid_run_and_the_other_finishes_it(tiny_model, tm
     b.start()
     db, n = tmp_path / "two.duckdb", 16
     args = ["eval", "--engine", "openai", "--base-url", a.url, "--base-url", b.url, "--model", tiny_model,
-            "-b", "sample", "-n", n, "-t", 32, "--concurrency", 1, "--db", db]
+            "-b", "sample", "-n", n, "-t", 160, "--concurrency", 1, "--db", db]  # ~1 s a request
     proc = subprocess.Popen([sys.executable, "-m", "qmr_core.cli", *map(str, args)], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, QMR_OPENAI_BASE_URL="", COLUMNS="200"))
     try:
