@@ -17,16 +17,21 @@ from tests.conftest import REPO
 ENV = {**os.environ, "PYTHONPATH": str(REPO), "OMP_NUM_THREADS": "1", "QMR_READER_MAX_HOLD_S": "1"}
 
 
-def _wait_until_locked(path, timeout=60):
-    """Until another process holds the store (a read-write open fails on the lock)."""
+def _wait_until_locked(path, timeout=60, steady_s=1.0):
+    """Until another process holds the store without a break for `steady_s` (a read-write open fails on the
+    lock): a short open before the query (the store's version check) must not count as the query's hold."""
     deadline = time.monotonic() + timeout
+    since = None
     while time.monotonic() < deadline:
         try:
             duckdb.connect(str(path)).close()
+            since = None
         except duckdb.IOException:
-            return
+            since = since or time.monotonic()
+            if time.monotonic() - since >= steady_s:
+                return
         time.sleep(0.05)
-    raise AssertionError("the other process never opened the store")
+    raise AssertionError("the other process never held the store")
 
 
 def _write_one(path) -> float:
