@@ -79,3 +79,19 @@ def shared_data() -> Path:
     if not SHARED_DATA.is_dir():
         pytest.skip("../shared/data is not present")
     return SHARED_DATA
+
+
+def count_samples(db: Path) -> int:
+    """Samples stored so far, read while another process may be writing; -1 while the writer holds the file."""
+    import duckdb
+
+    try:
+        con = duckdb.connect(str(db), read_only=True)
+    except duckdb.Error:
+        return -1
+    try:
+        return con.execute("SELECT count(*) FROM samples").fetchone()[0]
+    except duckdb.Error:
+        return -1
+    finally:
+        con.close()

@@ -9,6 +9,7 @@ import duckdb
 import pyarrow.parquet as pq
 from typer.testing import CliRunner
 
+from conftest import count_samples
 from qmr_core.cli import app
 
 runner = CliRunner()
@@ -94,22 +95,10 @@ def test_sigkill_mid_run_then_resume_loses_at_most_one_batch(tiny_model, tmp_pat
     env = os.environ | {"PYTHONUNBUFFERED": "1"}
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env)
 
-    def count() -> int:
-        try:
-            con = duckdb.connect(str(db), read_only=True)
-        except duckdb.Error:
-            return -1  # the writer holds the lock right now
-        try:
-            return con.execute("SELECT count(*) FROM samples").fetchone()[0]
-        except duckdb.Error:
-            return -1
-        finally:
-            con.close()
-
     deadline = time.monotonic() + 120
     stored = 0
     while time.monotonic() < deadline and proc.poll() is None:
-        stored = count()
+        stored = count_samples(db)
         if stored >= 4:
             break
         time.sleep(0.05)
@@ -117,7 +106,7 @@ def test_sigkill_mid_run_then_resume_loses_at_most_one_batch(tiny_model, tmp_pat
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
     time.sleep(0.2)
-    after_kill = count()
+    after_kill = count_samples(db)
     assert 4 <= after_kill < n
     steps_before = duckdb.connect(str(db), read_only=True).execute("SELECT count(*) FROM steps").fetchone()[0]
     resumed = subprocess.run(args, capture_output=True, text=True, env=env, timeout=300)

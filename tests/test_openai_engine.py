@@ -19,6 +19,7 @@ import duckdb
 import httpx
 import pytest
 
+from conftest import count_samples
 from qmr_core.engines import build_engine, engine_key, model_ref_for
 from qmr_core.engines.base import Decoding
 from qmr_core.engines.openai_api import (
@@ -351,19 +352,6 @@ def test_a_server_refusing_the_schema_gets_free_text_votes(tiny_model, monkeypat
         httpd.shutdown()
 
 
-def _count(db: Path) -> int:
-    try:
-        con = duckdb.connect(str(db), read_only=True)
-    except duckdb.Error:
-        return -1  # the writer holds the file right now
-    try:
-        return con.execute("SELECT count(*) FROM samples").fetchone()[0]
-    except duckdb.Error:
-        return -1
-    finally:
-        con.close()
-
-
 @needs_serve
 def test_sigkill_mid_stream_then_resume_loses_only_what_was_in_flight(server, tiny_model, tmp_path):
     """Samples are stored as their requests complete, not per batch: with one batch of all 12 (-k 16) a
@@ -374,12 +362,12 @@ def test_sigkill_mid_stream_then_resume_loses_only_what_was_in_flight(server, ti
     proc = subprocess.Popen([sys.executable, "-m", "qmr_core.cli", *map(str, args)], stdout=subprocess.DEVNULL,
                             stderr=subprocess.PIPE, env=dict(os.environ, QMR_OPENAI_BASE_URL=""))
     deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None and _count(db) < 3:
+    while time.monotonic() < deadline and proc.poll() is None and count_samples(db) < 3:
         time.sleep(0.05)
     assert proc.poll() is None, f"eval finished before it could be killed: {proc.stderr.read().decode()[-500:]}"
     os.kill(proc.pid, signal.SIGKILL)
     proc.wait()
-    after_kill = _count(db)
+    after_kill = count_samples(db)
     assert 3 <= after_kill < n
     resumed = qmr(*args)
     assert resumed.returncode == 0, resumed.stderr[-800:]
@@ -407,7 +395,7 @@ def test_two_endpoints_one_dies_mid_run_and_the_other_finishes_it(tiny_model, tm
                             stderr=subprocess.PIPE, text=True, env=dict(os.environ, QMR_OPENAI_BASE_URL="", COLUMNS="200"))
     try:
         deadline = time.monotonic() + 300
-        while time.monotonic() < deadline and proc.poll() is None and _count(db) < 3:
+        while time.monotonic() < deadline and proc.poll() is None and count_samples(db) < 3:
             time.sleep(0.05)
         assert proc.poll() is None, "the run ended before a server could be killed: " + proc.stderr.read()
         b.kill()
