@@ -42,7 +42,7 @@ from qmr_core.evaluate import (
 )
 from qmr_core.prompts import get_template
 from qmr_core.store import Store
-from tests.conftest import HAS_SMOLLM2
+from tests.conftest import HAS_SMOLLM2, count_samples
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow, pytest.mark.timeout(1800)]  # servers take minutes to start
 REPO = Path(__file__).resolve().parents[1]
@@ -206,20 +206,18 @@ def test_two_endpoints_share_the_work(vllm_main, vllm_second, tmp_path):
 def test_server_killed_mid_run_then_resumed_loses_and_duplicates_nothing(vllm_main, vllm_second, tmp_path):
     """`qmr eval` streams into the store from one server; that server dies (SIGKILL to its whole process
     group); qmr stops with one error line; the same command against the other server completes the run."""
-    db, n = tmp_path / "kill.duckdb", 16
-    common = ["eval", "--engine", "openai", "--model", "smollm2-135m", "-b", "sample", "-n", n, "-t", 96,
+    # Long enough (40 problems, up to 320 tokens each, one at a time) that the run is still going when the
+    # server is killed, however fast the CI machine serves the 135M model.
+    db, n = tmp_path / "kill.duckdb", 40
+    common = ["eval", "--engine", "openai", "--model", "smollm2-135m", "-b", "sample", "-n", n, "-t", 320,
               "--concurrency", 1, "--db", db]
     env = dict(os.environ, COLUMNS="200", PYTHONPATH=str(REPO), QMR_OPENAI_BASE_URL="")
     proc = subprocess.Popen([sys.executable, "-m", "qmr_core.cli", *map(str, common), "--base-url", vllm_second.url,
                              "--max-retries", "2"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
     try:
-        deadline, stored = time.monotonic() + 600, 0
-        while stored < 3 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.3)
-            try:
-                stored = _rows(db, "SELECT count(*) FROM samples")[0][0]
-            except duckdb.Error:
-                pass  # the writer holds the file for a moment
+        deadline = time.monotonic() + 600
+        while time.monotonic() < deadline and proc.poll() is None and count_samples(db) < 3:
+            time.sleep(0.05)
         assert proc.poll() is None, "the run ended before the server could be killed: " + proc.stderr.read()
         os.killpg(vllm_second.proc.pid, signal.SIGKILL)
         _out, stderr = proc.communicate(timeout=300)
