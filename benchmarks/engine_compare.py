@@ -29,9 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from qmr_core.benchmarks import load_benchmark
+from qmr_core.benchmarks.registry import load_benchmark
 from qmr_core.engines.base import Decoding
-from qmr_core.prompts import STEPS
+from qmr_core.benchmarks.prompts import STEPS
 
 
 @dataclass
@@ -71,7 +71,7 @@ class Row:
 
 def row_hf(bench: Bench) -> Row:
     from qmr_core.engines.hf import HFEngine
-    from qmr_core.model_registry import resolve_model
+    from qmr_core.models.registry import resolve_model
 
     engine = HFEngine(resolve_model(bench.args.model), device="cpu", dtype="float32")
     messages = [STEPS.render(p) for p in bench.problems]
@@ -114,7 +114,7 @@ def row_vllm_qmr(bench: Bench) -> Row:
         vllm_engine_key,
         vllm_model_ref,
     )
-    from qmr_core.evaluate import execute_run, plan_run, store_problems
+    from qmr_core.generate.evaluate import execute_run, plan_run, store_problems
     from qmr_core.store import Store
 
     server = bench.vllm()

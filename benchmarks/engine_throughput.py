@@ -14,11 +14,11 @@ import time
 
 import torch
 
-from qmr_core.benchmarks import load_benchmark
+from qmr_core.benchmarks.registry import load_benchmark
 from qmr_core.engines.base import Decoding
 from qmr_core.engines.hf import HFEngine
-from qmr_core.model_registry import resolve_model
-from qmr_core.prompts import STEPS
+from qmr_core.models.registry import resolve_model
+from qmr_core.benchmarks.prompts import STEPS
 
 
 def measure(engine: HFEngine, batch: int, max_new_tokens: int, fixed: bool, repeats: int) -> tuple[float, int, float]:

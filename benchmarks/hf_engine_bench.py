@@ -19,11 +19,11 @@ import sys
 import time
 from dataclasses import dataclass, field
 
-from qmr_core.benchmarks import load_benchmark
+from qmr_core.benchmarks.registry import load_benchmark
 from qmr_core.engines.base import Decoding, Generation
 from qmr_core.engines.hf import HFEngine
-from qmr_core.model_registry import resolve_model
-from qmr_core.prompts import STEPS, Messages
+from qmr_core.models.registry import resolve_model
+from qmr_core.benchmarks.prompts import STEPS, Messages
 
 
 @dataclass

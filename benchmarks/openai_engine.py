@@ -15,10 +15,10 @@ from __future__ import annotations
 import argparse
 import time
 
-from qmr_core.benchmarks import load_benchmark
+from qmr_core.benchmarks.registry import load_benchmark
 from qmr_core.engines import build_engine, model_ref_for
 from qmr_core.engines.base import Decoding
-from qmr_core.prompts import STEPS
+from qmr_core.benchmarks.prompts import STEPS
 
 
 def main() -> None:

@@ -33,7 +33,7 @@ import json, sys, time, torch
 torch.set_num_threads(int(sys.argv[3]))
 from qmr_core.engines.base import Decoding
 from qmr_core.engines.hf import HFEngine
-from qmr_core.model_registry import resolve_model
+from qmr_core.models.registry import resolve_model
 t0 = time.perf_counter()
 engine = HFEngine(resolve_model(sys.argv[1]), device="cpu")
 load = time.perf_counter() - t0

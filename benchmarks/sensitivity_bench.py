@@ -20,10 +20,10 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from qmr_core import sensitivity as sens  # noqa: E402
+from qmr_core.sensitivity import layers as sens  # noqa: E402
 from qmr_core.engines.hf import HFEngine  # noqa: E402
-from qmr_core.model_registry import resolve_model  # noqa: E402
-from qmr_core.prompts import get_template  # noqa: E402
+from qmr_core.models.registry import resolve_model  # noqa: E402
+from qmr_core.benchmarks.prompts import get_template  # noqa: E402
 from qmr_core.quant.rtn import RTNSpec, choose_group_size  # noqa: E402
 
 

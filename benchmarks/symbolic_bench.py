@@ -29,7 +29,7 @@ from qmr_core.diagnose.processbench import (
     processbench_metrics,
 )
 from qmr_core.diagnose.step_checker import check_steps
-from qmr_core.steps import split_steps
+from qmr_core.benchmarks.steps import split_steps
 
 REPO = Path(__file__).resolve().parents[1]
 

@@ -14,7 +14,7 @@ import time
 
 from qmr_core.diagnose.teacher_forcing import TFItem, teacher_force
 from qmr_core.engines.hf import HFEngine
-from qmr_core.model_registry import resolve_model
+from qmr_core.models.registry import resolve_model
 from qmr_core.store import Store
 
 

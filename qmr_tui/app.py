@@ -17,7 +17,7 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from qmr_core.annotations import AnnotationStore, default_author
+from qmr_core.review.annotations import AnnotationStore, default_author
 from qmr_core.browse import Comparison, FailureFilters, RunInfo
 from qmr_core.errors import QmrError
 from qmr_core.review.store import ReviewStore

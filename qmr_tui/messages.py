@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import pyarrow as pa
 from textual.message import Message
 
-from qmr_core.annotations import Annotation
+from qmr_core.review.annotations import Annotation
 from qmr_core.browse import FailureFilters, FilterResult, RunInfo, TraceDetail
 from qmr_core.browse.summary import Summary
 from qmr_core.store import Store

@@ -19,7 +19,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from qmr_core.annotations import empty_annotations
+from qmr_core.review.annotations import empty_annotations
 from qmr_core.browse.runs import Comparison
 from qmr_core.store import Store
 from qmr_core.store.queries import PRECISION_COLUMNS, short_quant_label

@@ -7,9 +7,9 @@ from dataclasses import dataclass, field
 import duckdb
 import pyarrow as pa
 
-from qmr_core.annotations import empty_annotations
+from qmr_core.review.annotations import empty_annotations
 from qmr_core.browse.runs import Comparison, RunInfo
-from qmr_core.sensitivity_grid import Grid, load_grid
+from qmr_core.sensitivity.grid import Grid, load_grid
 from qmr_core.store import Store
 
 OUTCOME_SQL = """

@@ -14,7 +14,7 @@ from typing import Literal
 
 import duckdb
 
-from qmr_core.annotations import Annotation, AnnotationStore
+from qmr_core.review.annotations import Annotation, AnnotationStore
 from qmr_core.browse.align import AlignedRow, WordTag, align_steps, first_divergent_row, normalise, word_diff
 from qmr_core.browse.divergence import TraceDivergence, load_divergence
 from qmr_core.errors import QmrError

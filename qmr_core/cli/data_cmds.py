@@ -12,7 +12,7 @@ from rich.table import Table
 
 from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store
 from qmr_core.errors import QmrError
-from qmr_core.export import FORMATS, export_query, format_cell
+from qmr_core.report.export import FORMATS, export_query, format_cell
 from qmr_core.store import SCHEMA_VERSION, Store
 from qmr_core.store.sandbox import check_read_only_sql
 

@@ -12,13 +12,13 @@ from rich.panel import Panel
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from qmr_core.benchmarks import LoadReport, Problem, load_benchmark, select
+from qmr_core.benchmarks.registry import LoadReport, Problem, load_benchmark, select
 from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store, resolve_run
 from qmr_core.engines import ENGINES, build_engine, engine_key, model_ref_for
 from qmr_core.engines.base import Decoding
 from qmr_core.errors import QmrError
-from qmr_core.evaluate import BatchStats, execute_run, finish_run, mark_complete, plan_run, register_model, start_run, store_problems
-from qmr_core.prompts import TEMPLATES, get_template
+from qmr_core.generate.evaluate import BatchStats, execute_run, finish_run, mark_complete, plan_run, register_model, start_run, store_problems
+from qmr_core.benchmarks.prompts import TEMPLATES, get_template
 from qmr_core.store import Store, lease
 from qmr_core.store.queries import quant_label, run_summaries
 

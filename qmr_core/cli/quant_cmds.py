@@ -14,12 +14,12 @@ from rich.markup import escape
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from qmr_core.benchmarks import Problem, load_benchmark
+from qmr_core.benchmarks.registry import Problem, load_benchmark
 from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store
 from qmr_core.cli.eval_cmds import evaluate_model, load_selection
 from qmr_core.engines.base import Decoding
 from qmr_core.errors import QmrError
-from qmr_core.model_registry import resolve_model
+from qmr_core.models.registry import resolve_model
 from qmr_core.paths import cache_dir
 from qmr_core.quant.library_output import library_output_to
 from qmr_core.quant.spec import BACKENDS, METHODS, QuantSpec, default_spec

@@ -13,9 +13,8 @@ from rich.table import Table
 
 from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store, resolve_run
 from qmr_core.errors import QmrError
-from qmr_core.report import (
-    FORMATS, TEXT, ReportTable, build_report, render_csv_text, render_html, render_latex, render_markdown, write_csv,
-)
+from qmr_core.report.paper import FORMATS, TEXT, ReportTable, build_report
+from qmr_core.report.render import render_csv_text, render_html, render_latex, render_markdown, write_csv
 
 import_app = typer.Typer(help="Bring results from other tools into the store.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
@@ -63,7 +62,7 @@ def report_command(
 
     images: list[Path] = []
     if plots is not None:
-        from qmr_core.plots import write_plots
+        from qmr_core.report.plots import write_plots
 
         images, skipped = write_plots(data, tables, plots, judge)
         for name in skipped:

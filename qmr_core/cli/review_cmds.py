@@ -9,7 +9,7 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from qmr_core.annotations import default_author
+from qmr_core.review.annotations import default_author
 from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store, resolve_run
 from qmr_core.errors import QmrError
 
@@ -111,7 +111,7 @@ def judge_accuracy_command(
 
     Example: qmr judge-accuracy --db qmr-demo.duckdb --set error_type-n40-s0
     """
-    from qmr_core.report import render_csv_text, render_latex, render_markdown
+    from qmr_core.report.render import render_csv_text, render_latex, render_markdown
     from qmr_core.review.accuracy import accuracy_tables, load_accuracy
     from qmr_core.review.store import ReviewStore
 

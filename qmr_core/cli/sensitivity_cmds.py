@@ -12,7 +12,7 @@ from rich.table import Table
 
 from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, open_store, resolve_run
 from qmr_core.errors import QmrError
-from qmr_core.sensitivity_grid import SCOPES
+from qmr_core.sensitivity.grid import SCOPES
 
 if TYPE_CHECKING:
     from qmr_core.engines.hf import HFEngine
@@ -41,7 +41,7 @@ def _check_method(method: str, bits: int | None, group_size: int | None, source:
 
 
 def _quantizer(method: str, bits: int | None, group_size: int | None, asym: bool, source: Path | None, model):
-    from qmr_core import sensitivity as sens
+    from qmr_core.sensitivity import layers as sens
     from qmr_core.quant.rtn import RTNSpec, choose_group_size
 
     if method == "rtn":
@@ -55,15 +55,15 @@ def _quantizer(method: str, bits: int | None, group_size: int | None, asym: bool
 
 
 def _check_metric(metric: str) -> None:
-    from qmr_core.sensitivity_table import METRICS
+    from qmr_core.sensitivity.table import METRICS
 
     if metric not in METRICS:
         raise QmrError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")
 
 
 def _print_grid(store, sens_id: str | None, metric: str) -> None:
-    from qmr_core.sensitivity_grid import load_grid
-    from qmr_core.sensitivity_table import METRICS, extremes, grid_table
+    from qmr_core.sensitivity.grid import load_grid
+    from qmr_core.sensitivity.table import METRICS, extremes, grid_table
 
     _check_metric(metric)
     grid = load_grid(store, sens_id)
@@ -111,7 +111,7 @@ def sensitivity_command(
 
     Example: qmr sensitivity --model smollm2-135m --method rtn --bits 3 --db qmr-demo.duckdb
     """
-    from qmr_core.sensitivity_grid import list_analyses
+    from qmr_core.sensitivity.grid import list_analyses
 
     if list_all:
         store = open_store(db)
@@ -140,12 +140,12 @@ def sensitivity_command(
     _check_method(method, bits, group_size, source)
     _check_metric(metric)
     store = open_store(db)
-    from qmr_core import sensitivity as sens
+    from qmr_core.sensitivity import layers as sens
     from qmr_core.engines import build_engine, model_ref_for
     from qmr_core.engines.base import Decoding
-    from qmr_core.evaluate import register_model
-    from qmr_core.prompts import get_template
-    from qmr_core.benchmarks import Problem
+    from qmr_core.generate.evaluate import register_model
+    from qmr_core.benchmarks.prompts import get_template
+    from qmr_core.benchmarks.registry import Problem
     from qmr_core.store.queries import run_problem_rows
 
     ref = model_ref_for("hf", model)

@@ -66,7 +66,7 @@ def score_divergence(store: Store, run_id: str, base_run_id: str, *, device: str
     from qmr_core.store.queries import run_model_spec
     from qmr_core.diagnose.teacher_forcing import TFItem
     from qmr_core.engines.hf import HFEngine
-    from qmr_core.model_registry import resolve_model
+    from qmr_core.models.registry import resolve_model
 
     def tf(s: dict) -> TFItem:
         return TFItem((s["problem_id"], s["sample_idx"]), s["prompt"], s["output"], s["spans"], s["finish_reason"] == "eos")

@@ -15,7 +15,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from qmr_core.auc import AucResult, delong
+from qmr_core.diagnose.auc import AucResult, delong
 from qmr_core.store import Store
 
 METRICS = {

@@ -124,7 +124,7 @@ def _teacher_force(store: Store, run_id: str, base_run_id: str, failing: list[Sa
                    device: str, batch_size: int, control: bool, force: bool, progress: Progress | None) -> int:
     from qmr_core.diagnose.teacher_forcing import TFItem, teacher_force  # torch: only the commands that use it load it
     from qmr_core.engines.hf import HFEngine
-    from qmr_core.model_registry import resolve_model
+    from qmr_core.models.registry import resolve_model
 
     wanted: dict[tuple[str, int], dict] = {}
     for s in failing:

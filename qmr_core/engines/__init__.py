@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from qmr_core.engines.base import Decoding, Engine, Generation
 from qmr_core.errors import QmrError
-from qmr_core.model_registry import ModelRef, resolve_model
+from qmr_core.models.registry import ModelRef, resolve_model
 
 ENGINES = ("hf", "openai", "vllm")
 

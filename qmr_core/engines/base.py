@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Protocol
 
-from qmr_core.prompts import Messages
+from qmr_core.benchmarks.prompts import Messages
 
 
 @dataclass(frozen=True)

@@ -24,8 +24,8 @@ from qmr_core.engines.base import Decoding, Generation
 from qmr_core.engines.hf_attention import use_sdpa_gqa
 from qmr_core.engines.hf_decode import greedy_decode, plain_greedy
 from qmr_core.errors import QmrError
-from qmr_core.model_registry import ModelRef
-from qmr_core.prompts import Messages, plain_text_prompt
+from qmr_core.models.registry import ModelRef
+from qmr_core.benchmarks.prompts import Messages, plain_text_prompt
 from qmr_core.quant import loading as quant_loading
 from qmr_core.quant.backend_common import import_quietly
 from qmr_core.quant.float_copy import materialize_gguf

@@ -44,8 +44,8 @@ from qmr_core.engines.base import Decoding, Generation
 from qmr_core.engines.completions import Completions
 from qmr_core.engines.endpoints import Endpoint, EndpointPool
 from qmr_core.errors import QmrError
-from qmr_core.model_registry import ModelRef
-from qmr_core.prompts import Messages
+from qmr_core.models.registry import ModelRef
+from qmr_core.benchmarks.prompts import Messages
 
 T = TypeVar("T")
 
@@ -196,7 +196,7 @@ def served_model_ref(spec: str) -> ModelRef:
     of the same checkpoint. Any other served name becomes ``openai:<name>``. The server address is
     deliberately not part of the identity: a run resumes against a restarted or moved server.
     """
-    from qmr_core.model_registry import ALIASES, resolve_model
+    from qmr_core.models.registry import ALIASES, resolve_model
 
     spec = spec.strip()
     if not spec:

@@ -7,11 +7,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, cast
 
-from qmr_core.benchmarks import Problem
+from qmr_core.benchmarks.registry import Problem
 from qmr_core.engines import build_engine
 from qmr_core.engines.base import Decoding
-from qmr_core.model_registry import ModelRef
-from qmr_core.prompts import get_template
+from qmr_core.models.registry import ModelRef
+from qmr_core.benchmarks.prompts import get_template
 
 if TYPE_CHECKING:
     from qmr_core.engines.hf import HFEngine

@@ -31,8 +31,8 @@ from qmr_core.engines.vllm_server import (
     vllm_python,
 )
 from qmr_core.errors import QmrError
-from qmr_core.model_registry import ModelRef, resolve_model
-from qmr_core.prompts import Messages, plain_text_prompt
+from qmr_core.models.registry import ModelRef, resolve_model
+from qmr_core.benchmarks.prompts import Messages, plain_text_prompt
 
 DTYPES = {"float32": "float32", "fp32": "float32", "bfloat16": "bfloat16", "bf16": "bfloat16",
           "float16": "float16", "fp16": "float16"}

@@ -11,8 +11,8 @@ from collections.abc import Callable
 from functools import lru_cache
 from pathlib import Path
 
-from qmr_core.model_registry import ModelRef
-from qmr_core.prompts import Messages, plain_text_prompt
+from qmr_core.models.registry import ModelRef
+from qmr_core.benchmarks.prompts import Messages, plain_text_prompt
 
 
 @lru_cache(maxsize=4)

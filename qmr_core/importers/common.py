@@ -15,13 +15,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from qmr_core.benchmarks import REGISTRY, benchmark_name_for_path, load_benchmark
-from qmr_core.problems import LoadReport, Problem, row_to_problem
+from qmr_core.benchmarks.registry import REGISTRY, benchmark_name_for_path, load_benchmark
+from qmr_core.benchmarks.problems import LoadReport, Problem, row_to_problem
 from qmr_core.engines.base import Generation
 from qmr_core.errors import QmrError
-from qmr_core.evaluate import register_model, sample_rows, store_problems, write_batch
+from qmr_core.generate.evaluate import register_model, sample_rows, store_problems, write_batch
 from qmr_core.importers.verdicts import ExternalVerdict, write_external_verdicts
-from qmr_core.model_registry import ModelRef, alias_of_float_copy, resolve_model
+from qmr_core.models.registry import ModelRef, alias_of_float_copy, resolve_model
 from qmr_core.store import Store, upsert_rows
 
 BATCH = 256

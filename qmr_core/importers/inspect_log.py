@@ -22,7 +22,7 @@ from qmr_core.importers.common import (
     math_or_gsm8k_problem, model_ref_from_name, write_run,
 )
 from qmr_core.importers.lm_eval import task_benchmark
-from qmr_core.model_registry import ModelRef
+from qmr_core.models.registry import ModelRef
 from qmr_core.store import Store
 
 ENGINE = "inspect"

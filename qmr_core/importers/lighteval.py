@@ -25,15 +25,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from qmr_core.problems import Problem
+from qmr_core.benchmarks.problems import Problem
 from qmr_core.errors import QmrError
 from qmr_core.importers.chat_render import render_messages
 from qmr_core.importers.common import (
     ImportedSample, ImportResult, ModelOverride, ProblemIndex, RunSpec, benchmark_name, find_problem_text, math_or_gsm8k_problem,
     model_ref_from_name, write_run,
 )
-from qmr_core.model_registry import ModelRef
-from qmr_core.prompts import Messages
+from qmr_core.models.registry import ModelRef
+from qmr_core.benchmarks.prompts import Messages
 from qmr_core.store import Store
 
 ENGINE = "lighteval"

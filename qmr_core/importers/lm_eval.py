@@ -34,12 +34,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from qmr_core.problems import Problem, row_to_problem
+from qmr_core.benchmarks.problems import Problem, row_to_problem
 from qmr_core.errors import QmrError
 from qmr_core.importers.common import (
     ImportedSample, ImportResult, ModelOverride, ProblemIndex, RunSpec, benchmark_name, model_ref_from_name, norm_text, write_run,
 )
-from qmr_core.model_registry import ModelRef
+from qmr_core.models.registry import ModelRef
 from qmr_core.store import Store
 
 __all__ = ["BenchmarkChoice", "ImportResult", "ModelOverride", "import_lm_eval", "map_problem", "task_benchmark"]

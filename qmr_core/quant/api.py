@@ -17,9 +17,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from qmr_core import __version__
-from qmr_core.benchmarks import Problem
+from qmr_core.benchmarks.registry import Problem
 from qmr_core.errors import QmrError
-from qmr_core.model_registry import ModelRef, resolve_model
+from qmr_core.models.registry import ModelRef, resolve_model
 from qmr_core.quant import calibration as calib
 from qmr_core.quant.backend_common import BackendResult, LayerProgress
 from qmr_core.quant.loading import read_quant_config

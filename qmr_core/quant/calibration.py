@@ -22,7 +22,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from qmr_core.benchmarks import Problem, load_benchmark
+from qmr_core.benchmarks.registry import Problem, load_benchmark
 from qmr_core.errors import QmrError
 from qmr_core.paths import BUNDLED_DATA_DIR, cache_dir
 

@@ -5,7 +5,7 @@
   decompressing in every forward (17.8 vs 7.6 tok/s for SmolLM2 in the library survey,
   shared/notes/quantization-libraries.md). For weight-only schemes the weight fake-quantization left attached is then switched off:
   re-quantizing an already dequantized weight with its own scale gives it back exactly, so this
-  changes no number (tests/test_quant_loading.py checks the logits). Activation quantization
+  changes no number (tests/unit/test_quant_loading.py checks the logits). Activation quantization
   (W8A8) stays on, because it is part of the method.
 - GPTQ / AWQ format (GPTQModel, AutoGPTQ, AutoAWQ): transformers hands these to GPTQModel's kernels
   (needs `gptqmodel` and `optimum`). AutoGPTQ writes its weights as ``gptq_model-4bit-128g.safetensors``

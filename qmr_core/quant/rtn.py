@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from qmr_core.errors import QmrError
-from qmr_core.rtn_spec import RTNSpec, parse_rtn_tag
+from qmr_core.models.rtn_spec import RTNSpec, parse_rtn_tag
 
 DEFAULT_SKIP = ("lm_head",)
 __all__ = ["DEFAULT_SKIP", "RTNSpec", "parse_rtn_tag", "fake_quantize", "quantizable_linears", "choose_group_size", "rtn_quantize_"]

@@ -1,6 +1,6 @@
 """The recipe saved next to a recovery adapter (`qmr_recovery.json`): what it sits on and how it was made.
 
-Reading and recognizing it lives in `qmr_core.adapters` (the model registry needs it); this module writes it.
+Reading and recognizing it lives in `qmr_core.models.adapters` (the model registry needs it); this module writes it.
 """
 
 from __future__ import annotations
@@ -9,7 +9,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from qmr_core.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, RECIPE_FILE, adapter_hash, is_adapter_dir, read_recipe
+from qmr_core.models.adapters import ADAPTER_CONFIG, ADAPTER_WEIGHTS, RECIPE_FILE, adapter_hash, is_adapter_dir, read_recipe
 
 __all__ = ["ADAPTER_CONFIG", "ADAPTER_WEIGHTS", "RECIPE_FILE", "adapter_hash", "is_adapter_dir", "read_recipe", "write_recipe"]
 

@@ -12,11 +12,11 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from qmr_core.benchmarks import Problem
+from qmr_core.benchmarks.registry import Problem
 from qmr_core.compare import compare_runs
 from qmr_core.engines.base import Decoding
 from qmr_core.errors import QmrError
-from qmr_core.prompts import get_template
+from qmr_core.benchmarks.prompts import get_template
 from qmr_core.recover.build import UNTYPED, error_types_of
 from qmr_core.recover.recipe import read_recipe
 from qmr_core.store import Store
@@ -38,7 +38,7 @@ class EvalPlan:
 
 
 def recovery_row(store: Store, adapter_dir: Path) -> dict:
-    from qmr_core.model_registry import resolve_model
+    from qmr_core.models.registry import resolve_model
 
     ref = resolve_model(str(adapter_dir))
     rows = store.query_dicts("SELECT * FROM recoveries WHERE model_id = ?", [ref.model_id])

@@ -200,7 +200,7 @@ def train_adapter(
     from qmr_core.store.queries import run_model_spec
     from qmr_core.engines.hf import load_model_and_tokenizer
     from qmr_core.quant.float_copy import quiet_transformers as _quiet_transformers
-    from qmr_core.model_registry import resolve_model
+    from qmr_core.models.registry import resolve_model
 
     rec_set = _set_row(store, set_id)
     set_id, quant_run_id = rec_set["set_id"], rec_set["quant_run_id"]

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from itertools import combinations
 
-from qmr_core.annotations import ERROR_TYPES, SampleKey
+from qmr_core.review.annotations import ERROR_TYPES, SampleKey
 from qmr_core.tables import FLOAT, INT, PCT, TEXT, ReportTable
 from qmr_core.review.stats import Proportion, cohen_kappa
 from qmr_core.review.store import BlindLabel, ReviewStore

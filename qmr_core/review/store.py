@@ -20,7 +20,7 @@ from pathlib import Path
 
 import duckdb
 
-from qmr_core.annotations import ERROR_TYPES, AnnotationStore, SampleKey, annotations_path, default_author
+from qmr_core.review.annotations import ERROR_TYPES, AnnotationStore, SampleKey, annotations_path, default_author
 from qmr_core.errors import QmrError
 
 REVIEW_SCHEMA_VERSION = 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from qmr_core.errors import QmrError
-from qmr_core.model_registry import resolve_model
+from qmr_core.models.registry import resolve_model
 from qmr_core.store.store import Store
 
 RUN_SUMMARY_SQL = """
@@ -41,7 +41,7 @@ PRECISION_COLUMNS = "m.source_precision, json_extract_string(r.engine_json, '$.d
 def precision_label(source_precision: str | None, run_dtype: str | None = None) -> str:
     """An unquantized model's precision, honestly: 'fp32 (dequantized Q4_1)' for a GGUF read as float,
     'bf16' for a bf16 checkpoint, 'fp32 (from bf16)' when upcast; 'fp' when the source is unknown."""
-    from qmr_core.model_precision import float_name
+    from qmr_core.models.precision import float_name
 
     if not source_precision:
         return "fp"

@@ -13,7 +13,7 @@ from textual.screen import ModalScreen
 from textual.widgets import Button, Input, Label, Markdown, OptionList, Select, Static
 from textual.widgets.option_list import Option
 
-from qmr_core.annotations import ERROR_TYPES
+from qmr_core.review.annotations import ERROR_TYPES
 from qmr_core.browse import FailureFilters, FilterResult, TraceDetail
 from qmr_core.browse.failures import FACETS
 from qmr_core.browse.trace import describe_annotation

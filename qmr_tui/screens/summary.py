@@ -16,8 +16,8 @@ from textual.widgets import Footer, Static
 
 from qmr_core.browse import Comparison, list_runs
 from qmr_core.browse.summary import Summary, load_summary
-from qmr_core.sensitivity_grid import Grid
-from qmr_core.sensitivity_table import extremes, grid_table
+from qmr_core.sensitivity.grid import Grid
+from qmr_core.sensitivity.table import extremes, grid_table
 from qmr_tui.messages import LoadFailed, SummaryLoaded
 from qmr_tui.widgets.bar_chart import BarChart
 

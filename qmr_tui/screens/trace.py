@@ -13,7 +13,7 @@ from textual.containers import Vertical, VerticalScroll
 from textual.screen import Screen
 from textual.widgets import Footer, Static
 
-from qmr_core.annotations import Annotation
+from qmr_core.review.annotations import Annotation
 from qmr_core.browse import FailureFilters, TraceDetail, load_trace
 from qmr_core.browse.trace import Side, describe_annotation, sample_markdown
 from qmr_tui.messages import AnnotationSaved, LoadFailed, TraceLoaded

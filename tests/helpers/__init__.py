@@ -1,0 +1,1 @@
+"""Builders shared by several test files (stores, reference kernels, Pilot helpers)."""
