@@ -19,19 +19,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
-from qmr_core.diagnose.processbench import (
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's qmr_core, not an installed one
+
+from qmr_core.diagnose.processbench import (  # noqa: E402
     PBItem,
     flag_precision,
     load_processbench,
     processbench_metrics,
 )
-from qmr_core.diagnose.step_checker import check_steps
-from qmr_core.steps import split_steps
-
-REPO = Path(__file__).resolve().parents[1]
+from qmr_core.diagnose.step_checker import check_steps  # noqa: E402
+from qmr_core.steps import split_steps  # noqa: E402
 
 
 def _split_report(name: str, items: list[PBItem], preds: list[int | None]) -> None:

@@ -94,7 +94,32 @@ def _coin_facts(text: str) -> list[tuple[str, Fraction, Fraction]]:
 def fact_claims(text: str) -> list[tuple[str, Fraction, Fraction]]:
     """(text, true value, stated value) of each false fixed fact the text states."""
     text = text[:MAX_TEXT]
-    return _count_facts(text) + _month_facts(text) + _coin_facts(text) + _interval_facts(text)
+    return _count_facts(text) + _month_facts(text) + _coin_facts(text) + _interval_facts(text) + _dozen_facts(text)
+
+
+# -- "half a dozen plates means 6/2 = 3 plates" ---------------------------------------------------
+
+_DOZENS = {"half a": Fraction(1, 2), "a half": Fraction(1, 2), "a": Fraction(1), "one": Fraction(1),
+           "two": Fraction(2), "three": Fraction(3), "four": Fraction(4), "five": Fraction(5), "six": Fraction(6)}
+_DOZEN = re.compile(
+    r"(?i)(?<![\w.])(" + "|".join(sorted(_DOZENS, key=len, reverse=True)) + r"|\d+(?:\.\d+)?)\s+dozens?"
+    r"(?:\s+[a-z]+){0,2}?\s+(?:is|are|means|equals|makes|=)\s+((?:\d+(?:\.\d+)?\s*(?:[-+*/\u00d7x=]\s*)?)+)"
+    r"(?=\s*(?:[a-z]|[.,;:)]|$))"
+)
+
+
+def _dozen_facts(text: str) -> list[tuple[str, Fraction, Fraction]]:
+    """A count of dozens restated as a number: the number written last is the one stated."""
+    out = []
+    plain = re.sub(r"\\[()\[\]]|\$(?!\s*\d)", " ", text)
+    for m in _DOZEN.finditer(plain):
+        count = m.group(1).lower()
+        exact = 12 * (_DOZENS[count] if count in _DOZENS else Fraction(count))
+        numbers = re.findall(r"\d+(?:\.\d+)?", m.group(2))
+        stated = Fraction(numbers[-1])
+        if stated != exact:
+            out.append((m.group(0).strip(), exact, stated))
+    return out
 
 
 # -- durations between two clock times or two dates --------------------------------------------

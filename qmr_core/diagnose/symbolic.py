@@ -45,7 +45,8 @@ from qmr_core.diagnose.sides import (  # noqa: F401  (re-exported for trace_rule
 )
 from qmr_core.diagnose.units import explained, mark_plain_units, share_claims
 
-CHECKER_VERSION = "qmr-symbolic/2"
+CHECKER_VERSION = "qmr-symbolic/3"
+WORDING = {"self-correction": "says it is wrong", "disputes problem": "says the problem statement is wrong"}
 
 MAX_CLAIMS = 200  # per step
 
@@ -86,9 +87,16 @@ class Claim:
     holds: bool
     computed: str  # the exact value of the computed side
     stated: str  # the value the step states for it
-    rule: str = "arithmetic"  # or algebra | equation | named | final answer (trace_rules.py)
+    rule: str = "arithmetic"  # or algebra | equation | named | final answer (trace_rules.py) | rate | wording.py's
+
+    @property
+    def error_type(self) -> str:
+        """The taxonomy type of the error the claim shows: a misquoted problem is misread, the rest are slips."""
+        return "Conceptual" if self.rule in ("rate", "disputes problem") else "Execution"
 
     def describe(self) -> str:
+        if not self.computed:
+            return f"{self.text!r}: the step {WORDING[self.rule]}"
         if self.rule in ("arithmetic", "share", "fact"):
             return f"{self.text} is false: the left side is {_fmt(self.lhs_value)}, the right side {_fmt(self.rhs_value)}"
         return f"{self.text} is false ({self.rule}): {self.computed} expected, {self.stated} stated"
