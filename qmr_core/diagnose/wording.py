@@ -49,7 +49,7 @@ def _restated(text: str) -> list[tuple[str, Fraction, Fraction]]:
         if (unit1 or "") != (unit2 or "") or unit1 == "%":
             continue  # a conversion, or a percent read two ways
         a, b = _value(first), _value(second)
-        decimals = max(len(first.partition(".")[2]), len(second.partition(".")[2]))
+        decimals = min(len(first.partition(".")[2]), len(second.partition(".")[2]))  # the coarser one may be rounded
         if abs(a - b) > Fraction(1, 10**decimals):
             out.append((m.group(0), a, b))
     return out
