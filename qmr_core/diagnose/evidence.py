@@ -17,7 +17,7 @@ from qmr_core.diagnose.combine import DIVERGENCE, SYMBOLIC, Combined, Locator, c
 from qmr_core.diagnose.judge import JudgeCase, JudgeSpec, JudgeVerdict, LLMJudge, majority_vote, parse_verdict
 from qmr_core.diagnose.judge_protocol import MAX_STEPS_SHOWN
 from qmr_core.diagnose.step_checker import check_steps
-from qmr_core.diagnose.symbolic import CHECKER_VERSION
+from qmr_core.diagnose.step_claims import CHECKER_VERSION
 from qmr_core.diagnose.taxonomy import capability_of
 from qmr_core.store import Store
 

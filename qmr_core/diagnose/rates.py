@@ -22,6 +22,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
 
+from qmr_core.grading.exact_numbers import decimal_value
+
 MAX_TEXT = 20_000
 MAX_MENTIONS = 200  # per text
 
@@ -99,7 +101,7 @@ def rates(text: str) -> list[Rate]:
             continue  # "a" and "each" make a rate only with a time unit ("4 cookies a week")
         if per_word in _NOT_NOUNS or len(per_word) < 3:
             continue
-        value = Fraction(num)
+        value = decimal_value(num)[0]
         noun_key = ""
         if noun is not None:
             first = _singular(noun.split()[0])
@@ -124,7 +126,7 @@ _RESULT = re.compile(r"=\s*\$?\s*(\d+(?:\.\d+)?)")
 
 
 def _results(text: str) -> set[Fraction]:
-    return {Fraction(x) for x in _RESULT.findall(text)}
+    return {decimal_value(x)[0] for x in _RESULT.findall(text)}
 
 
 def rate_flags(problem: str, steps: Sequence[str]) -> list[tuple[int, str, Fraction, Fraction]]:
@@ -136,7 +138,7 @@ def rate_flags(problem: str, steps: Sequence[str]) -> list[tuple[int, str, Fract
         given.setdefault(r.key, set()).add(r.value)
         by_value.setdefault((r.value, r.noun), set()).add(r.per)
     mentioned = {r.start for r in rates(problem_plain)}
-    loose = {Fraction(m.group(0)) for m in re.finditer(r"(?<![\w.])\d+(?:\.\d+)?", problem_plain)
+    loose = {decimal_value(m.group(0))[0] for m in re.finditer(r"(?<![\w.])\d+(?:\.\d+)?", problem_plain)
              if not any(s <= m.start() < s + 12 for s in mentioned)}  # numbers the problem states, not as rates
     derived: set[Fraction] = set()
     out: list[tuple[int, str, Fraction, Fraction]] = []

@@ -1,4 +1,4 @@
-"""The symbolic step checker over a whole trace: each step's claims (symbolic.py), then the rules across steps
+"""The symbolic step checker over a whole trace: each step's claims (step_claims.py), then the rules across steps
 (trace_rules.py). Callers use `check_steps`; the two modules below it never import it.
 """
 
@@ -11,7 +11,7 @@ from fractions import Fraction
 
 from qmr_core.diagnose.arith import MAX_TEXT
 from qmr_core.diagnose.rates import rate_flags
-from qmr_core.diagnose.symbolic import NOT_ASSERTED, Claim, _fmt, find_claims
+from qmr_core.diagnose.step_claims import NOT_ASSERTED, Claim, _fmt, find_claims
 from qmr_core.diagnose.trace_rules import trace_flags
 from qmr_core.diagnose.wording import wording_flags
 

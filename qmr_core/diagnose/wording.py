@@ -17,6 +17,8 @@ from __future__ import annotations
 import re
 from fractions import Fraction
 
+from qmr_core.grading.exact_numbers import decimal_value
+
 MAX_TEXT = 20_000
 
 SELF_CORRECTION = re.compile(
@@ -39,7 +41,8 @@ RESTATED = re.compile(
 
 
 def _value(text: str) -> Fraction:
-    return Fraction(text.replace(",", ""))
+    sign = -1 if text.startswith("-") else 1
+    return sign * decimal_value(text.lstrip("-"))[0]
 
 
 def _restated(text: str) -> list[tuple[str, Fraction, Fraction]]:

@@ -83,9 +83,9 @@ from . import guards as _guards
 from .context import Check
 from .extract import MAX_ANSWER_CHARS, _clean, gold_answer
 from .guards import hazardous
+from .exact_numbers import Num, format_fraction, parse_number, percent
 from .normalize import canonical, clean, strip_markers
-from .numeric import Num, can_round, format_fraction, numbers_equal, parse_number
-from .rounding import Rounding
+from .rounding import Rounding, can_round, numbers_equal
 from .structure import (
     Assignment,
     Based,
@@ -375,7 +375,7 @@ def _percent_scaled(text: str) -> str | None:
     num = parse_number(canonical(text))
     if num is None:
         return None
-    return format_fraction(num.value / 100)
+    return format_fraction(percent(num.value))
 
 
 class _Busy(Exception):
