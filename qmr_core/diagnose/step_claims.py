@@ -262,6 +262,32 @@ def _word_claims(source: str, text: str, approx_context: bool, asserted: bool) -
     return out
 
 
+def _read_sides(toks: list[Tok], seg_start: int, seg_end: int, source: str) -> list[Side | None]:
+    """The segment's sides, each evaluated, or None where the text around it may change its meaning."""
+    raw_sides = _split_sides(toks[seg_start:seg_end])
+    last = len(raw_sides) - 1
+    sides: list[Side | None] = []
+    for k, raw in enumerate(raw_sides):
+        side = raw
+        if k == 0:
+            side = _trim_outer_parens(side, leading=True)
+            if not _first_side_ok(toks, seg_start, side):
+                sides.append(None)
+                continue
+        if k == last:
+            while side and side[-1].kind == "LP":
+                side = side[:-1]  # "= 14.99 (round to two decimals)": a remark opens
+            side = _trim_outer_parens(side, leading=False)
+            if not _last_side_ok(toks, seg_end, side):
+                sides.append(None)
+                continue
+        try:
+            sides.append(evaluate_side(side, source) if side else None)
+        except (Refused, ZeroDivisionError, OverflowError, ValueError):
+            sides.append(None)
+    return sides
+
+
 def find_claims(text: str, context: str = "") -> StepCheck:
     """Every fully numeric equality the step states, judged exactly.
 
@@ -274,28 +300,7 @@ def find_claims(text: str, context: str = "") -> StepCheck:
     asserted = not NOT_ASSERTED.search(text)
     check = StepCheck()
     for seg_start, seg_end in _segments(toks):
-        seg = toks[seg_start:seg_end]
-        raw_sides = _split_sides(seg)
-        last = len(raw_sides) - 1
-        sides: list[Side | None] = []
-        for k, raw in enumerate(raw_sides):
-            side = raw
-            if k == 0:
-                side = _trim_outer_parens(side, leading=True)
-                if not _first_side_ok(toks, seg_start, side):
-                    sides.append(None)
-                    continue
-            if k == last:
-                while side and side[-1].kind == "LP":
-                    side = side[:-1]  # "= 14.99 (round to two decimals)": a remark opens
-                side = _trim_outer_parens(side, leading=False)
-                if not _last_side_ok(toks, seg_end, side):
-                    sides.append(None)
-                    continue
-            try:
-                sides.append(evaluate_side(side, source) if side else None)
-            except (Refused, ZeroDivisionError, OverflowError, ValueError):
-                sides.append(None)
+        sides = _read_sides(toks, seg_start, seg_end, source)
         for k in range(len(sides) - 1):
             lhs, rhs = sides[k], sides[k + 1]
             if lhs is None or rhs is None:
