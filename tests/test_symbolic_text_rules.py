@@ -86,3 +86,7 @@ def test_wording_and_rate_rules_respect_the_checker_scope():
     steps = ["5 blouses x $5.00/blouse = $25.00", "1 skirt x $6.00/skirt = $6.00",
              "Check: 25 + 6 = 31, which is correct."]
     assert rules(steps, SHOP) == []
+
+
+def test_bracketed_alternatives_without_units_are_not_restatements():
+    assert wording_flags("So n = 4 (or 5) works.") == []

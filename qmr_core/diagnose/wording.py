@@ -9,7 +9,7 @@
   solution that overrides the problem has misread it.
 - ``restated``: a value restated in brackets with the same unit and another value:
   ``0.0056 kb/s (or 5.6 kb/s)``; ``2 hours (or 120 minutes)`` and ``0.2 (which is 20%)`` change the
-  unit and are not read.
+  unit, and ``n = 4 (or 5)`` without a unit may list alternatives, so they are not read.
 """
 
 from __future__ import annotations
@@ -49,8 +49,8 @@ def _restated(text: str) -> list[tuple[str, Fraction, Fraction]]:
     out = []
     for m in RESTATED.finditer(text):
         first, unit1, second, unit2 = m.groups()
-        if (unit1 or "") != (unit2 or "") or unit1 == "%":
-            continue  # a conversion, or a percent read two ways
+        if not unit1 or unit1 != unit2 or unit1 == "%":
+            continue  # a conversion, a percent read two ways, or "n = 4 (or 5)": alternatives
         a, b = _value(first), _value(second)
         decimals = min(len(first.partition(".")[2]), len(second.partition(".")[2]))  # the coarser one may be rounded
         if abs(a - b) > Fraction(1, 10**decimals):
