@@ -3,8 +3,8 @@ reference solutions that are known to be correct.
 
     python benchmarks/symbolic_bench.py [--data ../shared/data] [--math-n 1000] [--list dev|holdout|math|gsm8k]
 
-Prints, for ProcessBench GSM8K rows 0-199 (dev: the rules were tuned on these), rows 200-399
-(holdout) and all 400: accuracy on erroneous rows (first flag == label), accuracy on correct rows
+Prints, for the first half of ProcessBench GSM8K by id (gsm8k-0 to gsm8k-199, dev: the rules were
+tuned on these), the second half (holdout) and the whole file: accuracy on erroneous rows (first flag == label), accuracy on correct rows
 (no flag), their harmonic mean F1, and the precision of the first flags, a flag after the label
 counting as wrong. The file is ordered erroneous-first: the holdout has only 7 erroneous rows, so
 its recall is noise; its 193 correct rows are what it measures.
@@ -19,19 +19,27 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
 from pathlib import Path
 
-from qmr_core.diagnose.processbench import (
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))  # this checkout's qmr_core, not an installed one
+
+from qmr_core.diagnose.processbench import (  # noqa: E402
     PBItem,
     flag_precision,
     load_processbench,
     processbench_metrics,
 )
-from qmr_core.diagnose.step_checker import check_steps
-from qmr_core.benchmarks.steps import split_steps
+from qmr_core.diagnose.step_checker import check_steps  # noqa: E402
+from qmr_core.benchmarks.steps import split_steps  # noqa: E402
 
-REPO = Path(__file__).resolve().parents[1]
+
+def _id_order(item: PBItem) -> tuple[str, int]:
+    """'gsm8k-12' before 'gsm8k-100'."""
+    stem, _, num = item.id.rpartition("-")
+    return (stem, int(num)) if num.isdigit() else (item.id, -1)
 
 
 def _split_report(name: str, items: list[PBItem], preds: list[int | None]) -> None:
@@ -42,7 +50,7 @@ def _split_report(name: str, items: list[PBItem], preds: list[int | None]) -> No
     acc_c = "-" if m.acc_correct is None else f"{100 * m.acc_correct:5.1f}%"
     f1 = "-" if m.f1 is None else f"{m.f1:.3f}"
     prec = "-" if fp.precision is None else f"{fp.precision:.3f}"
-    print(f"  {name:<22} erroneous {m.n_error:>3}  acc {acc_e}   correct {m.n_correct:>3}  acc {acc_c}   F1 {f1}"
+    print(f"  {name:<26} erroneous {m.n_error:>3}  acc {acc_e}   correct {m.n_correct:>3}  acc {acc_c}   F1 {f1}"
           f"   flag precision {prec} ({fp.right} right, {fp.wrong} wrong: {fp.late} late)")
 
 
@@ -70,17 +78,18 @@ def main() -> None:
     ap.add_argument("--list", choices=["dev", "holdout", "math", "gsm8k"], action="append", default=[])
     args = ap.parse_args()
 
-    items = load_processbench(args.data / "processbench_gsm8k.jsonl")
+    items = sorted(load_processbench(args.data / "processbench_gsm8k.jsonl"), key=_id_order)
+    half = len(items) // 2
     started = time.perf_counter()
     checks = [check_steps(it.steps, it.problem) for it in items]
     elapsed = time.perf_counter() - started
     preds = [c.first_error_step for c in checks]
     n_steps = sum(len(it.steps) for it in items)
     print(f"ProcessBench gsm8k, symbolic checker ({n_steps / elapsed:.0f} steps/s); a flag after the label is wrong")
-    _split_report("rows 0-199 (dev)", items[:200], preds[:200])
-    _split_report("rows 200-399 (holdout)", items[200:], preds[200:])
-    _split_report("all 400", items, preds)
-    for split, lo, hi in (("dev", 0, 200), ("holdout", 200, 400)):
+    _split_report(f"first half, {half} (dev)", items[:half], preds[:half])
+    _split_report(f"second half, {len(items) - half} (holdout)", items[half:], preds[half:])
+    _split_report(f"whole file, {len(items)}", items, preds)
+    for split, lo, hi in (("dev", 0, half), ("holdout", half, len(items))):
         if split in args.list:
             for it, c in zip(items[lo:hi], checks[lo:hi], strict=True):
                 if c.flags:

@@ -20,8 +20,8 @@ POINTS = (Fraction(2, 7), Fraction(13, 5), Fraction(-11, 3), Fraction(17, 4), Fr
 
 
 def _core(side: Sequence[Tok]) -> list[Tok]:
-    from qmr_core.diagnose.symbolic import (
-        strip_units,  # symbolic imports this module's users
+    from qmr_core.diagnose.step_claims import (
+        strip_units,  # step_claims imports this module's users
     )
 
     core, _units = strip_units(list(side))

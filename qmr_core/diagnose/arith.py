@@ -3,7 +3,8 @@ recursive-descent parser that evaluates it with ``fractions.Fraction``.
 
 Never eval or sympy. Every cost is bounded: text length, tokens per side, nesting depth, literal
 digits, exponent size and the bit length of every intermediate value, so ``10^{10^{10}}`` is
-refused (``Refused``), not computed. Used by the symbolic step checker (symbolic.py).
+refused (``Refused``), not computed. Used by the symbolic step checker (step_claims.py). Number
+literals, percent and LaTeX braces are read by grading/exact_numbers.py, which the grader uses too.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from fractions import Fraction
+
+from qmr_core.grading.exact_numbers import FRAC_COMMANDS, NUMBER_IN_TEXT, brace_group, decimal_value, percent
 
 MAX_TEXT = 20_000  # characters of a step that are read
 MAX_SIDE_TOKENS = 120
@@ -23,7 +26,6 @@ _OPS = {"+", "-", "*", "/", "^", "%"}
 _MULT = {"*", "/"}
 
 _CMD_OPS = {"times": "*", "cdot": "*", "ast": "*", "div": "/"}
-_CMD_FRAC = {"frac", "dfrac", "tfrac", "cfrac"}
 _CMD_TEXT = {"text", "mathrm", "textbf", "mbox", "textit", "mathbf", "textrm", "operatorname", "textnormal", "mathit", "emph"}
 _CMD_REL = {
     "approx", "neq", "ne", "le", "leq", "ge", "geq", "lt", "gt", "equiv", "sim", "simeq", "cong", "pm", "mp",
@@ -42,7 +44,6 @@ def _is_label(content: str) -> bool:
 
 
 _SCALE_WORDS = frozenset("dozen dozens hundred hundreds thousand thousands million millions billion billions percent half".split())
-_NUM_RE = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?(?!\d)|\d+(?:\.\d+)?|\.\d+")
 _WORD_RE = re.compile(r"[A-Za-z]+")
 _CMD_RE = re.compile(r"\\([A-Za-z]+)")
 
@@ -94,125 +95,115 @@ def normalize(text: str) -> str:
     return s
 
 
-def _brace_group(s: str, i: int) -> tuple[str, int] | None:
-    """Content of the {...} group starting at s[i] (after spaces), and the index after it."""
-    while i < len(s) and s[i] == " ":
-        i += 1
-    if i >= len(s) or s[i] != "{":
-        return None
-    depth, j = 0, i
-    while j < len(s) and j - i < 400:
-        if s[j] == "{":
-            depth += 1
-        elif s[j] == "}":
-            depth -= 1
-            if depth == 0:
-                return s[i + 1 : j], j + 1
-        j += 1
-    return None
+class _Lexer:
+    """One pass over a normalized step: each reader consumes from position i and returns where it stopped."""
+
+    def __init__(self, s: str, custom_star: bool):
+        self.s = s
+        self.custom_star = custom_star
+        self.toks: list[Tok] = []
+        self.space = True
+
+    def add(self, kind: str, text: str, start: int, end: int, **kw) -> None:
+        self.toks.append(Tok(kind, text, start, end, self.space, **kw))
+        self.space = False
+
+    def number(self, i: int) -> int:
+        m = NUMBER_IN_TEXT.match(self.s, i)
+        assert m is not None  # a digit, or a point before a digit, always starts a number
+        raw = m.group(0)
+        if sum(ch.isdigit() for ch in raw) > MAX_LITERAL_DIGITS:
+            self.add("BIG", raw, i, m.end())
+        else:
+            value, decimals, _sig = decimal_value(raw)
+            self.add("NUM", raw, i, m.end(), value=value, decimals=decimals or 0)
+        return m.end()
+
+    def command(self, i: int) -> int:
+        s = self.s
+        m = _CMD_RE.match(s, i)
+        if not m:
+            if i + 1 < len(s) and s[i + 1] in ",;: ":  # "\," "\;" "\ " are spaces
+                self.space = True
+            else:  # "\&", "\#", "\\": never part of a number
+                self.add("PUNCT", s[i : i + 2], i, i + 2)
+            return i + 2
+        name, end = m.group(1), m.end()
+        if name in _CMD_TEXT:
+            return self.text_group(name, i, end)
+        if name == "ast" and self.custom_star:
+            self.add("PUNCT", "*", i, end)
+        elif name in _CMD_OPS:
+            self.add("OP", _CMD_OPS[name], i, end)
+        elif name in FRAC_COMMANDS:
+            self.add("FRAC", name, i, end)
+        elif name == "sqrt":
+            self.add("SQRT", name, i, end)
+        elif name in _CMD_REL:
+            self.add("REL", name, i, end)
+        elif name == "boxed":
+            self.add("BOX", name, i, end)
+        elif name in _CMD_SPACE:
+            self.space = True
+        else:
+            self.add("CMD", name, i, end)
+        return end
+
+    def text_group(self, name: str, i: int, end: int) -> int:
+        """\\text{12} is the number itself; \\text{ apples} is a unit."""
+        group = brace_group(self.s, end)
+        if group is None:
+            self.add("CMD", name, i, end)
+            return end
+        content, after = group
+        if re.fullmatch(r"\s*[\d.,]+\s*", content):
+            for t in tokenize(content):
+                self.add(t.kind, t.text, end + 1 + t.start, end + 1 + t.end, value=t.value, decimals=t.decimals)
+        elif content.strip():
+            self.add("UNIT", content.strip(), i, after)
+        return after
+
+    def word(self, i: int) -> int:
+        m = _WORD_RE.match(self.s, i)
+        if m:
+            self.add("WORD", m.group(0), i, m.end())
+            return m.end()
+        self.add("WORD", self.s[i], i, i + 1)  # a letter outside ASCII
+        return i + 1
+
+    def symbol(self, i: int) -> int:
+        c = self.s[i]
+        if c == "*" and self.custom_star:
+            self.add("PUNCT", c, i, i + 1)
+        elif c in _OPS:
+            self.add("OP", c, i, i + 1)
+        elif c == "(" and (m := _LABEL_RE.match(self.s, i)) and _is_label(m.group(1)):
+            self.add("LABEL", m.group(1), i, m.end())  # "7995 (total cookies) - 2595 (rainbow cookies)"
+            return m.end()
+        else:
+            kind = {"(": "LP", "{": "LP", ")": "RP", "}": "RP", "=": "EQ", "<": "REL", ">": "REL"}.get(c, "PUNCT")
+            self.add(kind, c, i, i + 1)
+        return i + 1
 
 
 def tokenize(s: str, custom_star: bool = False) -> list[Tok]:
-    toks: list[Tok] = []
-    i, space = 0, True
-    n = len(s)
-
-    def add(kind: str, text: str, start: int, end: int, **kw) -> None:
-        nonlocal space
-        toks.append(Tok(kind, text, start, end, space, **kw))
-        space = False
-
+    lexer = _Lexer(s, custom_star)
+    i, n = 0, len(s)
     while i < n:
         c = s[i]
         if c.isspace():
-            space = True
+            lexer.space = True
             i += 1
-            continue
-        if c.isdigit() or (c == "." and i + 1 < n and s[i + 1].isdigit()):
-            m = _NUM_RE.match(s, i)
-            assert m is not None  # a digit, or a point before a digit, always starts a number
-            raw = m.group(0)
-            digits = raw.replace(",", "")
-            if sum(ch.isdigit() for ch in digits) > MAX_LITERAL_DIGITS:
-                add("BIG", raw, i, m.end())
-            else:
-                whole, _, frac = digits.partition(".")
-                value = Fraction(int((whole or "0") + frac), 10 ** len(frac))
-                add("NUM", raw, i, m.end(), value=value, decimals=len(frac))
-            i = m.end()
-            continue
-        if c == "\\":
-            m = _CMD_RE.match(s, i)
-            if not m:
-                if i + 1 < n and s[i + 1] in ",;: ":  # "\," "\;" "\ " are spaces
-                    space = True
-                else:  # "\&", "\#", "\\": never part of a number
-                    add("PUNCT", s[i : i + 2], i, i + 2)
-                i += 2
-                continue
-            name, end = m.group(1), m.end()
-            if name == "ast" and custom_star:
-                add("PUNCT", "*", i, end)
-            elif name in _CMD_OPS:
-                add("OP", _CMD_OPS[name], i, end)
-            elif name in _CMD_FRAC:
-                add("FRAC", name, i, end)
-            elif name == "sqrt":
-                add("SQRT", name, i, end)
-            elif name in _CMD_TEXT:
-                group = _brace_group(s, end)
-                if group is None:
-                    add("CMD", name, i, end)
-                else:
-                    content, after = group
-                    if re.fullmatch(r"\s*[\d.,]+\s*", content):  # \textbf{12}: the number itself
-                        sub = tokenize(content)
-                        for t in sub:
-                            add(t.kind, t.text, end + 1 + t.start, end + 1 + t.end, value=t.value, decimals=t.decimals)
-                    elif content.strip():
-                        add("UNIT", content.strip(), i, after)
-                    i = after
-                    continue
-            elif name in _CMD_REL:
-                add("REL", name, i, end)
-            elif name == "boxed":
-                add("BOX", name, i, end)
-            elif name in _CMD_SPACE:
-                space = True
-            else:
-                add("CMD", name, i, end)
-            i = end
-            continue
-        if c.isalpha():
-            m = _WORD_RE.match(s, i)
-            if m:
-                add("WORD", m.group(0), i, m.end())
-                i = m.end()
-                continue
-            add("WORD", c, i, i + 1)
-            i += 1
-            continue
-        if c == "*" and custom_star:
-            add("PUNCT", c, i, i + 1)
-        elif c in _OPS:
-            add("OP", c, i, i + 1)
-        elif c == "(" and (m := _LABEL_RE.match(s, i)) and _is_label(m.group(1)):
-            add("LABEL", m.group(1), i, m.end())  # "7995 (total cookies) - 2595 (rainbow cookies)"
-            i = m.end()
-            continue
-        elif c in "({":
-            add("LP", c, i, i + 1)
-        elif c in ")}":
-            add("RP", c, i, i + 1)
-        elif c == "=":
-            add("EQ", c, i, i + 1)
-        elif c in "<>":
-            add("REL", c, i, i + 1)
+        elif c.isdigit() or (c == "." and i + 1 < n and s[i + 1].isdigit()):
+            i = lexer.number(i)
+        elif c == "\\":
+            i = lexer.command(i)
+        elif c.isalpha():
+            i = lexer.word(i)
         else:
-            add("PUNCT", c, i, i + 1)
-        i += 1
-    _times_x(toks)
-    return toks
+            i = lexer.symbol(i)
+    _times_x(lexer.toks)
+    return lexer.toks
 
 
 def _times_x(toks: list[Tok]) -> None:
@@ -358,7 +349,7 @@ class Parser:
         while (t := self.peek()) is not None and t.kind == "OP" and t.text == "%":
             self.take()
             if self.percent_div:
-                v = v / 100
+                v = percent(v)
         return v
 
     def postfix(self) -> Fraction:

@@ -17,7 +17,7 @@ from qmr_core.diagnose.combine import DIVERGENCE, SYMBOLIC, Combined, Locator, c
 from qmr_core.diagnose.judge import JudgeCase, JudgeSpec, JudgeVerdict, LLMJudge, majority_vote, parse_verdict
 from qmr_core.diagnose.judge_protocol import MAX_STEPS_SHOWN
 from qmr_core.diagnose.step_checker import check_steps
-from qmr_core.diagnose.symbolic import CHECKER_VERSION
+from qmr_core.diagnose.step_claims import CHECKER_VERSION
 from qmr_core.diagnose.taxonomy import capability_of
 from qmr_core.store import Store
 
@@ -120,8 +120,9 @@ def checked_evidence(run_id: str, s, symbolic: bool, base_run_id: str | None, ba
         sym_step = check.first_error_step
         if sym_step is not None:
             flag = next(f for f in check.flags if f.step_idx == sym_step)
-            sym_text = f"{flag.claim.text} is false: {flag.claim.computed}, not {flag.claim.stated}"
-            rows.append(diag_row(run_id, s, SYMBOLIC, sym_step, "Execution", sym_text, base_run_id, located_by=SYMBOLIC))
+            c = flag.claim
+            sym_text = f"{c.text} is false: {c.computed}, not {c.stated}" if c.computed else c.describe()
+            rows.append(diag_row(run_id, s, SYMBOLIC, sym_step, c.error_type, sym_text, base_run_id, located_by=SYMBOLIC))
         else:
             rows.append(diag_row(run_id, s, SYMBOLIC, None, None, f"no false arithmetic claim among {check.n_claims} checked",
                                  base_run_id))

@@ -94,7 +94,32 @@ def _coin_facts(text: str) -> list[tuple[str, Fraction, Fraction]]:
 def fact_claims(text: str) -> list[tuple[str, Fraction, Fraction]]:
     """(text, true value, stated value) of each false fixed fact the text states."""
     text = text[:MAX_TEXT]
-    return _count_facts(text) + _month_facts(text) + _coin_facts(text) + _interval_facts(text)
+    return _count_facts(text) + _month_facts(text) + _coin_facts(text) + _interval_facts(text) + _dozen_facts(text) + _year_facts(text)
+
+
+# -- "half a dozen plates means 6/2 = 3 plates" ---------------------------------------------------
+
+_DOZENS = {"half a": Fraction(1, 2), "a half": Fraction(1, 2), "a": Fraction(1), "one": Fraction(1),
+           "two": Fraction(2), "three": Fraction(3), "four": Fraction(4), "five": Fraction(5), "six": Fraction(6)}
+_DOZEN = re.compile(
+    r"(?i)(?<![\w.])(" + "|".join(sorted(_DOZENS, key=len, reverse=True)) + r"|\d+(?:\.\d+)?)\s+dozens?"
+    r"(?:\s+[a-z]+){0,2}?\s+(?:is|are|means|equals|makes|=)\s+((?:\d+(?:\.\d+)?\s*(?:[-+*/\u00d7x=]\s*)?)+)"
+    r"(?=\s*(?:[a-z]|[.,;:)]|$))"
+)
+
+
+def _dozen_facts(text: str) -> list[tuple[str, Fraction, Fraction]]:
+    """A count of dozens restated as a number: the number written last is the one stated."""
+    out = []
+    plain = re.sub(r"\\[()\[\]]|\$(?!\s*\d)", " ", text)
+    for m in _DOZEN.finditer(plain):
+        count = m.group(1).lower()
+        exact = 12 * (_DOZENS[count] if count in _DOZENS else Fraction(count))
+        numbers = re.findall(r"\d+(?:\.\d+)?", m.group(2))
+        stated = Fraction(numbers[-1])
+        if stated != exact:
+            out.append((m.group(0).strip(), exact, stated))
+    return out
 
 
 # -- durations between two clock times or two dates --------------------------------------------
@@ -141,4 +166,27 @@ def _interval_facts(text: str) -> list[tuple[str, Fraction, Fraction]]:
             allowed |= {span + 1, span + 2}  # a leap year
         if int(days) not in allowed:
             out.append((m.group(0), Fraction(span), Fraction(int(days))))
+    return out
+
+
+# -- "the first 180 days and the remaining 85 days of the year" -----------------------------------
+
+_IN_YEAR = {"day": {365, 366}, "week": {52}, "month": {12}}
+_YEAR_PART = re.compile(
+    r"(?i)\bfirst\s+(\d+)\s+(days|weeks|months)\b([^.;]{0,120}?)\b(?:remaining|rest of the|other|last)\s+(\d+)\s+"
+    r"(days|weeks|months)\s+(?:of|in)\s+(?:the|a)\s+year\b"
+)
+
+
+def _year_facts(text: str) -> list[tuple[str, Fraction, Fraction]]:
+    """The first part of a year and the rest of it must add up to the whole year."""
+    out = []
+    for m in _YEAR_PART.finditer(re.sub(r"\\[()\[\]]|\$", " ", text)):
+        first, unit, _between, rest, unit2 = m.groups()
+        unit = unit.lower().rstrip("s")
+        if unit != unit2.lower().rstrip("s") or re.search(r"\d", _between):
+            continue
+        allowed = _IN_YEAR[unit]
+        if int(first) + int(rest) not in allowed:
+            out.append((m.group(0), Fraction(min(allowed) - int(first)), Fraction(int(rest))))
     return out

@@ -1,5 +1,5 @@
 """One side of a claim, read exactly: its units, its admissible values, and whether two sides
-are equal under the readings and the rounding the text allows (used by symbolic.py).
+are equal under the readings and the rounding the text allows (used by step_claims.py).
 """
 
 from __future__ import annotations

@@ -112,7 +112,7 @@ def name_key(text: str) -> str | None:
 
 def _trim_ends(toks: list[Tok], i: int, j: int, sides: list[list[Tok]], named: bool) -> list[list[Tok]]:
     """Drop a first or last side that the text around it may extend (as the arithmetic checker does)."""
-    from qmr_core.diagnose.symbolic import _first_side_ok, _last_side_ok
+    from qmr_core.diagnose.step_claims import _first_side_ok, _last_side_ok
 
     if sides and not named and not _first_side_ok(toks, i, sides[0]):
         sides = sides[1:]

@@ -24,7 +24,7 @@ from fractions import Fraction
 from qmr_core.diagnose import algebra
 from qmr_core.diagnose.arith import Refused, Tok
 from qmr_core.diagnose.statements import Statement, between, statements
-from qmr_core.diagnose.symbolic import NOT_ASSERTED, Claim, Side, _fmt, _holds, evaluate_side
+from qmr_core.diagnose.step_claims import NOT_ASSERTED, Claim, Side, _fmt, _holds, evaluate_side
 
 MAX_BETWEEN_CHARS = 220
 MAX_BETWEEN_WORDS = 12
@@ -199,7 +199,7 @@ def _named_flags(prev: Statement, st: Statement, steps: Sequence[str]) -> list[C
 
 def _final_answer_flag(steps: Sequence[str], sts: list[Statement]) -> tuple[int, Claim] | None:
     """'... = 645. So the answer is \\boxed{654}': the box right after the last derived value differs."""
-    from qmr_core.diagnose.symbolic import exact_value
+    from qmr_core.diagnose.step_claims import exact_value
 
     last = len(steps) - 1
     mine = [st for st in sts if st.step == last]

@@ -19,6 +19,7 @@ from fractions import Fraction
 from itertools import combinations
 
 from qmr_core.diagnose.arith import Tok
+from qmr_core.grading.exact_numbers import decimal_value, percent
 
 MAX_UNIT_WORDS = 3
 
@@ -177,17 +178,16 @@ def share_claims(source: str) -> list[tuple[str, Fraction, Fraction, int]]:
     out = []
     for m in SHARE_OF.finditer(source[:MAX_SHARE_TEXT]):
         if m.group("pct"):
-            share = Fraction(m.group("pct")) / 100
+            share = percent(decimal_value(m.group("pct"))[0])
         elif m.group("num"):
             if int(m.group("den")) == 0:
                 continue
             share = Fraction(int(m.group("num")), int(m.group("den")))
         else:
             share = _SHARE_WORDS[re.sub(r"[- ]+", " ", m.group("word").lower())]
-        base = Fraction(m.group(5).replace(",", ""))
-        stated_text = m.group(6).replace(",", "")
-        decimals = len(stated_text.partition(".")[2])
-        out.append((m.group(0).strip(), share * base, Fraction(stated_text), decimals))
+        base = decimal_value(m.group(5))[0]
+        stated, decimals, _sig = decimal_value(m.group(6))
+        out.append((m.group(0).strip(), share * base, stated, decimals or 0))
     return out
 
 

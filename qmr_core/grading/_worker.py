@@ -46,7 +46,7 @@ def main() -> None:
     import logging
 
     logging.disable(logging.CRITICAL)
-    from qmr_core.grading import symbolic
+    from qmr_core.grading import sympy_equivalence
 
     out.write("READY\n")
     out.flush()
@@ -55,7 +55,7 @@ def main() -> None:
         if not line:
             continue
         try:
-            reply = symbolic.handle(json.loads(line))
+            reply = sympy_equivalence.handle(json.loads(line))
         except (Exception, MemoryError, RecursionError) as e:  # noqa: B014
             reply = {"ok": None, "err": type(e).__name__}
         try:

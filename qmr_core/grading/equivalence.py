@@ -83,9 +83,10 @@ from . import guards as _guards
 from .context import Check
 from .extract import MAX_ANSWER_CHARS, _clean, gold_answer
 from .guards import hazardous
+from .exact_numbers import Num, format_fraction, parse_number, percent
+from .node_views import as_interval, as_relation, choice_of, node_key, text_of, vector
 from .normalize import canonical, clean, strip_markers
-from .numeric import Num, can_round, format_fraction, numbers_equal, parse_number
-from .rounding import Rounding
+from .rounding import Rounding, can_round, numbers_equal
 from .structure import (
     Assignment,
     Based,
@@ -99,7 +100,6 @@ from .structure import (
     Text,
     UnionSet,
     parse_answer,
-    text_key,
 )
 
 _settings_lock = threading.Lock()
@@ -167,68 +167,20 @@ def _approx_payload(num: Num, exact: str, rounding: Rounding) -> dict[str, Any]:
 
 
 # ---------------------------------------------------------------- structures
-def _choice_of(n: Node) -> str | None:
-    if isinstance(n, Choice):
-        return n.letter
-    if isinstance(n, Scalar):
-        t = n.canon.strip("()")
-        if len(t) == 1 and t.isalpha():
-            return t.upper()
-    if isinstance(n, Text) and len(n.value) == 1 and n.value.isalpha():
-        return n.value.upper()
-    return None
-
-
-def _text_of(n: Node) -> str | None:
-    if isinstance(n, Text):
-        return n.value
-    if isinstance(n, Scalar):
-        return text_key(n.text)
-    return None
-
-
-def _as_interval(n: Node) -> Interval | None:
-    if isinstance(n, Interval):
-        return n
-    if isinstance(n, Seq) and n.kind == "pair":
-        lo, hi = n.items
-        if isinstance(lo, Scalar) and isinstance(hi, Scalar):
-            return Interval(False, lo, hi, False)
-    if isinstance(n, UnionSet) and len(n.parts) == 1:
-        return _as_interval(n.parts[0])
-    return None
-
-
-def _vector(n: Node) -> tuple[Node, ...] | None:
-    if isinstance(n, Matrix):
-        if len(n.rows) == 1:
-            return n.rows[0]
-        if all(len(r) == 1 for r in n.rows):
-            return tuple(r[0] for r in n.rows)
-        return None
-    if isinstance(n, Seq) and n.kind in ("tuple", "pair", "list"):
-        return n.items
-    return None
-
-
 def _ordered(ctx: Check, gs: tuple[Node, ...], ps: tuple[Node, ...]) -> bool:
     return len(gs) == len(ps) and all(compare(ctx, g, p) for g, p in zip(gs, ps))
 
 
-def _key(n: Node) -> str:
-    return n.canon if isinstance(n, Scalar) else repr(n)
-
-
 def _unordered(ctx: Check, gs: tuple[Node, ...], ps: tuple[Node, ...]) -> bool:
-    g_items = list({_key(g): g for g in gs}.values())
-    p_items = list({_key(p): p for p in ps}.values())
+    g_items = list({node_key(g): g for g in gs}.values())
+    p_items = list({node_key(p): p for p in ps}.values())
     if len(g_items) != len(p_items):
         return False
     # Exact canonical matches first, then full comparisons on what is left.
-    p_keys = [_key(p) for p in p_items]
+    p_keys = [node_key(p) for p in p_items]
     rest_g = []
     for g in g_items:
-        k = _key(g)
+        k = node_key(g)
         if k in p_keys:
             i = p_keys.index(k)
             p_keys.pop(i)
@@ -254,12 +206,6 @@ def _interval_eq(ctx: Check, a: Interval, b: Interval) -> bool:
     )
 
 
-def _as_relation(a: Assignment) -> Relation | None:
-    if isinstance(a.value, Scalar):
-        return Relation((Scalar(a.var), a.value), ("=",))
-    return None
-
-
 def _relation_eq(ctx: Check, g: Relation, p: Relation) -> bool:
     ctx.note("equation")
     if len(g.parts) != len(p.parts):
@@ -279,90 +225,105 @@ def _relation_eq(ctx: Check, g: Relation, p: Relation) -> bool:
     return ctx.worker({"op": "rel", "g": texts[:2], "p": texts[2:], "kind": kind})
 
 
-def compare(ctx: Check, g: Node | None, p: Node | None) -> bool:  # noqa: C901 - a type dispatch
+def _compare_assignment(ctx: Check, g: Node, p: Node) -> bool:
+    if isinstance(g, Assignment):
+        if isinstance(p, Assignment):
+            ctx.note("equation")
+            return g.var.lower() == p.var.lower() and compare(ctx, g.value, p.value)
+        if isinstance(p, Relation):
+            rel = as_relation(g)
+            return rel is not None and _relation_eq(ctx, rel, p)
+        return compare(ctx, g.value, p)
+    assert isinstance(p, Assignment)
+    if isinstance(g, Relation):
+        rel = as_relation(p)
+        return rel is not None and _relation_eq(ctx, g, rel)
+    return compare(ctx, g, p.value)
+
+
+def _compare_words(ctx: Check, g: Node, p: Node) -> bool:
+    ctx.note("text-choice")
+    if isinstance(g, Choice) or isinstance(p, Choice):
+        a, b = choice_of(g), choice_of(p)
+        return a is not None and a == b
+    t, u = text_of(g), text_of(p)
+    return bool(t) and t == u
+
+
+def _compare_based(ctx: Check, g: Node, p: Node) -> bool:
+    ctx.note("base")
+    if isinstance(g, Based) and isinstance(p, Based):
+        return g.base == p.base and g.digits.lstrip("0") == p.digits.lstrip("0")
+    based, other = (g, p) if isinstance(g, Based) else (p, g)
+    if isinstance(other, Scalar) and re.fullmatch(r"[0-9A-Za-z]+", other.canon):
+        return other.canon.upper().lstrip("0") == based.digits.lstrip("0")  # type: ignore[union-attr]
+    return False
+
+
+def _compare_matrix(ctx: Check, g: Node, p: Node) -> bool:
+    ctx.note("matrix")
+    if isinstance(g, Matrix) and isinstance(p, Matrix):
+        if len(g.rows) != len(p.rows) or any(len(r) != len(q) for r, q in zip(g.rows, p.rows)):
+            return False
+        return all(scalar_eq(ctx, x, y) for r, q in zip(g.rows, p.rows) for x, y in zip(r, q))
+    gv, pv = vector(g), vector(p)
+    return gv is not None and pv is not None and _ordered(ctx, gv, pv)
+
+
+def _compare_intervals(ctx: Check, g: Node, p: Node) -> bool:
+    ctx.note("interval")
+    if isinstance(g, UnionSet) or isinstance(p, UnionSet):
+        gp = g.parts if isinstance(g, UnionSet) else (g,)
+        pp = p.parts if isinstance(p, UnionSet) else (p,)
+        if len(gp) != len(pp):
+            return False
+        return _unordered(ctx, tuple(as_interval(x) or x for x in gp), tuple(as_interval(x) or x for x in pp))
+    gi, pi = as_interval(g), as_interval(p)
+    return gi is not None and pi is not None and _interval_eq(ctx, gi, pi)
+
+
+def _compare_seq(ctx: Check, g: Node, p: Node) -> bool:
+    if isinstance(g, Seq):
+        if g.kind in ("tuple", "pair"):
+            ctx.note("tuple")
+            return isinstance(p, Seq) and p.kind in ("tuple", "pair", "list") and _ordered(ctx, g.items, p.items)
+        ctx.note("set")
+        return _unordered(ctx, g.items, p.items if isinstance(p, Seq) else (p,))
+    assert isinstance(p, Seq)
+    ctx.note("set" if p.kind in ("list", "set", "pm") else "tuple")
+    return False
+
+
+def _either(g: Node, p: Node, *kinds: type) -> bool:
+    return isinstance(g, kinds) or isinstance(p, kinds)
+
+
+def compare(ctx: Check, g: Node | None, p: Node | None) -> bool:
+    """A type dispatch: the first kind either side has decides how the two are compared."""
     if g is None or p is None:
         return False
     if isinstance(p, Seq) and len(p.items) == 1 and not isinstance(g, Seq):
         p = p.items[0]
     if isinstance(g, Seq) and len(g.items) == 1 and not isinstance(p, Seq):
         g = g.items[0]
-
-    if isinstance(g, Assignment):
-        if isinstance(p, Assignment):
-            ctx.note("equation")
-            if g.var.lower() != p.var.lower():
-                return False
-            return compare(ctx, g.value, p.value)
-        if isinstance(p, Relation):
-            rel = _as_relation(g)
-            return rel is not None and _relation_eq(ctx, rel, p)
-        return compare(ctx, g.value, p)
-    if isinstance(p, Assignment):
-        if isinstance(g, Relation):
-            rel = _as_relation(p)
-            return rel is not None and _relation_eq(ctx, g, rel)
-        return compare(ctx, g, p.value)
-
-    if isinstance(g, Choice) or isinstance(p, Choice):
-        ctx.note("text-choice")
-        a, b = _choice_of(g), _choice_of(p)
-        return a is not None and a == b
-    if isinstance(g, Text) or isinstance(p, Text):
-        ctx.note("text-choice")
-        a, b = _text_of(g), _text_of(p)
-        return bool(a) and a == b
-
-    if isinstance(g, Based) or isinstance(p, Based):
-        ctx.note("base")
-        if isinstance(g, Based) and isinstance(p, Based):
-            return g.base == p.base and g.digits.lstrip("0") == p.digits.lstrip("0")
-        based, other = (g, p) if isinstance(g, Based) else (p, g)
-        if isinstance(other, Scalar) and re.fullmatch(r"[0-9A-Za-z]+", other.canon):
-            return other.canon.upper().lstrip("0") == based.digits.lstrip("0")  # type: ignore[union-attr]
-        return False
-
-    if isinstance(g, Matrix) or isinstance(p, Matrix):
-        ctx.note("matrix")
-        if isinstance(g, Matrix) and isinstance(p, Matrix):
-            if len(g.rows) != len(p.rows) or any(len(r) != len(q) for r, q in zip(g.rows, p.rows)):
-                return False
-            return all(scalar_eq(ctx, x, y) for r, q in zip(g.rows, p.rows) for x, y in zip(r, q))
-        gv, pv = _vector(g), _vector(p)
-        return gv is not None and pv is not None and _ordered(ctx, gv, pv)
-
-    if isinstance(g, (Interval, UnionSet)) or isinstance(p, (Interval, UnionSet)):
-        ctx.note("interval")
-        if isinstance(g, UnionSet) or isinstance(p, UnionSet):
-            gp = g.parts if isinstance(g, UnionSet) else (g,)
-            pp = p.parts if isinstance(p, UnionSet) else (p,)
-            if len(gp) != len(pp):
-                return False
-            return _unordered(ctx, tuple(_as_interval(x) or x for x in gp), tuple(_as_interval(x) or x for x in pp))
-        gi, pi = _as_interval(g), _as_interval(p)
-        return gi is not None and pi is not None and _interval_eq(ctx, gi, pi)
-
-    if isinstance(g, Relation) or isinstance(p, Relation):
+    if _either(g, p, Assignment):
+        return _compare_assignment(ctx, g, p)
+    if _either(g, p, Choice, Text):
+        return _compare_words(ctx, g, p)
+    if _either(g, p, Based):
+        return _compare_based(ctx, g, p)
+    if _either(g, p, Matrix):
+        return _compare_matrix(ctx, g, p)
+    if _either(g, p, Interval, UnionSet):
+        return _compare_intervals(ctx, g, p)
+    if _either(g, p, Relation):
         if isinstance(g, Relation) and isinstance(p, Relation):
             return _relation_eq(ctx, g, p)
         ctx.note("equation")
         return False
-
-    if isinstance(g, Seq):
-        if g.kind in ("tuple", "pair"):
-            ctx.note("tuple")
-            if isinstance(p, Seq) and p.kind in ("tuple", "pair", "list"):
-                return _ordered(ctx, g.items, p.items)
-            return False
-        ctx.note("set")
-        ps = p.items if isinstance(p, Seq) else (p,)
-        return _unordered(ctx, g.items, ps)
-    if isinstance(p, Seq):
-        ctx.note("set" if p.kind in ("list", "set", "pm") else "tuple")
-        return False
-
-    if isinstance(g, Scalar) and isinstance(p, Scalar):
-        return scalar_eq(ctx, g, p)
-    return False
+    if _either(g, p, Seq):
+        return _compare_seq(ctx, g, p)
+    return isinstance(g, Scalar) and isinstance(p, Scalar) and scalar_eq(ctx, g, p)
 
 
 # ---------------------------------------------------------------- entry points
@@ -375,7 +336,7 @@ def _percent_scaled(text: str) -> str | None:
     num = parse_number(canonical(text))
     if num is None:
         return None
-    return format_fraction(num.value / 100)
+    return format_fraction(percent(num.value))
 
 
 class _Busy(Exception):

@@ -16,6 +16,8 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from .exact_numbers import brace_pairs
+
 MAX_OUTPUT_CHARS = 400_000  # longer outputs are rejected (method "none")
 MAX_ANSWER_CHARS = 2_000  # longer extracted answers are rejected
 
@@ -74,24 +76,6 @@ def _strip_trailing_junk(ans: str, math: bool) -> str:
     return ans[:end]
 
 
-def _brace_matches(text: str) -> dict[int, int]:
-    """Map each ``{`` to its matching ``}`` in one pass (escaped braces ignored)."""
-    stack: list[int] = []
-    match: dict[int, int] = {}
-    i, n = 0, len(text)
-    while i < n:
-        c = text[i]
-        if c == "\\":
-            i += 2
-            continue
-        if c == "{":
-            stack.append(i)
-        elif c == "}" and stack:
-            match[stack.pop()] = i
-        i += 1
-    return match
-
-
 def _boxes(text: str) -> list[tuple[int, int, str, str]]:
     """All complete boxes as (start, end, content, method), in order of appearance."""
     found: list[tuple[int, int, str, str]] = []
@@ -107,7 +91,7 @@ def _boxes(text: str) -> list[tuple[int, int, str, str]]:
             j += 1
         if j < len(text) and text[j] == "{":
             if matches is None:
-                matches = _brace_matches(text)
+                matches = brace_pairs(text)
             close = matches.get(j, -1)
             if close < 0:
                 pos = m.end()

@@ -12,6 +12,8 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from .exact_numbers import brace_pairs
+
 _UNICODE = {
     "\u2212": "-", "\u2013": "-", "\u2014": "-", "\u00d7": "\\times ", "\u00b7": "\\cdot ",
     "\u22c5": "\\cdot ", "\u00f7": "\\div ", "\u03c0": "\\pi ", "\u221a": "\\sqrt", "\u221e": "\\infty ",
@@ -75,7 +77,7 @@ def _strip_outer_braces(s: str) -> str:
     """Remove braces that enclose the whole string, layer by layer (one pass over s)."""
     if len(s) < 2 or s[0] != "{" or s[-1] != "}":
         return s
-    match = _brace_pairs(s)
+    match = brace_pairs(s)
     lo, hi = 0, len(s)  # s[lo:hi] is what is left
     while hi - lo >= 2 and s[lo] == "{" and s[hi - 1] == "}" and match.get(lo) == hi - 1:
         lo, hi = lo + 1, hi - 1
@@ -84,24 +86,6 @@ def _strip_outer_braces(s: str) -> str:
         while hi > lo and s[hi - 1].isspace():
             hi -= 1
     return s[lo:hi]
-
-
-def _brace_pairs(s: str) -> dict[int, int]:
-    """Each ``{`` matched to its ``}`` (escaped braces skipped)."""
-    stack: list[int] = []
-    match: dict[int, int] = {}
-    j = 0
-    while j < len(s):
-        c = s[j]
-        if c == "\\":
-            j += 2
-            continue
-        if c == "{":
-            stack.append(j)
-        elif c == "}" and stack:
-            match[stack.pop()] = j
-        j += 1
-    return match
 
 
 @dataclass(frozen=True)

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
+from fractions import Fraction
 from functools import lru_cache
+
+from .exact_numbers import Num, is_terminating
 
 MAX_PROBLEM_CHARS = 20_000
 
@@ -88,3 +91,46 @@ def rounding_request(problem: str | None) -> Rounding | None:
     if _UNNAMED.search(text):
         return Rounding(None)
     return None
+
+
+# -- is a number such a rounding? -----------------------------------------------------------------
+
+MIN_SIG_FOR_ROUNDING = 3
+
+
+def decimal_matches(exact: Fraction, dec: Num) -> bool:
+    """Unnamed precision ("as a decimal"): dec (k places) stands for exact iff exact is not itself a
+    terminating decimal, dec has >= 3 significant digits, and |exact - dec| <= 0.5 * 10^-k."""
+    if dec.decimals is None or dec.sig < MIN_SIG_FOR_ROUNDING or is_terminating(exact):
+        return False
+    return abs(exact - dec.value) <= Fraction(1, 2 * 10**dec.decimals)
+
+
+def at_places(dec: Num, places: int) -> bool:
+    """Is dec written as a plain number (decimal or integer) on the grid of ``places`` places?"""
+    if dec.decimals is None and dec.value.denominator != 1:
+        return False  # a fraction is not a rounding
+    return (dec.value * Fraction(10) ** places).denominator == 1
+
+
+def can_round(pred: Num, rounding: Rounding) -> bool:
+    """Could pred be a rounded answer of the kind the problem asks for?"""
+    if rounding.places is None:
+        return pred.decimals is not None and pred.sig >= MIN_SIG_FOR_ROUNDING
+    return at_places(pred, rounding.places)
+
+
+def rounds_to(exact: Fraction, pred: Num, rounding: Rounding) -> bool:
+    """Is pred the requested rounding of exact (ties either way)?"""
+    if rounding.places is None:
+        return decimal_matches(exact, pred)
+    if not at_places(pred, rounding.places):
+        return False
+    return abs(exact - pred.value) * 2 <= Fraction(10) ** -rounding.places
+
+
+def numbers_equal(gold: Num, pred: Num, rounding: Rounding | None = None) -> bool:
+    """Equal values; or, only where the problem asks for rounding, pred is gold rounded as asked."""
+    if gold.value == pred.value:
+        return True
+    return rounding is not None and rounds_to(gold.value, pred, rounding)

@@ -7,7 +7,7 @@ from fractions import Fraction
 import pytest
 
 from qmr_core.diagnose.step_checker import check_steps
-from qmr_core.diagnose.symbolic import Refused, exact_value, find_claims
+from qmr_core.diagnose.step_claims import Refused, exact_value, find_claims
 
 
 def judged(text: str, context: str = "") -> list[tuple[str, bool]]:

@@ -7,7 +7,7 @@ import pytest
 
 from qmr_core.diagnose.processbench import flag_precision
 from qmr_core.diagnose.step_checker import check_steps
-from qmr_core.diagnose.symbolic import find_claims
+from qmr_core.diagnose.step_claims import find_claims
 
 
 def false_claims(text: str) -> list[str]:

@@ -45,7 +45,8 @@ from qmr_core.diagnose.sides import (  # noqa: F401  (re-exported for trace_rule
 )
 from qmr_core.diagnose.units import explained, mark_plain_units, share_claims
 
-CHECKER_VERSION = "qmr-symbolic/2"
+CHECKER_VERSION = "qmr-symbolic/3"
+WORDING = {"self-correction": "says it is wrong", "disputes problem": "says the problem statement is wrong"}
 
 MAX_CLAIMS = 200  # per step
 
@@ -86,9 +87,16 @@ class Claim:
     holds: bool
     computed: str  # the exact value of the computed side
     stated: str  # the value the step states for it
-    rule: str = "arithmetic"  # or algebra | equation | named | final answer (trace_rules.py)
+    rule: str = "arithmetic"  # or algebra | equation | named | final answer (trace_rules.py) | rate | wording.py's
+
+    @property
+    def error_type(self) -> str:
+        """The taxonomy type of the error the claim shows: a misquoted problem is misread, the rest are slips."""
+        return "Conceptual" if self.rule in ("rate", "disputes problem") else "Execution"
 
     def describe(self) -> str:
+        if not self.computed:
+            return f"{self.text!r}: the step {WORDING[self.rule]}"
         if self.rule in ("arithmetic", "share", "fact"):
             return f"{self.text} is false: the left side is {_fmt(self.lhs_value)}, the right side {_fmt(self.rhs_value)}"
         return f"{self.text} is false ({self.rule}): {self.computed} expected, {self.stated} stated"
@@ -254,6 +262,32 @@ def _word_claims(source: str, text: str, approx_context: bool, asserted: bool) -
     return out
 
 
+def _read_sides(toks: list[Tok], seg_start: int, seg_end: int, source: str) -> list[Side | None]:
+    """The segment's sides, each evaluated, or None where the text around it may change its meaning."""
+    raw_sides = _split_sides(toks[seg_start:seg_end])
+    last = len(raw_sides) - 1
+    sides: list[Side | None] = []
+    for k, raw in enumerate(raw_sides):
+        side = raw
+        if k == 0:
+            side = _trim_outer_parens(side, leading=True)
+            if not _first_side_ok(toks, seg_start, side):
+                sides.append(None)
+                continue
+        if k == last:
+            while side and side[-1].kind == "LP":
+                side = side[:-1]  # "= 14.99 (round to two decimals)": a remark opens
+            side = _trim_outer_parens(side, leading=False)
+            if not _last_side_ok(toks, seg_end, side):
+                sides.append(None)
+                continue
+        try:
+            sides.append(evaluate_side(side, source) if side else None)
+        except (Refused, ZeroDivisionError, OverflowError, ValueError):
+            sides.append(None)
+    return sides
+
+
 def find_claims(text: str, context: str = "") -> StepCheck:
     """Every fully numeric equality the step states, judged exactly.
 
@@ -266,28 +300,7 @@ def find_claims(text: str, context: str = "") -> StepCheck:
     asserted = not NOT_ASSERTED.search(text)
     check = StepCheck()
     for seg_start, seg_end in _segments(toks):
-        seg = toks[seg_start:seg_end]
-        raw_sides = _split_sides(seg)
-        last = len(raw_sides) - 1
-        sides: list[Side | None] = []
-        for k, raw in enumerate(raw_sides):
-            side = raw
-            if k == 0:
-                side = _trim_outer_parens(side, leading=True)
-                if not _first_side_ok(toks, seg_start, side):
-                    sides.append(None)
-                    continue
-            if k == last:
-                while side and side[-1].kind == "LP":
-                    side = side[:-1]  # "= 14.99 (round to two decimals)": a remark opens
-                side = _trim_outer_parens(side, leading=False)
-                if not _last_side_ok(toks, seg_end, side):
-                    sides.append(None)
-                    continue
-            try:
-                sides.append(evaluate_side(side, source) if side else None)
-            except (Refused, ZeroDivisionError, OverflowError, ValueError):
-                sides.append(None)
+        sides = _read_sides(toks, seg_start, seg_end, source)
         for k in range(len(sides) - 1):
             lhs, rhs = sides[k], sides[k + 1]
             if lhs is None or rhs is None:
