@@ -38,7 +38,7 @@ def make_store(path: Path, samples=SAMPLES, run_ids=("r1", "r2"), extra_table: b
 
 def compare(before: Path, after: Path, *flags: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, str(SCRIPT), "compare", str(before), str(after), *flags],
-                          capture_output=True, text=True, timeout=120)
+                          capture_output=True, text=True, timeout=120, check=False)
 
 
 @pytest.fixture
@@ -87,3 +87,15 @@ def test_missing_store_is_one_error_line(before: Path, tmp_path: Path) -> None:
     done = compare(before, tmp_path / "nope.duckdb")
     assert done.returncode == 2
     assert done.stderr.strip().startswith("error:") and len(done.stderr.strip().splitlines()) == 1
+
+
+def build(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, str(SCRIPT), "build", *args], capture_output=True, text=True, timeout=120, check=False)
+
+
+def test_build_refuses_an_existing_store_and_a_bad_revision(before: Path, tmp_path: Path) -> None:
+    existing = build("HEAD", "--db", str(before))
+    assert existing.returncode == 2 and "exists" in existing.stderr
+    bad = build("no-such-revision-xyz", "--db", str(tmp_path / "new.duckdb"))
+    assert bad.returncode == 2 and bad.stderr.startswith("error: git rev-parse")
+    assert not (tmp_path / "new.duckdb").exists()
