@@ -10,7 +10,7 @@ from pathlib import Path
 import duckdb
 import pytest
 
-SCRIPT = Path(__file__).resolve().parents[1] / "benchmarks" / "golden_store.py"
+SCRIPT = Path(__file__).resolve().parents[2] / "benchmarks" / "golden_store.py"
 
 SAMPLES = [  # run_id, problem_id, sample_idx, output, correct, latency_ms, created_at
     ("r1", "sample/1", 0, "2 + 2 = 4. \\boxed{4}", True, 812.5, datetime(2026, 1, 1, 10, 0, 0)),
