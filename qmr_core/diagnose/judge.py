@@ -190,7 +190,7 @@ class LLMJudge:
 
     def _generate(self, cases: Sequence[JudgeCase], k: int):
         from qmr_core.engines.base import Decoding
-        from qmr_core.engines.openai_api import RequestRefused
+        from qmr_core.engines.openai_http import RequestRefused
 
         decoding = Decoding(max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=0)
         messages = [[{"role": "user", "content": build_prompt(c, self.constrained)}] for c in cases]

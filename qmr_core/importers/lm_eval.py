@@ -215,7 +215,7 @@ def model_ref(results: dict, override: ModelOverride) -> ModelRef:
     backend = str(cfg.get("model") or "")
     name = args.get("pretrained") or args.get("model") or results.get("model_name") or ""
     if "completions" in backend and name and not override.model_id:  # a server: the same identity as qmr's openai engine
-        from qmr_core.engines.openai_api import served_model_ref
+        from qmr_core.engines.openai_options import served_model_ref
 
         return override.apply(served_model_ref(name))
     if not name and not override.model_id:
