@@ -1,6 +1,7 @@
 """QuantSpec: one quantization recipe, validated up front and stored as JSON with every model.
 
-Which backend does what (measured on CPU, see README "Quantization"):
+Which backend does what is declared with each backend (quant/backends.py; measured on CPU, see README
+"Quantization"):
 - llmcompressor (compressed-tensors checkpoints, which vLLM also loads): rtn, gptq, awq, smoothquant.
 - gptqmodel (GPTQ / AWQ-format checkpoints with a real int4 CPU kernel): rtn, gptq, awq.
 """
@@ -12,14 +13,9 @@ import re
 from dataclasses import asdict, dataclass, fields, replace
 
 from qmr_core.errors import QmrError
+from qmr_core.quant.backends import BACKENDS, check_method  # noqa: F401  (BACKENDS re-exported for --backend)
 
 METHODS = ("rtn", "gptq", "awq", "smoothquant")
-BACKENDS = ("llmcompressor", "gptqmodel")
-BACKEND_METHODS = {
-    "llmcompressor": ("rtn", "gptq", "awq", "smoothquant"),
-    "gptqmodel": ("rtn", "gptq", "awq"),
-}
-GPTQMODEL_BITS = (2, 3, 4, 8)  # the bit widths its GPTQ packers write
 AUTO_GROUP = 0  # resolved against the model's layer widths at quantize time
 _CALIB = re.compile(r"^(math|self|text)(?::(.+))?$")
 
@@ -42,11 +38,7 @@ class QuantSpec:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise QmrError(f"unknown method '{self.method}' (choose from {', '.join(METHODS)})")
-        if self.backend not in BACKENDS:
-            raise QmrError(f"unknown backend '{self.backend}' (choose from {', '.join(BACKENDS)})")
-        if self.method not in BACKEND_METHODS[self.backend]:
-            others = [b for b in BACKENDS if self.method in BACKEND_METHODS[b]]
-            raise QmrError(f"{self.backend} does not do {self.method}; use --backend {others[0]}")
+        backend = check_method(self)
         if not 2 <= self.bits <= 8:
             raise QmrError(f"--bits must be 2..8, got {self.bits}")
         if self.group_size < -1:
@@ -61,13 +53,7 @@ class QuantSpec:
                 )
             if not 0.0 < self.smoothing_strength < 1.0:
                 raise QmrError(f"--smoothing-strength must be in (0, 1), got {self.smoothing_strength}")
-        if self.backend == "gptqmodel":
-            if self.act_bits is not None:
-                raise QmrError("gptqmodel quantizes weights only; --act-bits 8 needs --backend llmcompressor")
-            if self.bits not in GPTQMODEL_BITS:
-                raise QmrError(f"gptqmodel writes {', '.join(map(str, GPTQMODEL_BITS))}-bit weights, not {self.bits}")
-            if self.method == "awq" and self.bits != 4:
-                raise QmrError(f"gptqmodel's AWQ format is 4-bit only, not {self.bits}; use --backend llmcompressor")
+        backend.check(self)
         if self.act_order and self.method != "gptq":
             raise QmrError("--act-order applies to gptq only")
         if self.n_samples < 1 or self.seq_len < 16:

@@ -76,3 +76,58 @@ def test_qmr_eval_runs_a_registered_engine(echo_engine, tmp_path):
     rows = Store(db, write=False).query("SELECT r.model_id, s.output FROM runs r JOIN samples s USING (run_id)")
     assert len(rows) == 2 and {r[0] for r in rows} == {"echo:parrot"}
     assert all(r[1] for r in rows)  # the echoed prompt was stored as the output
+
+
+# -- quantization backends ------------------------------------------------------------------------
+
+
+class BuiltinRTNBackend:
+    """A real backend over qmr's own round-to-nearest: the float model with fake-quantized weights, saved as is."""
+
+    def quantize(self, source, spec, calib_texts, out_dir, on_layer=None):
+        from transformers import AutoModelForCausalLM, AutoTokenizer
+
+        from qmr_core.quant.backend_common import BackendResult
+        from qmr_core.quant.rtn import RTNSpec, rtn_quantize_
+
+        model = AutoModelForCausalLM.from_pretrained(source)
+        errors = rtn_quantize_(model, RTNSpec(spec.bits, spec.group_size, spec.is_symmetric))
+        model.save_pretrained(out_dir)
+        AutoTokenizer.from_pretrained(source).save_pretrained(out_dir)
+        if on_layer:
+            on_layer(1, 1)
+        return BackendResult("qmr-rtn", "qmr-rtn 0", "float", errors, {"calib_texts": calib_texts})
+
+
+@pytest.fixture
+def rtn_backend() -> Iterator[None]:
+    from qmr_core.quant import backends
+
+    backends.register_backend(backends.BackendEntry("qmr-rtn", ("rtn",), BuiltinRTNBackend))
+    yield
+    backends._BACKENDS.pop("qmr-rtn", None)
+
+
+def test_a_registered_quant_backend_is_picked_up(rtn_backend, tiny_model, tmp_path):
+    from qmr_core.quant.api import load_quantized, quantize
+    from qmr_core.quant.backends import BACKENDS
+    from qmr_core.quant.spec import QuantSpec
+
+    assert "qmr-rtn" in BACKENDS
+    with pytest.raises(QmrError, match="qmr-rtn does not do gptq; use --backend llmcompressor"):
+        QuantSpec("gptq", 4, backend="qmr-rtn")
+    layers: list[tuple[int, int]] = []
+    qm = quantize(str(tiny_model), QuantSpec("rtn", 4, backend="qmr-rtn"), tmp_path / "q", on_layer=lambda *a: layers.append(a))
+    assert (qm.backend, qm.checkpoint_format, layers) == ("qmr-rtn", "float", [(1, 1)])
+    assert qm.spec.group_size > 0 and qm.layer_errors and all(0 < e < 0.5 for e in qm.layer_errors.values())
+    again = load_quantized(tmp_path / "q")
+    assert again is not None and again.backend == "qmr-rtn" and again.layer_errors == qm.layer_errors
+
+
+def test_an_unknown_quant_backend_is_one_error_listing_the_known_ones():
+    from qmr_core.quant.backends import backend_entry
+    from qmr_core.quant.spec import QuantSpec
+
+    for call in (lambda: backend_entry("autogptq"), lambda: QuantSpec("gptq", 4, backend="autogptq")):
+        with pytest.raises(QmrError, match=r"unknown backend 'autogptq' \(choose from llmcompressor, gptqmodel\)"):
+            call()
