@@ -131,3 +131,80 @@ def test_an_unknown_quant_backend_is_one_error_listing_the_known_ones():
     for call in (lambda: backend_entry("autogptq"), lambda: QuantSpec("gptq", 4, backend="autogptq")):
         with pytest.raises(QmrError, match=r"unknown backend 'autogptq' \(choose from llmcompressor, gptqmodel\)"):
             call()
+
+
+# -- judges ----------------------------------------------------------------------------------------
+
+
+class LastStepJudge:
+    """The 'blame the last step' baseline of step-location benchmarks, as a judge that needs no model."""
+
+    def __init__(self, spec, settings):
+        from qmr_core.diagnose.judge import JudgeVerdict
+
+        self.spec, self.settings, self.notes, self.constrained = spec, settings, [], False
+        self._verdict = JudgeVerdict
+
+    @property
+    def name(self) -> str:
+        return self.spec.spec
+
+    def protocol(self) -> dict:
+        return {"version": "last-step", "samples": self.settings.samples}
+
+    def judge_samples(self, cases, batch_size=4, on_batch=None):
+        from qmr_core.diagnose.judge import n_shown
+
+        out = []
+        for case in cases:
+            last = n_shown(case) - 1
+            out.append([(f"step {last}", self._verdict(True, None, last, "Execution", "the last step"), 0.0)]
+                       * self.settings.samples)
+        if on_batch:
+            on_batch(len(cases))
+        return out
+
+    def judge(self, cases, batch_size=4, on_batch=None):
+        return [votes[0] for votes in self.judge_samples(cases, batch_size, on_batch)]
+
+
+@pytest.fixture
+def last_step_judge() -> Iterator[None]:
+    from qmr_core.diagnose import judge
+
+    judge.register_judge("last", judge.JudgeKind(lambda spec, _device, settings: LastStepJudge(spec, settings)))
+    yield
+    judge._JUDGES.pop("last", None)
+
+
+def test_a_registered_judge_is_picked_up_by_judge_bench(last_step_judge, tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from qmr_core.cli import app
+    from qmr_core.diagnose.judge import build_judge, parse_judge_spec
+
+    assert isinstance(build_judge(parse_judge_spec("last:steps")), LastStepJudge)
+    rows = [
+        {"id": "a", "problem": "p", "steps": ["3 + 4 = 7.", "7 * 2 = 15."], "label": 1},
+        {"id": "b", "problem": "p", "steps": ["3 + 4 = 7.", "so 7."], "label": -1},
+        {"id": "c", "problem": "p", "steps": ["3 + 4 = 8.", "so 8."], "label": 0},
+    ]
+    f = tmp_path / "pb.jsonl"
+    f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    res = CliRunner().invoke(app, ["judge-bench", str(f), "--judge", "last:steps", "--json"])
+    assert res.exit_code == 0, res.output
+    got = json.loads(res.output)["results"]["last:steps"]
+    assert (got["acc_error"], got["acc_correct"], got["n_votes"], got["constrained"]) == (0.5, 0.0, 3, False)
+
+
+def test_an_unknown_judge_is_one_error_listing_the_known_ones():
+    from qmr_core.diagnose.judge import JudgeSpec, build_judge, parse_judge_spec
+
+    with pytest.raises(QmrError, match=r"judge 'gpt:x': unknown engine 'gpt' \(available: hf, openai, vllm\)"):
+        parse_judge_spec("gpt:x")
+    with pytest.raises(QmrError, match=r"unknown judge 'gpt' \(available: symbolic, hf:MODEL, openai:MODEL, vllm:MODEL\)"):
+        build_judge(JudgeSpec("gpt:x", "gpt", "x"))
+    with pytest.raises(QmrError, match="not an LLM judge"):
+        build_judge(parse_judge_spec("symbolic"))
