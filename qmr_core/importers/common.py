@@ -163,9 +163,18 @@ class ImportResult:
     n_disagree: int | None = None
     notes: list[str] = field(default_factory=list)
 
+    def add_written(self, run_id: str, written: WriteResult, tool_score: float | None, tool_metric: str | None) -> None:
+        """What write_run stored, and the tool's own score beside qmr's."""
+        self.run_id, self.n_samples = run_id, written.n_samples
+        self.qmr_score = written.n_right / written.n_samples if written.n_samples else 0.0
+        self.tool_score, self.tool_metric = tool_score, tool_metric
+        self.n_disagree = written.disagree if written.comparable else None
+
 
 @dataclass
 class WriteResult:
+    """Samples written, those qmr graded right, and how many the tool also judged (and of those, disagreed on)."""
+
     n_samples: int = 0
     n_right: int = 0
     comparable: int = 0
