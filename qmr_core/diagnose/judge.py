@@ -22,6 +22,7 @@ from qmr_core.diagnose.judge_protocol import (  # noqa: F401  (re-exported: the 
     PROMPT_VERSION, JudgeCase, JudgeVerdict, build_prompt, n_shown, parse_verdict, verdict_schema,
 )
 from qmr_core.errors import QmrError
+from qmr_core.registry import Registry
 
 SYMBOLIC = "symbolic"
 SAMPLED_TEMPERATURE = 0.7  # --judge-samples K > 1 without --judge-temperature
@@ -269,25 +270,24 @@ def _llm_judge(spec: JudgeSpec, device: str, settings: JudgeSettings) -> Judge:
 
 # Every engine of the engine registry judges as ENGINE:MODEL with the defaults; an entry here overrides
 # them or adds a judge that is not an engine. A local judge is constrained; a served one may reason at length.
-_JUDGES: dict[str, JudgeKind] = {
-    "hf": JudgeKind(_llm_judge, 1024, _hf_can_constrain),
-    "openai": JudgeKind(_llm_judge, 4096, lambda: True),
-}
+JUDGES: Registry[JudgeKind] = Registry("judge")
+JUDGES.register("hf", JudgeKind(_llm_judge, 1024, _hf_can_constrain))
+JUDGES.register("openai", JudgeKind(_llm_judge, 4096, lambda: True))
 
 
 def register_judge(prefix: str, kind: JudgeKind) -> None:
-    _JUDGES[prefix] = kind
+    JUDGES.register(prefix, kind)
 
 
 def judge_prefixes() -> list[str]:
     from qmr_core.engines import ENGINES
 
-    return list(dict.fromkeys([*ENGINES, *_JUDGES]))
+    return list(dict.fromkeys([*ENGINES, *JUDGES.names]))
 
 
 def judge_kind(prefix: str) -> JudgeKind:
-    if prefix in _JUDGES:
-        return _JUDGES[prefix]
+    if prefix in JUDGES:
+        return JUDGES.get(prefix)
     if prefix in judge_prefixes():
         return JudgeKind(_llm_judge)
     raise QmrError(f"unknown judge '{prefix}' (available: {SYMBOLIC}, {', '.join(p + ':MODEL' for p in judge_prefixes())})")

@@ -12,8 +12,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from qmr_core.engines.base import Engine
-from qmr_core.errors import QmrError
 from qmr_core.models.registry import ModelRef, resolve_model
+from qmr_core.registry import Registry
 
 ModelRefFactory = Callable[[str, dict], ModelRef]  # (model spec, engine options)
 KeyFactory = Callable[[str, str, dict], dict]  # (device, dtype, engine options) -> the run identity's engine part
@@ -28,19 +28,16 @@ class EngineEntry:
     build: EngineFactory
 
 
-_ENGINES: dict[str, EngineEntry] = {}
-ENGINES = _ENGINES.keys()  # a live view: `name in ENGINES`, `', '.join(ENGINES)`
+REGISTRY: Registry[EngineEntry] = Registry("engine")
+ENGINES = REGISTRY.names  # a live view: `name in ENGINES`, `', '.join(ENGINES)`
 
 
 def register_engine(entry: EngineEntry) -> None:
-    _ENGINES[entry.name] = entry
+    REGISTRY.register(entry.name, entry)
 
 
 def engine_entry(name: str) -> EngineEntry:
-    try:
-        return _ENGINES[name]
-    except KeyError:
-        raise QmrError(f"unknown engine '{name}' (available: {', '.join(_ENGINES)})") from None
+    return REGISTRY.get(name)
 
 
 # -- the built-in engines ---------------------------------------------------------------------

@@ -8,11 +8,12 @@ the full recipe, which is also what `register_quantized` stores in the `models` 
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import os
 import shutil
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,10 +24,9 @@ from qmr_core.models.registry import ModelRef, resolve_model
 from qmr_core.quant import calibration as calib
 from qmr_core.quant.backend_common import BackendResult, LayerProgress
 from qmr_core.quant.loading import read_quant_config
-from qmr_core.quant.backends import backend_entry
 from qmr_core.quant.measure import Usage, dir_size, track_usage, weight_files_size
 from qmr_core.quant.rtn import choose_group_size, quantizable_linears
-from qmr_core.quant.spec import AUTO_GROUP, QuantSpec
+from qmr_core.quant.spec import AUTO_GROUP, MeasuredAfter, QuantBackend, QuantSpec, backend_entry
 from qmr_core.store import Store, upsert_rows
 
 RECIPE_FILE = "qmr_quant.json"
@@ -203,6 +203,11 @@ def build_calibration(spec: QuantSpec, ref: ModelRef, exclude: list[Problem] | N
 # -- the face -------------------------------------------------------------------------------------
 
 
+def load_backend(name: str) -> QuantBackend:
+    """The backend's module, imported on first use (the spec names it; see quant/spec.py)."""
+    return cast("QuantBackend", importlib.import_module(backend_entry(name).module))
+
+
 def _check_out_dir(out_dir: Path, force: bool) -> None:
     if out_dir.exists() and not out_dir.is_dir():
         raise QmrError(f"output path {out_dir} is a file, not a folder")
@@ -216,8 +221,7 @@ def _check_out_dir(out_dir: Path, force: bool) -> None:
 def _run_backend(folder: Path | str, spec: QuantSpec, calibration: calib.CalibrationSet | None, tmp: Path,
                  on_layer: LayerProgress | None, stage: StageCallback) -> tuple[BackendResult, Usage]:
     """The timed quantization into `tmp` (removed if it fails), then any per-layer error measured outside the timing."""
-    entry = backend_entry(spec.backend)
-    backend = entry.load()
+    backend = load_backend(spec.backend)
     shutil.rmtree(tmp, ignore_errors=True)
     stage(f"quantizing with {spec.backend}")
     gc.collect()  # in a sweep, free the previous cell's model before measuring this one's peak
@@ -225,9 +229,9 @@ def _run_backend(folder: Path | str, spec: QuantSpec, calibration: calib.Calibra
         with track_usage() as usage:
             result = backend.quantize(Path(folder) if not isinstance(folder, str) else folder, spec,
                                       calibration.texts if calibration else None, tmp, on_layer)
-        if not result.layer_errors and entry.layer_errors is not None:
+        if not result.layer_errors and isinstance(backend, MeasuredAfter):
             stage("measuring per-layer weight error")
-            result.layer_errors = entry.layer_errors(folder, tmp, spec.method)
+            result.layer_errors = backend.layer_errors(Path(folder), tmp, spec.method)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise

@@ -123,7 +123,7 @@ def layer_errors(source: Path, out_dir: Path, method: str) -> dict[str, float]:
 
 def quantize(source: Path | str, spec: QuantSpec, calib_texts: list[str] | None, out_dir: Path,
              on_layer: LayerProgress | None = None) -> BackendResult:
-    """The `QuantBackend` face (quant/backends.py)."""
+    """The `QuantBackend` face (quant/spec.py)."""
     _prepare_env()
     require("gptqmodel", "gptqmodel")
     require("optimum", "gptqmodel")

@@ -1,19 +1,29 @@
-"""QuantSpec: one quantization recipe, validated up front and stored as JSON with every model.
+"""QuantSpec: one quantization recipe, validated up front and stored as JSON with every model; and the
+registry of the backends that write one (the `QuantBackend` face `quant.api.quantize` calls).
 
-Which backend does what is declared with each backend (quant/backends.py; measured on CPU, see README
-"Quantization"):
+Which backend does what (measured on CPU, see README "Quantization"):
 - llmcompressor (compressed-tensors checkpoints, which vLLM also loads): rtn, gptq, awq, smoothquant.
 - gptqmodel (GPTQ / AWQ-format checkpoints with a real int4 CPU kernel): rtn, gptq, awq.
+
+A backend is added by writing its module (a `quantize` function with the `QuantBackend` signature) and
+one `register_backend` call at the end of this file, which names the methods it does, any limits of its
+own on a spec, and its module; validation, `--backend` and `quantize` all read the registry. The spec
+names the module and never imports it (the backends import the spec): quant.api imports the chosen one
+on first use, so choosing one backend never imports the other's library.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from qmr_core.errors import QmrError
-from qmr_core.quant.backends import BACKENDS, check_method  # noqa: F401  (BACKENDS re-exported for --backend)
+from qmr_core.quant.backend_common import BackendResult, LayerProgress
+from qmr_core.registry import Registry
 
 METHODS = ("rtn", "gptq", "awq", "smoothquant")
 AUTO_GROUP = 0  # resolved against the model's layer widths at quantize time
@@ -109,3 +119,70 @@ def default_spec(method: str, bits: int, **kwargs) -> QuantSpec:
         kwargs.setdefault("act_bits", 8)
         kwargs.setdefault("group_size", -1)
     return QuantSpec(method=method, bits=bits, **kwargs)
+
+
+# -- the backends -----------------------------------------------------------------------------
+
+
+class QuantBackend(Protocol):
+    """Quantize the float checkpoint at `source` into `out_dir` (a fresh folder); calibration texts are None for rtn."""
+
+    def quantize(self, source: Path | str, spec: QuantSpec, calib_texts: list[str] | None, out_dir: Path,
+                 on_layer: LayerProgress | None = None) -> BackendResult: ...
+
+
+@runtime_checkable
+class MeasuredAfter(Protocol):
+    """A backend whose result may carry no per-layer error: measured after the timed run (it reloads both models)."""
+
+    def layer_errors(self, source: Path, out_dir: Path, method: str) -> dict[str, float]: ...
+
+
+def _no_limits(spec: QuantSpec) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    name: str
+    methods: tuple[str, ...]
+    # the module with the QuantBackend face, imported on first use by quant.api (above the spec: no circle)
+    module: str
+    check: Callable[[QuantSpec], None] = _no_limits  # raises QmrError for a spec this backend cannot write
+
+
+BACKEND_REGISTRY: Registry[BackendEntry] = Registry("backend", "choose from ")
+BACKENDS = BACKEND_REGISTRY.names  # a live view: `name in BACKENDS`, `' | '.join(BACKENDS)`
+
+
+def register_backend(entry: BackendEntry) -> None:
+    BACKEND_REGISTRY.register(entry.name, entry)
+
+
+def backend_entry(name: str) -> BackendEntry:
+    return BACKEND_REGISTRY.get(name)
+
+
+def check_method(spec: QuantSpec) -> BackendEntry:
+    """The spec's backend, which exists and does the spec's method (its own limits are `entry.check`)."""
+    entry = backend_entry(spec.backend)
+    if spec.method not in entry.methods:
+        others = [b.name for b in BACKEND_REGISTRY.entries() if spec.method in b.methods]
+        raise QmrError(f"{spec.backend} does not do {spec.method}; use --backend {others[0]}")
+    return entry
+
+
+GPTQMODEL_BITS = (2, 3, 4, 8)  # the bit widths its GPTQ packers write
+
+
+def _gptqmodel_limits(spec: QuantSpec) -> None:
+    if spec.act_bits is not None:
+        raise QmrError("gptqmodel quantizes weights only; --act-bits 8 needs --backend llmcompressor")
+    if spec.bits not in GPTQMODEL_BITS:
+        raise QmrError(f"gptqmodel writes {', '.join(map(str, GPTQMODEL_BITS))}-bit weights, not {spec.bits}")
+    if spec.method == "awq" and spec.bits != 4:
+        raise QmrError(f"gptqmodel's AWQ format is 4-bit only, not {spec.bits}; use --backend llmcompressor")
+
+
+register_backend(BackendEntry("llmcompressor", ("rtn", "gptq", "awq", "smoothquant"), "qmr_core.quant.llmcompressor_backend"))
+register_backend(BackendEntry("gptqmodel", ("rtn", "gptq", "awq"), "qmr_core.quant.gptqmodel_backend", _gptqmodel_limits))

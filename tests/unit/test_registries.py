@@ -40,7 +40,7 @@ def echo_engine() -> Iterator[None]:
         build=lambda ref, _device, _dtype, options: EchoEngine(ref, options),
     ))
     yield
-    engine_registry._ENGINES.pop("echo", None)
+    engine_registry.REGISTRY.remove("echo")
 
 
 def test_a_registered_engine_is_picked_up(echo_engine):
@@ -81,37 +81,41 @@ def test_qmr_eval_runs_a_registered_engine(echo_engine, tmp_path):
 # -- quantization backends ------------------------------------------------------------------------
 
 
-class BuiltinRTNBackend:
+def builtin_rtn_quantize(source, spec, calib_texts, out_dir, on_layer=None):
     """A real backend over qmr's own round-to-nearest: the float model with fake-quantized weights, saved as is."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    def quantize(self, source, spec, calib_texts, out_dir, on_layer=None):
-        from transformers import AutoModelForCausalLM, AutoTokenizer
+    from qmr_core.quant.backend_common import BackendResult
+    from qmr_core.quant.rtn import RTNSpec, rtn_quantize_
 
-        from qmr_core.quant.backend_common import BackendResult
-        from qmr_core.quant.rtn import RTNSpec, rtn_quantize_
-
-        model = AutoModelForCausalLM.from_pretrained(source)
-        errors = rtn_quantize_(model, RTNSpec(spec.bits, spec.group_size, spec.is_symmetric))
-        model.save_pretrained(out_dir)
-        AutoTokenizer.from_pretrained(source).save_pretrained(out_dir)
-        if on_layer:
-            on_layer(1, 1)
-        return BackendResult("qmr-rtn", "qmr-rtn 0", "float", errors, {"calib_texts": calib_texts})
+    model = AutoModelForCausalLM.from_pretrained(source)
+    errors = rtn_quantize_(model, RTNSpec(spec.bits, spec.group_size, spec.is_symmetric))
+    model.save_pretrained(out_dir)
+    AutoTokenizer.from_pretrained(source).save_pretrained(out_dir)
+    if on_layer:
+        on_layer(1, 1)
+    return BackendResult("qmr-rtn", "qmr-rtn 0", "float", errors, {"calib_texts": calib_texts})
 
 
 @pytest.fixture
-def rtn_backend() -> Iterator[None]:
-    from qmr_core.quant import backends
+def rtn_backend(monkeypatch) -> Iterator[None]:
+    """A backend module the way a plugin ships one: importable by name, with the QuantBackend face."""
+    import sys
+    import types
 
-    backends.register_backend(backends.BackendEntry("qmr-rtn", ("rtn",), BuiltinRTNBackend))
+    from qmr_core.quant import spec
+
+    module = types.ModuleType("qmr_rtn_backend")
+    module.quantize = builtin_rtn_quantize  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "qmr_rtn_backend", module)
+    spec.register_backend(spec.BackendEntry("qmr-rtn", ("rtn",), "qmr_rtn_backend"))
     yield
-    backends._BACKENDS.pop("qmr-rtn", None)
+    spec.BACKEND_REGISTRY.remove("qmr-rtn")
 
 
 def test_a_registered_quant_backend_is_picked_up(rtn_backend, tiny_model, tmp_path):
     from qmr_core.quant.api import load_quantized, quantize
-    from qmr_core.quant.backends import BACKENDS
-    from qmr_core.quant.spec import QuantSpec
+    from qmr_core.quant.spec import BACKENDS, QuantSpec
 
     assert "qmr-rtn" in BACKENDS
     with pytest.raises(QmrError, match="qmr-rtn does not do gptq; use --backend llmcompressor"):
@@ -125,8 +129,7 @@ def test_a_registered_quant_backend_is_picked_up(rtn_backend, tiny_model, tmp_pa
 
 
 def test_an_unknown_quant_backend_is_one_error_listing_the_known_ones():
-    from qmr_core.quant.backends import backend_entry
-    from qmr_core.quant.spec import QuantSpec
+    from qmr_core.quant.spec import QuantSpec, backend_entry
 
     for call in (lambda: backend_entry("autogptq"), lambda: QuantSpec("gptq", 4, backend="autogptq")):
         with pytest.raises(QmrError, match=r"unknown backend 'autogptq' \(choose from llmcompressor, gptqmodel\)"):
@@ -174,7 +177,7 @@ def last_step_judge() -> Iterator[None]:
 
     judge.register_judge("last", judge.JudgeKind(lambda spec, _device, settings: LastStepJudge(spec, settings)))
     yield
-    judge._JUDGES.pop("last", None)
+    judge.JUDGES.remove("last")
 
 
 def test_a_registered_judge_is_picked_up_by_judge_bench(last_step_judge, tmp_path):
