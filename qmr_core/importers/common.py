@@ -173,12 +173,10 @@ class ImportResult:
 
 @dataclass
 class WriteResult:
-    """Samples written, those qmr graded right, and how many the tool also judged (and of those, disagreed on)."""
-
-    n_samples: int = 0
-    n_right: int = 0
-    comparable: int = 0
-    disagree: int = 0
+    n_samples: int = 0  # written
+    n_right: int = 0  # graded right by qmr
+    comparable: int = 0  # of those the tool also judged (under the primary metric)
+    disagree: int = 0  # of the comparable ones, judged otherwise by the tool
 
 
 def write_run(store: Store, spec: RunSpec, samples: list[ImportedSample], model_extra: dict[str, Any] | None,
