@@ -21,6 +21,7 @@ from typing import Protocol
 from qmr_core.diagnose.judge_protocol import (  # noqa: F401  (re-exported: the judge's public face)
     PROMPT_VERSION, JudgeCase, JudgeVerdict, build_prompt, n_shown, parse_verdict, verdict_schema,
 )
+from qmr_core.engines.registry import ENGINES
 from qmr_core.errors import QmrError
 from qmr_core.registry import Registry
 
@@ -280,8 +281,6 @@ def register_judge(prefix: str, kind: JudgeKind) -> None:
 
 
 def judge_prefixes() -> list[str]:
-    from qmr_core.engines import ENGINES
-
     return list(dict.fromkeys([*ENGINES, *JUDGES.names]))
 
 
