@@ -308,7 +308,7 @@ def judge_bench_command(
 
     Example: qmr judge-bench ../shared/data/processbench_gsm8k.jsonl --judge symbolic --judge hf:smollm2-135m --limit 20
     """
-    from qmr_core.diagnose.judge import JudgeSettings, LLMJudge, parse_judge_specs
+    from qmr_core.diagnose.judge import JudgeSettings, build_judge, parse_judge_specs
     from qmr_core.diagnose.judge_bench import PUBLISHED, split_name
     from qmr_core.diagnose.judge_bench import balanced as balanced_rows
     from qmr_core.diagnose.processbench import load_processbench
@@ -322,7 +322,7 @@ def judge_bench_command(
     splits = {split_name(f): (f, balanced_rows(load_processbench(f), limit) if balanced and limit is not None
                                  else load_processbench(f, limit))
               for f in files}
-    judges = {sp.spec: LLMJudge(sp, device=device, settings=settings) for sp in specs if not sp.is_symbolic}
+    judges = {sp.spec: build_judge(sp, device, settings) for sp in specs if not sp.is_symbolic}
     out: dict[str, dict] = {}
     out = {split: {"file": str(file), "n": len(items), "results": _bench_split(specs, judges, split, items, batch_size)}
            for split, (file, items) in splits.items()}

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from qmr_core.diagnose import rules
 from qmr_core.diagnose.combine import DIVERGENCE, SYMBOLIC, Combined, Locator, combine, llm_locator
-from qmr_core.diagnose.judge import JudgeCase, JudgeSpec, JudgeVerdict, LLMJudge, majority_vote, parse_verdict
+from qmr_core.diagnose.judge import Judge, JudgeCase, JudgeSpec, JudgeVerdict, build_judge, majority_vote, parse_verdict
 from qmr_core.diagnose.judge_protocol import MAX_STEPS_SHOWN
 from qmr_core.diagnose.step_checker import check_steps
 from qmr_core.diagnose.step_claims import CHECKER_VERSION
@@ -133,7 +133,7 @@ def checked_evidence(run_id: str, s, symbolic: bool, base_run_id: str | None, ba
 # -- LLM votes ----------------------------------------------------------------------------------
 
 
-def _stored_votes(store: Store, run_id: str, judge: LLMJudge) -> dict[tuple[str, int], dict[int, dict]]:
+def _stored_votes(store: Store, run_id: str, judge: Judge) -> dict[tuple[str, int], dict[int, dict]]:
     protocol = json.dumps(judge.protocol(), sort_keys=True)
     out: dict[tuple[str, int], dict[int, dict]] = {}
     for r in store.query_dicts("SELECT * FROM judge_votes WHERE run_id = ? AND judge = ? AND protocol_json = ?",
@@ -153,7 +153,7 @@ def _reread(row: dict, n_steps: int) -> tuple[JudgeVerdict, dict | None]:
     return v, updated
 
 
-def llm_votes(store: Store, run_id: str, base_run_id: str | None, judge: LLMJudge, failing: list, base_of: Callable,
+def llm_votes(store: Store, run_id: str, base_run_id: str | None, judge: Judge, failing: list, base_of: Callable,
               batch_size: int, force: bool, progress=None) -> dict[tuple[str, int], list[JudgeVerdict]]:
     """K verdicts per failing sample from one judge: stored votes (same protocol) reused unless force."""
     k = judge.settings.samples
@@ -195,7 +195,7 @@ def llm_votes(store: Store, run_id: str, base_run_id: str | None, judge: LLMJudg
     return result
 
 
-def judge_for(spec: JudgeSpec, device: str, settings, given: dict | None) -> LLMJudge:
+def judge_for(spec: JudgeSpec, device: str, settings, given: dict | None) -> Judge:
     if given and spec.spec in given:
         return given[spec.spec]
-    return LLMJudge(spec, device=device, settings=settings)
+    return build_judge(spec, device, settings)

@@ -16,14 +16,16 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from qmr_core.diagnose.judge_protocol import (  # noqa: F401  (re-exported: the judge's public face)
     PROMPT_VERSION, JudgeCase, JudgeVerdict, build_prompt, n_shown, parse_verdict, verdict_schema,
 )
+from qmr_core.engines.registry import ENGINES
 from qmr_core.errors import QmrError
+from qmr_core.registry import Registry
 
 SYMBOLIC = "symbolic"
-DEFAULT_MAX_TOKENS = {"hf": 1024, "openai": 4096}  # a local judge is constrained; a served one may reason at length
 SAMPLED_TEMPERATURE = 0.7  # --judge-samples K > 1 without --judge-temperature
 
 
@@ -39,16 +41,14 @@ class JudgeSpec:
 
 
 def parse_judge_spec(spec: str) -> JudgeSpec:
-    from qmr_core.engines import ENGINES
-
     spec = spec.strip()
     if spec == SYMBOLIC:
         return JudgeSpec(spec, None, None)
     engine, sep, model = spec.partition(":")
     if not sep or not model.strip():
         raise QmrError(f"judge '{spec}' is not 'symbolic' or ENGINE:MODEL (e.g. hf:smollm2-135m)")
-    if engine not in ENGINES:
-        raise QmrError(f"judge '{spec}': unknown engine '{engine}' (available: {', '.join(ENGINES)})")
+    if engine not in judge_prefixes():
+        raise QmrError(f"judge '{spec}': unknown engine '{engine}' (available: {', '.join(judge_prefixes())})")
     return JudgeSpec(spec, engine, model.strip())
 
 
@@ -152,7 +152,7 @@ class LLMJudge:
         self.spec = spec
         settings = settings or JudgeSettings(max_new_tokens=max_new_tokens)
         self.settings = settings
-        self.max_new_tokens = settings.max_new_tokens or DEFAULT_MAX_TOKENS.get(spec.engine or "", 1024)
+        self.max_new_tokens = settings.max_new_tokens or judge_kind(spec.engine or "").max_new_tokens
         self.temperature = settings.resolved_temperature()
         self.device = device
         self._engine = engine
@@ -162,11 +162,7 @@ class LLMJudge:
     def _can_constrain(self) -> bool:
         if self._engine is not None:
             return bool(getattr(self._engine, "supports_json_schema", False))
-        if self.spec.engine == "hf":
-            from qmr_core.engines.constrained import available
-
-            return available()
-        return self.spec.engine == "openai"
+        return judge_kind(self.spec.engine or "").can_constrain()
 
     @property
     def engine(self):
@@ -190,7 +186,7 @@ class LLMJudge:
 
     def _generate(self, cases: Sequence[JudgeCase], k: int):
         from qmr_core.engines.base import Decoding
-        from qmr_core.engines.openai_api import RequestRefused
+        from qmr_core.engines.openai_http import RequestRefused
 
         decoding = Decoding(max_new_tokens=self.max_new_tokens, temperature=self.temperature, seed=0)
         messages = [[{"role": "user", "content": build_prompt(c, self.constrained)}] for c in cases]
@@ -224,3 +220,80 @@ class LLMJudge:
     def judge(self, cases: Sequence[JudgeCase], batch_size: int = 4, on_batch=None) -> list[Vote]:
         """The first vote per case (for callers that take one vote per judge)."""
         return [votes[0] for votes in self.judge_samples(cases, batch_size, on_batch)]
+
+
+# -- the judge registry -------------------------------------------------------------------------
+
+
+class Judge(Protocol):
+    """What diagnose and judge-bench call on a judge (LLMJudge is the built-in one)."""
+
+    settings: JudgeSettings
+    notes: list[str]
+    constrained: bool
+
+    @property
+    def name(self) -> str: ...
+
+    def protocol(self) -> dict: ...
+
+    def judge_samples(self, cases: Sequence[JudgeCase], batch_size: int = 4,
+                      on_batch: Callable[[int], None] | None = None) -> list[list[Vote]]: ...
+
+    def judge(self, cases: Sequence[JudgeCase], batch_size: int = 4, on_batch=None) -> list[Vote]: ...
+
+
+JudgeFactory = Callable[[JudgeSpec, str, JudgeSettings], Judge]  # (spec, device, settings)
+
+
+def _unconstrained() -> bool:
+    return False
+
+
+def _hf_can_constrain() -> bool:
+    from qmr_core.engines.constrained import available
+
+    return available()
+
+
+@dataclass(frozen=True)
+class JudgeKind:
+    """The judges named PREFIX:MODEL: how one is built, and its defaults."""
+
+    build: JudgeFactory
+    max_new_tokens: int = 1024  # when --judge-max-tokens is not given
+    can_constrain: Callable[[], bool] = _unconstrained  # output can follow a JSON schema (known before building)
+
+
+def _llm_judge(spec: JudgeSpec, device: str, settings: JudgeSettings) -> Judge:
+    return LLMJudge(spec, device=device, settings=settings)
+
+
+# Every engine of the engine registry judges as ENGINE:MODEL with the defaults; an entry here overrides
+# them or adds a judge that is not an engine. A local judge is constrained; a served one may reason at length.
+JUDGES: Registry[JudgeKind] = Registry("judge")
+JUDGES.register("hf", JudgeKind(_llm_judge, 1024, _hf_can_constrain))
+JUDGES.register("openai", JudgeKind(_llm_judge, 4096, lambda: True))
+
+
+def register_judge(prefix: str, kind: JudgeKind) -> None:
+    JUDGES.register(prefix, kind)
+
+
+def judge_prefixes() -> list[str]:
+    return list(dict.fromkeys([*ENGINES, *JUDGES.names]))
+
+
+def judge_kind(prefix: str) -> JudgeKind:
+    if prefix in JUDGES:
+        return JUDGES.get(prefix)
+    if prefix in judge_prefixes():
+        return JudgeKind(_llm_judge)
+    raise QmrError(f"unknown judge '{prefix}' (available: {SYMBOLIC}, {', '.join(p + ':MODEL' for p in judge_prefixes())})")
+
+
+def build_judge(spec: JudgeSpec, device: str = "auto", settings: JudgeSettings | None = None) -> Judge:
+    """The judge a parsed ``PREFIX:MODEL`` spec names (the symbolic checker runs inside diagnose, not as a Judge)."""
+    if spec.is_symbolic:
+        raise QmrError("the symbolic checker is not an LLM judge")
+    return judge_kind(spec.engine or "").build(spec, device, settings or JudgeSettings())

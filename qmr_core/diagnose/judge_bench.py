@@ -21,7 +21,7 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from qmr_core.diagnose.judge import JudgeCase, LLMJudge
+from qmr_core.diagnose.judge import Judge, JudgeCase
 from qmr_core.diagnose.processbench import PBItem, processbench_metrics
 
 PUBLISHED = ("published F1 (%): GPT-4o 63.6, o1-mini 88.9 on MATH; "
@@ -63,7 +63,7 @@ def _mean(values: list[float | None]) -> float | None:
     return sum(vals) / len(vals) if len(vals) == len(values) and vals else None
 
 
-def llm_bench(judge: LLMJudge, items: Sequence[PBItem], batch_size: int = 4,
+def llm_bench(judge: Judge, items: Sequence[PBItem], batch_size: int = 4,
               on_batch: Callable[[int], None] | None = None) -> tuple[dict, list[int | None]]:
     """(metrics, the Maj@K prediction per row). Top-level metrics are Pass@1; ``maj`` holds Maj@K."""
     cases = [JudgeCase(problem=it.problem, steps=it.steps, known_wrong=False) for it in items]

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from qmr_core.diagnose.judge import JudgeCase, LLMJudge, majority_vote
+from qmr_core.diagnose.judge import Judge, JudgeCase, majority_vote
 from qmr_core.diagnose.step_checker import check_steps
 from qmr_core.errors import QmrError
 
@@ -118,7 +118,7 @@ def symbolic_predictions(items: Sequence[PBItem]) -> list[int | None]:
     return [check_steps(it.steps, it.problem).first_error_step for it in items]
 
 
-def judge_predictions(judge: LLMJudge, items: Sequence[PBItem], batch_size: int = 4, on_batch=None) -> tuple[list[int | None], int]:
+def judge_predictions(judge: Judge, items: Sequence[PBItem], batch_size: int = 4, on_batch=None) -> tuple[list[int | None], int]:
     """An LLM judge's predictions (-1 = no error; None = unparsed) and the number unparsed."""
     cases = [JudgeCase(problem=it.problem, steps=it.steps, known_wrong=False) for it in items]
     preds: list[int | None] = []

@@ -12,11 +12,11 @@ from qmr_core.benchmarks.prompts import Messages
 class Decoding:
     """How to decode. Greedy when temperature is 0. Part of a run's identity."""
 
-    max_new_tokens: int = 512
-    temperature: float = 0.0
-    top_p: float = 1.0
-    n_samples: int = 1
-    seed: int = 0
+    max_new_tokens: int = 512  # the budget; a trace that reaches it ends with finish_reason "length"
+    temperature: float = 0.0  # 0: greedy
+    top_p: float = 1.0  # nucleus sampling (ignored when greedy)
+    n_samples: int = 1  # samples per problem (sample_idx 0..n-1)
+    seed: int = 0  # sampling seed; engines derive one per sample from it (ignored when greedy)
 
     @property
     def greedy(self) -> bool:

@@ -29,217 +29,25 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import random
-import threading
 import time
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
-from urllib.parse import urlsplit
+from typing import Any
 
 import httpx
 
+from qmr_core.benchmarks.prompts import Messages
 from qmr_core.engines.base import Decoding, Generation
 from qmr_core.engines.completions import Completions
 from qmr_core.engines.endpoints import Endpoint, EndpointPool
+from qmr_core.engines.openai_http import (
+    REFUSED, RETRY_STATUS, LoopThread, RefusedBudget, RequestRefused, completion_text, error_text, map_finish_reason,
+    retry_after, schema_format,
+)
+from qmr_core.engines.openai_options import OpenAIOptions
 from qmr_core.errors import QmrError
 from qmr_core.models.registry import ModelRef
-from qmr_core.benchmarks.prompts import Messages
-
-T = TypeVar("T")
-
-BASE_URL_ENV = ("QMR_OPENAI_BASE_URL", "OPENAI_BASE_URL")
-DEFAULT_API_KEY_ENV = "OPENAI_API_KEY"
-REFUSED = "cannot connect"
-RETRY_STATUS = frozenset({408, 425, 429, 500, 502, 503, 504})
-FINISH_REASONS = {"stop": "eos", "eos": "eos", "end_turn": "eos", "length": "length", "max_tokens": "length"}
-
-
-@dataclass(frozen=True)
-class OpenAIOptions:
-    base_url: str  # the first endpoint
-    concurrency: int = 8
-    api_key_env: str | None = None  # name of the environment variable holding the key, never the key
-    max_retries: int = 6
-    backoff_s: float = 1.0  # first retry waits this long, then x2 each time (capped), with jitter
-    max_backoff_s: float = 30.0
-    timeout_s: float = 600.0  # one request; long reasoning traces on a busy server take minutes
-    base_urls: tuple[str, ...] = ()  # every endpoint (base_url first); empty means just base_url
-    connect_retry_s: float = 5.0  # refused connections (nobody listens) are retried this long, not max_retries times
-
-    @property
-    def urls(self) -> tuple[str, ...]:
-        return self.base_urls or (self.base_url,)
-
-    @classmethod
-    def from_dict(cls, options: dict | None) -> OpenAIOptions:
-        options = dict(options or {})
-        given = options.get("base_url") or next((os.environ[v] for v in BASE_URL_ENV if os.environ.get(v)), None)
-        if not given:
-            raise QmrError(
-                "the openai engine needs the server address: --base-url http://HOST:PORT/v1 "
-                f"(or set {BASE_URL_ENV[0]})"
-            )
-        # one URL, a list (repeated --base-url) or a comma-separated list ($QMR_OPENAI_BASE_URL)
-        parts = [given] if isinstance(given, str) else list(given)
-        urls = tuple(dict.fromkeys(normalize_base_url(u) for p in parts for u in str(p).split(",") if u.strip()))
-        if not urls:
-            raise QmrError("--base-url: give at least one server URL")
-        opts = cls(
-            base_url=urls[0],
-            base_urls=urls,
-            concurrency=int(options.get("concurrency") or cls.concurrency),
-            api_key_env=options.get("api_key_env"),
-            max_retries=int(options["max_retries"]) if options.get("max_retries") is not None else cls.max_retries,
-            backoff_s=float(options.get("backoff_s") or cls.backoff_s),
-            max_backoff_s=float(options.get("max_backoff_s") or cls.max_backoff_s),
-            timeout_s=float(options.get("timeout_s") or cls.timeout_s),
-            connect_retry_s=float(options["connect_retry_s"]) if options.get("connect_retry_s") is not None else cls.connect_retry_s,
-        )
-        if opts.concurrency < 1 or opts.max_retries < 0 or opts.timeout_s <= 0 or opts.connect_retry_s < 0:
-            raise QmrError("need --concurrency >= 1, --max-retries >= 0, --request-timeout > 0 and --connect-retry-s >= 0")
-        return opts
-
-    def api_key(self) -> str | None:
-        if self.api_key_env:
-            key = os.environ.get(self.api_key_env)
-            if not key:
-                raise QmrError(f"environment variable {self.api_key_env} (--api-key-env) is not set")
-            return key
-        return os.environ.get(DEFAULT_API_KEY_ENV) or None
-
-
-def normalize_base_url(url: str) -> str:
-    """'http://h:8000' and 'http://h:8000/' -> 'http://h:8000/v1'; any other path is kept as given."""
-    url = url.strip().rstrip("/")
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc:
-        raise QmrError(f"--base-url '{url}' is not an http(s) URL such as http://127.0.0.1:8000/v1")
-    return url + "/v1" if parts.path in ("", "/") else url
-
-
-class _RefusedBudget:
-    """Connections refused (nobody listens): retried for `seconds` in all, then given up at once."""
-
-    def __init__(self, seconds: float):
-        self.seconds = seconds
-        self.since: float | None = None
-
-    def next_wait(self, delay: float) -> float | None:
-        now = time.monotonic()
-        self.since = self.since or now
-        left = self.seconds - (now - self.since)
-        return None if left <= 0 else min(delay, left)
-
-
-class RequestRefused(QmrError):
-    """The server answered with a status that retrying will not change (400, 401, 404, ...)."""
-
-    def __init__(self, message: str, status: int):
-        super().__init__(message)
-        self.status = status
-
-
-def _error_text(response: httpx.Response) -> str:
-    try:
-        body = response.json()
-    except ValueError:
-        body = response.text
-    if isinstance(body, dict):
-        err = body.get("error", body.get("detail", body))
-        if isinstance(err, dict):
-            err = err.get("message", err)
-        body = err
-    text = str(body).strip().replace("\n", " ")
-    return text[:300] or response.reason_phrase
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return max(0.0, float(value)) if value is not None else None
-    except ValueError:
-        return None
-
-
-def schema_format(schema: dict) -> dict:
-    """The response_format that asks a server (vLLM, SGLang, OpenAI) for output matching a JSON schema."""
-    return {"type": "json_schema", "json_schema": {"name": "qmr_output", "schema": schema, "strict": True}}
-
-
-def map_finish_reason(reason: Any) -> str:
-    """OpenAI's 'stop' is qmr's 'eos'; 'length' stays; anything else is kept as the server named it."""
-    if reason is None:
-        return "unknown"
-    return FINISH_REASONS.get(str(reason).lower(), str(reason).lower())
-
-
-def completion_text(message: dict) -> str:
-    """The answer text; a reasoning parser's separate trace (vLLM/SGLang `reasoning_content`) is put
-    back in front inside <think> tags, since the trace is what qmr splits into steps."""
-    content = message.get("content") or ""
-    reasoning = message.get("reasoning_content") or message.get("reasoning") or ""
-    if isinstance(content, list):  # content parts
-        content = "".join(p.get("text", "") for p in content if isinstance(p, dict))
-    if reasoning:
-        return f"<think>\n{reasoning}\n</think>\n\n{content}"
-    return content
-
-
-def served_model_ref(spec: str) -> ModelRef:
-    """The store identity of a served model; ``source`` keeps the name sent to the server.
-
-    The model id is what ``spec`` resolves to locally when it names a checkpoint folder, a GGUF
-    file, an alias or a hub id (``vllm serve PATH`` serves under PATH by default), so a served
-    model shares its models row, and `qmr quantize`'s method, bits and base model, with local runs
-    of the same checkpoint. Any other served name becomes ``openai:<name>``. The server address is
-    deliberately not part of the identity: a run resumes against a restarted or moved server.
-    """
-    from qmr_core.models.registry import ALIASES, resolve_model
-
-    spec = spec.strip()
-    if not spec:
-        raise QmrError("--model: give the model name the server serves")
-    if "@rtn" in spec:
-        raise QmrError(f"'{spec}': built-in RTN (@rtn-...) is applied on load by --engine hf; "
-                       "the openai engine evaluates the model as the server serves it")
-    local: ModelRef | None = None
-    if "@" not in spec:
-        try:
-            local = resolve_model(spec)
-        except QmrError:
-            local = None
-    if local is not None:
-        return ModelRef(model_id=local.model_id, name=local.name, source=spec, kind="openai",
-                        base_model_id=local.base_model_id)
-    model_id = spec if spec in ALIASES else f"openai:{spec}"
-    return ModelRef(model_id=model_id, name=spec, source=spec, kind="openai")
-
-
-class _LoopThread:
-    """A private event loop on a daemon thread, so the synchronous engine face works from any
-    thread, including one that already runs an event loop (the TUI, async tests)."""
-
-    def __init__(self) -> None:
-        self.loop = asyncio.new_event_loop()
-        self.thread = threading.Thread(target=self.loop.run_forever, name="qmr-openai", daemon=True)
-        self.thread.start()
-
-    def run(self, coro: Coroutine[Any, Any, T]) -> T:
-        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
-        try:
-            return future.result()
-        except BaseException:
-            future.cancel()
-            raise
-
-    def close(self) -> None:
-        if self.loop.is_running():
-            self.loop.call_soon_threadsafe(self.loop.stop)
-            self.thread.join(timeout=5)
-        if not self.loop.is_running():
-            self.loop.close()
 
 
 Request = tuple[Messages, int]  # (chat messages, sample index)
@@ -265,7 +73,7 @@ class OpenAIEngine:
         if key:
             self._headers["Authorization"] = f"Bearer {key}"
         self.pool = EndpointPool(self.options.urls, self.options.backoff_s, self.options.max_backoff_s)
-        self._loop = _LoopThread()
+        self._loop = LoopThread()
         try:
             listed = [self._loop.run(self._list_models(e)) for e in self.pool.endpoints]
             self.server_models = list(dict.fromkeys(m for models in listed for m in models))
@@ -317,9 +125,9 @@ class OpenAIEngine:
             except ValueError:
                 return None, "the answer is not JSON", None
         if response.status_code in RETRY_STATUS:
-            return None, f"HTTP {response.status_code}: {_error_text(response)}", _retry_after(response)
+            return None, f"HTTP {response.status_code}: {error_text(response)}", retry_after(response)
         raise RequestRefused(
-            f"server at {endpoint.url} refused the request (HTTP {response.status_code}): {_error_text(response)}",
+            f"server at {endpoint.url} refused the request (HTTP {response.status_code}): {error_text(response)}",
             response.status_code,
         )
 
@@ -327,7 +135,7 @@ class OpenAIEngine:
                        endpoint: Endpoint | None = None) -> tuple[dict, float]:
         """One API call with retries, on ``endpoint`` or the pool's pick; (JSON body, latency ms)."""
         last, failed_on = "", None
-        refused = _RefusedBudget(self.options.connect_retry_s)
+        refused = RefusedBudget(self.options.connect_retry_s)
         attempt = 0
         for attempt in range(self.options.max_retries + 1):
             target = endpoint or self.pool.pick(avoid=failed_on)

@@ -22,7 +22,8 @@ from typing import Any
 
 from qmr_core.engines.base import Decoding, Generation
 from qmr_core.engines.completions import Completions
-from qmr_core.engines.openai_api import OpenAIEngine, OpenAIOptions
+from qmr_core.engines.openai_api import OpenAIEngine
+from qmr_core.engines.openai_options import OpenAIOptions
 from qmr_core.engines.vllm_server import (
     VLLMServer,
     has_gpu,

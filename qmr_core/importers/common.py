@@ -163,13 +163,20 @@ class ImportResult:
     n_disagree: int | None = None
     notes: list[str] = field(default_factory=list)
 
+    def add_written(self, run_id: str, written: WriteResult, tool_score: float | None, tool_metric: str | None) -> None:
+        """What write_run stored, and the tool's own score beside qmr's."""
+        self.run_id, self.n_samples = run_id, written.n_samples
+        self.qmr_score = written.n_right / written.n_samples if written.n_samples else 0.0
+        self.tool_score, self.tool_metric = tool_score, tool_metric
+        self.n_disagree = written.disagree if written.comparable else None
+
 
 @dataclass
 class WriteResult:
-    n_samples: int = 0
-    n_right: int = 0
-    comparable: int = 0
-    disagree: int = 0
+    n_samples: int = 0  # written
+    n_right: int = 0  # graded right by qmr
+    comparable: int = 0  # of those the tool also judged (under the primary metric)
+    disagree: int = 0  # of the comparable ones, judged otherwise by the tool
 
 
 def write_run(store: Store, spec: RunSpec, samples: list[ImportedSample], model_extra: dict[str, Any] | None,

@@ -15,6 +15,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from qmr_core.benchmarks.problems import Problem
 from qmr_core.errors import QmrError
 from qmr_core.importers.chat_render import render_messages
 from qmr_core.importers.common import (
@@ -144,24 +145,10 @@ def _benchmark(task: str, benchmark: str | None) -> str:
     return known[0]
 
 
-def import_inspect(store: Store, path: Path, override: ModelOverride | None = None, benchmark: str | None = None,
-                   on_progress: Callable[[int], None] | None = None) -> ImportResult:
-    override = override or ModelOverride()
-    override.check()
-    data = read_log(path)
-    ev = data["eval"]
-    task = str(ev.get("task") or "task")
-    spec = _benchmark(task, benchmark)
-    index = ProblemIndex()
-    if benchmark:
-        index.require(spec)
-    bench = benchmark_name(spec)
-    ref, folder = _model(ev, override)
-    decoding = _decoding(ev)
-    local = index.get(spec)
-    result = ImportResult("", task, bench, ref.model_id)
-    if local is None:
-        result.notes.append(f"qmr's {bench} data is not available here: ids are not checked against it")
+def _samples(data: dict, ref: ModelRef, folder: str | None, bench: str, local: dict[str, Problem] | None,
+             max_tokens: int | None, result: ImportResult) -> tuple[list[ImportedSample], int]:
+    """The log's samples on qmr's problems (a repeated (problem, epoch) is skipped with a note); how many
+    were not found in qmr's data by text."""
     samples: list[ImportedSample] = []
     seen: dict[tuple[str, int], Any] = {}
     unmatched = 0
@@ -181,30 +168,58 @@ def import_inspect(store: Store, path: Path, override: ModelOverride | None = No
         seen[(problem.problem_id, idx)] = s.get("id")
         n_tokens = ((s.get("output") or {}).get("usage") or {}).get("output_tokens")
         samples.append(ImportedSample(problem, idx, _completion(s), render_messages(ref, messages, folder),
-                                      _finish(s, decoding["max_new_tokens"]), n_tokens if isinstance(n_tokens, int) else None,
+                                      _finish(s, max_tokens), n_tokens if isinstance(n_tokens, int) else None,
                                       _verdicts(s)))
-    if unmatched and local is not None:
-        result.notes.append(f"{unmatched} samples not found in qmr's {bench} by text: stored under {bench}/import/<hash> ids")
-    headline = (data.get("results") or {}).get("headline") or {}
-    scores = (data.get("results") or {}).get("scores") or []
-    primary = headline.get("scorer") or (scores[0].get("name") if scores else None)
+    return samples, unmatched
+
+
+def _run_spec(path: Path, data: dict, task: str, ref: ModelRef, bench: str, decoding: dict) -> RunSpec:
+    ev = data["eval"]
     recipe = {"task": task, "task_args": ev.get("task_args"), "solver": ev.get("solver"),
               "plan": [st.get("solver") for st in ((data.get("plan") or {}).get("steps") or [])],
               "system_message": (ev.get("model_generate_config") or {}).get("system_message")}
-    run = RunSpec(ENGINE, ref, bench, f"inspect:{task}", f"inspect task {task}\n" + json.dumps(recipe, sort_keys=True, default=str),
-                  decoding, {"engine": ENGINE, "model": ev.get("model"), "model_args": ev.get("model_args")},
-                  {"engine": ENGINE, "source": str(path), "inspect_version": (data.get("version")), "task": task,
-                   "task_version": ev.get("task_version"), "model": ev.get("model"), "model_args": ev.get("model_args"),
-                   "created": ev.get("created"), "results": data.get("results"), "packages": ev.get("packages")})
-    written = write_run(store, run, samples, override.model_extra(ENGINE), on_progress, primary_metric=primary)
-    result.run_id = run.run_id
-    result.n_problems = len({s.problem.problem_id for s in samples})
-    result.n_mapped = result.n_problems - unmatched if local is not None else 0
-    result.n_samples = written.n_samples
-    result.qmr_score = written.n_right / written.n_samples if written.n_samples else 0.0
+    return RunSpec(ENGINE, ref, bench, f"inspect:{task}", f"inspect task {task}\n" + json.dumps(recipe, sort_keys=True, default=str),
+                   decoding, {"engine": ENGINE, "model": ev.get("model"), "model_args": ev.get("model_args")},
+                   {"engine": ENGINE, "source": str(path), "inspect_version": (data.get("version")), "task": task,
+                    "task_version": ev.get("task_version"), "model": ev.get("model"), "model_args": ev.get("model_args"),
+                    "created": ev.get("created"), "results": data.get("results"), "packages": ev.get("packages")})
+
+
+def _tool_score(data: dict) -> tuple[str | None, float | None]:
+    """inspect's primary scorer and its accuracy."""
+    headline = (data.get("results") or {}).get("headline") or {}
+    scores = (data.get("results") or {}).get("scores") or []
+    primary = headline.get("scorer") or (scores[0].get("name") if scores else None)
     metrics = next((sc.get("metrics") or {} for sc in scores if sc.get("name") == primary), {})
     accuracy = (metrics.get("accuracy") or {}).get("value") if isinstance(metrics, dict) else None
-    result.tool_score = float(accuracy) if isinstance(accuracy, (int, float)) else None
-    result.tool_metric = f"{primary} accuracy" if primary else None
-    result.n_disagree = written.disagree if written.comparable else None
+    return primary, float(accuracy) if isinstance(accuracy, (int, float)) else None
+
+
+def import_inspect(store: Store, path: Path, override: ModelOverride | None = None, benchmark: str | None = None,
+                   on_progress: Callable[[int], None] | None = None) -> ImportResult:
+    override = override or ModelOverride()
+    override.check()
+    data = read_log(path)
+    ev = data["eval"]
+    task = str(ev.get("task") or "task")
+    spec = _benchmark(task, benchmark)
+    index = ProblemIndex()
+    if benchmark:
+        index.require(spec)
+    bench = benchmark_name(spec)
+    ref, folder = _model(ev, override)
+    decoding = _decoding(ev)
+    local = index.get(spec)
+    result = ImportResult("", task, bench, ref.model_id)
+    if local is None:
+        result.notes.append(f"qmr's {bench} data is not available here: ids are not checked against it")
+    samples, unmatched = _samples(data, ref, folder, bench, local, decoding["max_new_tokens"], result)
+    if unmatched and local is not None:
+        result.notes.append(f"{unmatched} samples not found in qmr's {bench} by text: stored under {bench}/import/<hash> ids")
+    primary, accuracy = _tool_score(data)
+    run = _run_spec(path, data, task, ref, bench, decoding)
+    written = write_run(store, run, samples, override.model_extra(ENGINE), on_progress, primary_metric=primary)
+    result.n_problems = len({s.problem.problem_id for s in samples})
+    result.n_mapped = result.n_problems - unmatched if local is not None else 0
+    result.add_written(run.run_id, written, accuracy, f"{primary} accuracy" if primary else None)
     return result

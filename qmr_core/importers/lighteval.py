@@ -382,12 +382,8 @@ def import_details_file(store: Store, path: Path, override: ModelOverride, index
                   engine_key, engine_json)
     written = write_run(store, run, _samples(mapped, ref, model_cfg, dec["max_new_tokens"]),
                         override.model_extra(ENGINE), on_progress, primary_metric=metric)
-    result.run_id, result.n_samples = run.run_id, written.n_samples
-    result.qmr_score = written.n_right / written.n_samples if written.n_samples else 0.0
     score = task_results.get(metric) if metric else None
-    result.tool_score = float(score) if isinstance(score, (int, float)) else None
-    result.tool_metric = metric
-    result.n_disagree = written.disagree if written.comparable else None
+    result.add_written(run.run_id, written, float(score) if isinstance(score, (int, float)) else None, metric)
     return result
 
 

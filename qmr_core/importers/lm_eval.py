@@ -215,7 +215,7 @@ def model_ref(results: dict, override: ModelOverride) -> ModelRef:
     backend = str(cfg.get("model") or "")
     name = args.get("pretrained") or args.get("model") or results.get("model_name") or ""
     if "completions" in backend and name and not override.model_id:  # a server: the same identity as qmr's openai engine
-        from qmr_core.engines.openai_api import served_model_ref
+        from qmr_core.engines.openai_options import served_model_ref
 
         return override.apply(served_model_ref(name))
     if not name and not override.model_id:
@@ -332,29 +332,9 @@ def _doc_verdicts(doc: dict) -> list[tuple[str, Any, str | None]]:
     return out
 
 
-def import_samples_file(store: Store, path: Path, override: ModelOverride, index: ProblemIndex,
-                        on_progress: Callable[[int], None] | None = None,
-                        choice: BenchmarkChoice | None = None) -> ImportResult | None:
-    task = _task_of(path)
-    bench = (choice or BenchmarkChoice()).for_task(task)
-    if bench is None:
-        return None
-    spec, subject = bench
-    benchmark = benchmark_name(spec)
-    results = results_for(path)
-    cfg = (results.get("configs") or {}).get(task) or {}
-    ref = model_ref(results, override)
-    decoding = _decoding(cfg)
-    prompt_text = _prompt_text(task, cfg, results)
-    lm_cfg = results.get("config") or {}
-    engine_key = {"engine": ENGINE, "backend": lm_cfg.get("model"), "model_args": _stable(lm_cfg.get("model_args"))}
-    docs = read_samples(path)
-    if not docs:
-        raise QmrError(f"{path.name} holds no samples")
-    local = index.get(spec)
-    result = ImportResult("", task, benchmark, ref.model_id)
-    if local is None:
-        result.notes.append(f"qmr's {benchmark} data is not available here: ids are not checked against it")
+def _map_docs(docs: list[dict], benchmark: str, subject: str | None, local: dict[str, Problem] | None,
+              result: ImportResult) -> list[tuple[dict, Problem]]:
+    """Each document's qmr problem (the first of documents sharing one), with notes on how they were found."""
     mapped: list[tuple[dict, Problem]] = []
     how_counts: dict[str, int] = defaultdict(int)
     seen: dict[str, int] = {}
@@ -373,16 +353,10 @@ def import_samples_file(store: Store, path: Path, override: ModelOverride, index
         result.notes.append(f"{unmatched} documents not found in qmr's {benchmark} by text: stored under {benchmark}/lm-eval/<hash> ids")
     if how_counts["doc_id"]:
         result.notes.append(f"{how_counts['doc_id']} GSM8K ids taken from lm-eval's doc_id (test/<doc_id>), unverified")
+    return mapped
 
-    metric, filt, score = _lm_eval_metric((results.get("results") or {}).get(task) or {})
-    engine_json = {
-        "engine": ENGINE, "source": str(path), "lm_eval_version": results.get("lm_eval_version"),
-        "backend": lm_cfg.get("model"), "model_args": lm_cfg.get("model_args"), "task": task,
-        "task_version": (results.get("versions") or {}).get(task), "limit": lm_cfg.get("limit"),
-        "lm_eval_results": (results.get("results") or {}).get(task), "date": results.get("date"),
-        "transformers_version": results.get("transformers_version"),
-    }
-    run = RunSpec(ENGINE, ref, benchmark, f"lm-eval:{task}", prompt_text, decoding, engine_key, engine_json)
+
+def _samples(mapped: list[tuple[dict, Problem]]) -> list[ImportedSample]:
     samples: list[ImportedSample] = []
     for d, problem in mapped:
         texts = _generations(d["resps"])
@@ -391,13 +365,48 @@ def import_samples_file(store: Store, path: Path, override: ModelOverride, index
         verdicts = _doc_verdicts(d) if len(texts) == 1 else []
         samples += [ImportedSample(problem, idx, text, prompt, verdicts=verdicts if idx == 0 else [])
                     for idx, text in enumerate(texts)]
-    written = write_run(store, run, samples, override.model_extra(ENGINE), on_progress,
-                        primary_metric=f"{metric},{filt}" if metric else None)
-    result.run_id = run.run_id
-    result.n_samples = written.n_samples
-    result.qmr_score = written.n_right / written.n_samples if written.n_samples else 0.0
-    result.tool_score, result.tool_metric = score, (f"{metric},{filt}" if metric else None)
-    result.n_disagree = written.disagree if written.comparable else None
+    return samples
+
+
+def _run_spec(path: Path, task: str, results: dict, ref: ModelRef, benchmark: str) -> RunSpec:
+    cfg = (results.get("configs") or {}).get(task) or {}
+    lm_cfg = results.get("config") or {}
+    engine_key = {"engine": ENGINE, "backend": lm_cfg.get("model"), "model_args": _stable(lm_cfg.get("model_args"))}
+    engine_json = {
+        "engine": ENGINE, "source": str(path), "lm_eval_version": results.get("lm_eval_version"),
+        "backend": lm_cfg.get("model"), "model_args": lm_cfg.get("model_args"), "task": task,
+        "task_version": (results.get("versions") or {}).get(task), "limit": lm_cfg.get("limit"),
+        "lm_eval_results": (results.get("results") or {}).get(task), "date": results.get("date"),
+        "transformers_version": results.get("transformers_version"),
+    }
+    return RunSpec(ENGINE, ref, benchmark, f"lm-eval:{task}", _prompt_text(task, cfg, results), _decoding(cfg), engine_key,
+                   engine_json)
+
+
+def import_samples_file(store: Store, path: Path, override: ModelOverride, index: ProblemIndex,
+                        on_progress: Callable[[int], None] | None = None,
+                        choice: BenchmarkChoice | None = None) -> ImportResult | None:
+    task = _task_of(path)
+    bench = (choice or BenchmarkChoice()).for_task(task)
+    if bench is None:
+        return None
+    spec, subject = bench
+    benchmark = benchmark_name(spec)
+    results = results_for(path)
+    ref = model_ref(results, override)
+    run = _run_spec(path, task, results, ref, benchmark)
+    docs = read_samples(path)
+    if not docs:
+        raise QmrError(f"{path.name} holds no samples")
+    local = index.get(spec)
+    result = ImportResult("", task, benchmark, ref.model_id)
+    if local is None:
+        result.notes.append(f"qmr's {benchmark} data is not available here: ids are not checked against it")
+    mapped = _map_docs(docs, benchmark, subject, local, result)
+    metric, filt, score = _lm_eval_metric((results.get("results") or {}).get(task) or {})
+    primary = f"{metric},{filt}" if metric else None
+    written = write_run(store, run, _samples(mapped), override.model_extra(ENGINE), on_progress, primary_metric=primary)
+    result.add_written(run.run_id, written, score, primary)
     return result
 
 

@@ -8,11 +8,12 @@ the full recipe, which is also what `register_quantized` stores in the `models` 
 from __future__ import annotations
 
 import gc
+import importlib
 import json
 import os
 import shutil
 from collections.abc import Callable
-from typing import Protocol
+from typing import Protocol, cast
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -23,9 +24,9 @@ from qmr_core.models.registry import ModelRef, resolve_model
 from qmr_core.quant import calibration as calib
 from qmr_core.quant.backend_common import BackendResult, LayerProgress
 from qmr_core.quant.loading import read_quant_config
-from qmr_core.quant.measure import dir_size, track_usage, weight_files_size
+from qmr_core.quant.measure import Usage, dir_size, track_usage, weight_files_size
 from qmr_core.quant.rtn import choose_group_size, quantizable_linears
-from qmr_core.quant.spec import AUTO_GROUP, QuantSpec
+from qmr_core.quant.spec import AUTO_GROUP, MeasuredAfter, QuantBackend, QuantSpec, backend_entry
 from qmr_core.store import Store, upsert_rows
 
 RECIPE_FILE = "qmr_quant.json"
@@ -202,14 +203,62 @@ def build_calibration(spec: QuantSpec, ref: ModelRef, exclude: list[Problem] | N
 # -- the face -------------------------------------------------------------------------------------
 
 
-def _backend(name: str):
-    if name == "llmcompressor":
-        from qmr_core.quant import llmcompressor_backend
+def load_backend(name: str) -> QuantBackend:
+    """The backend's module, imported on first use (the spec names it; see quant/spec.py)."""
+    return cast("QuantBackend", importlib.import_module(backend_entry(name).module))
 
-        return llmcompressor_backend
-    from qmr_core.quant import gptqmodel_backend
 
-    return gptqmodel_backend
+def _check_out_dir(out_dir: Path, force: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise QmrError(f"output path {out_dir} is a file, not a folder")
+    if out_dir.exists() and any(out_dir.iterdir()):
+        if not force:
+            raise QmrError(f"output folder {out_dir} is not empty (pass --force to replace it)")
+    if not out_dir.parent.is_dir():
+        raise QmrError(f"cannot write {out_dir}: folder {out_dir.parent} does not exist")
+
+
+def _run_backend(folder: Path | str, spec: QuantSpec, calibration: calib.CalibrationSet | None, tmp: Path,
+                 on_layer: LayerProgress | None, stage: StageCallback) -> tuple[BackendResult, Usage]:
+    """The timed quantization into `tmp` (removed if it fails), then any per-layer error measured outside the timing."""
+    backend = load_backend(spec.backend)
+    shutil.rmtree(tmp, ignore_errors=True)
+    stage(f"quantizing with {spec.backend}")
+    gc.collect()  # in a sweep, free the previous cell's model before measuring this one's peak
+    try:
+        with track_usage() as usage:
+            result = backend.quantize(Path(folder) if not isinstance(folder, str) else folder, spec,
+                                      calibration.texts if calibration else None, tmp, on_layer)
+        if not result.layer_errors and isinstance(backend, MeasuredAfter):
+            stage("measuring per-layer weight error")
+            result.layer_errors = backend.layer_errors(Path(folder), tmp, spec.method)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return result, usage
+
+
+def _calibration_details(calibration: calib.CalibrationSet | None, spec: QuantSpec, result: BackendResult) -> dict:
+    if not calibration:
+        return {"source": None}
+    details = dict(calibration.details)
+    details["n_samples_requested"] = spec.n_samples
+    details["seq_len"] = spec.seq_len
+    details.update(result.notes.pop("calibration_tokens", None) or {})
+    return details
+
+
+def _finish(qm: QuantizedModel, tmp: Path) -> QuantizedModel:
+    """Write the recipe and layer errors into `tmp`, move it into place, and read the folder's identity."""
+    (tmp / RECIPE_FILE).write_text(json.dumps(qm.recipe(), indent=2, sort_keys=True), encoding="utf-8")
+    (tmp / "qmr_layer_errors.json").write_text(json.dumps(qm.layer_errors, indent=1, sort_keys=True), encoding="utf-8")
+    if qm.out_dir.exists():
+        shutil.rmtree(qm.out_dir)
+    os.replace(tmp, qm.out_dir)
+    qm.size_bytes = dir_size(qm.out_dir)
+    out_ref = resolve_model(str(qm.out_dir))
+    qm.model_id, qm.name = out_ref.model_id, out_ref.name
+    return qm
 
 
 def quantize(
@@ -228,52 +277,21 @@ def quantize(
     stage = on_stage or (lambda _s: None)
     ref = resolve_model(model)
     out_dir = Path(out_dir).expanduser().resolve()
-    if out_dir.exists() and not out_dir.is_dir():
-        raise QmrError(f"output path {out_dir} is a file, not a folder")
-    if out_dir.exists() and any(out_dir.iterdir()):
-        if not force:
-            raise QmrError(f"output folder {out_dir} is not empty (pass --force to replace it)")
-    if not out_dir.parent.is_dir():
-        raise QmrError(f"cannot write {out_dir}: folder {out_dir.parent} does not exist")
+    _check_out_dir(out_dir, force)
     stage("preparing the float model")
     folder = source_folder(ref)
     spec, config = resolve_group(spec, folder)
     stage(f"building the calibration set ({spec.calib})" if spec.needs_calibration else "no calibration needed (rtn)")
     calibration = build_calibration(spec, ref, exclude, device, self_answers)
-    backend = _backend(spec.backend)
     tmp = out_dir.with_name(f".{out_dir.name}.tmp{os.getpid()}")
-    shutil.rmtree(tmp, ignore_errors=True)
-    stage(f"quantizing with {spec.backend}")
-    gc.collect()  # in a sweep, free the previous cell's model before measuring this one's peak
-    try:
-        with track_usage() as usage:
-            result: BackendResult = backend.quantize(
-                Path(folder) if not isinstance(folder, str) else folder,
-                spec,
-                calibration.texts if calibration else None,
-                tmp,
-                on_layer,
-            )
-        if not result.layer_errors and spec.backend == "gptqmodel":
-            stage("measuring per-layer weight error")
-            from qmr_core.quant.gptqmodel_backend import layer_errors
-
-            result.layer_errors = layer_errors(Path(folder), tmp, spec.method)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    calib_details = dict(calibration.details) if calibration else {"source": None}
-    if calibration:
-        calib_details["n_samples_requested"] = spec.n_samples
-        calib_details["seq_len"] = spec.seq_len
-        calib_details.update(result.notes.pop("calibration_tokens", None) or {})
+    result, usage = _run_backend(folder, spec, calibration, tmp, on_layer, stage)
     qm = QuantizedModel(
         out_dir=out_dir,
         model_id="",
         name=out_dir.name,
         base_model_id=ref.model_id,
         spec=spec,
-        calibration=calib_details,
+        calibration=_calibration_details(calibration, spec, result),
         backend=result.backend,
         backend_version=result.backend_version,
         checkpoint_format=result.checkpoint_format,
@@ -286,15 +304,7 @@ def quantize(
         config=config,
         notes=result.notes,
     )
-    (tmp / RECIPE_FILE).write_text(json.dumps(qm.recipe(), indent=2, sort_keys=True), encoding="utf-8")
-    (tmp / "qmr_layer_errors.json").write_text(json.dumps(qm.layer_errors, indent=1, sort_keys=True), encoding="utf-8")
-    if out_dir.exists():
-        shutil.rmtree(out_dir)
-    os.replace(tmp, out_dir)
-    qm.size_bytes = dir_size(out_dir)
-    out_ref = resolve_model(str(out_dir))
-    qm.model_id, qm.name = out_ref.model_id, out_ref.name
-    return qm
+    return _finish(qm, tmp)
 
 
 def read_recipe(out_dir: Path) -> dict | None:

@@ -121,13 +121,9 @@ def layer_errors(source: Path, out_dir: Path, method: str) -> dict[str, float]:
     return {name: relative_error(refs[name], deq[name]) for name in deq if name in refs}
 
 
-def quantize(
-    source: Path,
-    spec: QuantSpec,
-    calib_texts: list[str] | None,
-    out_dir: Path,
-    on_layer: LayerProgress | None = None,
-) -> BackendResult:
+def quantize(source: Path | str, spec: QuantSpec, calib_texts: list[str] | None, out_dir: Path,
+             on_layer: LayerProgress | None = None) -> BackendResult:
+    """The `QuantBackend` face (quant/spec.py)."""
     _prepare_env()
     require("gptqmodel", "gptqmodel")
     require("optimum", "gptqmodel")
@@ -144,7 +140,7 @@ def quantize(
     return _run(GPTQModel, BACKEND, tokenizer, rows, stats, source, spec, out_dir, on_layer)
 
 
-def _run(GPTQModel, BACKEND, tokenizer, rows, stats, source: Path, spec: QuantSpec, out_dir: Path, on_layer) -> BackendResult:
+def _run(GPTQModel, BACKEND, tokenizer, rows, stats, source: Path | str, spec: QuantSpec, out_dir: Path, on_layer) -> BackendResult:
     model = GPTQModel.load(str(source), _config(spec), device="cuda" if torch.cuda.is_available() else "cpu")
     kwargs = {"backend": BACKEND.AWQ_TORCH} if spec.method == "awq" and not torch.cuda.is_available() else {}
     log = model.quantize(rows, batch_size=1, calibration_data_min_length=1, **kwargs)

@@ -142,13 +142,9 @@ def _layer_errors(model: torch.nn.Module, before: dict[int, torch.Tensor]) -> di
     return errors
 
 
-def quantize(
-    source: Path,
-    spec: QuantSpec,
-    calib_texts: list[str] | None,
-    out_dir: Path,
-    on_layer: LayerProgress | None = None,
-) -> BackendResult:
+def quantize(source: Path | str, spec: QuantSpec, calib_texts: list[str] | None, out_dir: Path,
+             on_layer: LayerProgress | None = None) -> BackendResult:
+    """The `QuantBackend` face (quant/spec.py)."""
     quiet_library_logs()
     require("llmcompressor", "llmcompressor")
     from datasets import Dataset

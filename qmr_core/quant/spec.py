@@ -1,25 +1,31 @@
-"""QuantSpec: one quantization recipe, validated up front and stored as JSON with every model.
+"""QuantSpec: one quantization recipe, validated up front and stored as JSON with every model; and the
+registry of the backends that write one (the `QuantBackend` face `quant.api.quantize` calls).
 
 Which backend does what (measured on CPU, see README "Quantization"):
 - llmcompressor (compressed-tensors checkpoints, which vLLM also loads): rtn, gptq, awq, smoothquant.
 - gptqmodel (GPTQ / AWQ-format checkpoints with a real int4 CPU kernel): rtn, gptq, awq.
+
+A backend is added by writing its module (a `quantize` function with the `QuantBackend` signature) and
+one `register_backend` call at the end of this file, which names the methods it does, any limits of its
+own on a spec, and its module; validation, `--backend` and `quantize` all read the registry. The spec
+names the module and never imports it (the backends import the spec): quant.api imports the chosen one
+on first use, so choosing one backend never imports the other's library.
 """
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields, replace
+from pathlib import Path
+from typing import Protocol, runtime_checkable
 
 from qmr_core.errors import QmrError
+from qmr_core.quant.backend_common import BackendResult, LayerProgress
+from qmr_core.registry import Registry
 
 METHODS = ("rtn", "gptq", "awq", "smoothquant")
-BACKENDS = ("llmcompressor", "gptqmodel")
-BACKEND_METHODS = {
-    "llmcompressor": ("rtn", "gptq", "awq", "smoothquant"),
-    "gptqmodel": ("rtn", "gptq", "awq"),
-}
-GPTQMODEL_BITS = (2, 3, 4, 8)  # the bit widths its GPTQ packers write
 AUTO_GROUP = 0  # resolved against the model's layer widths at quantize time
 _CALIB = re.compile(r"^(math|self|text)(?::(.+))?$")
 
@@ -42,11 +48,7 @@ class QuantSpec:
     def __post_init__(self) -> None:
         if self.method not in METHODS:
             raise QmrError(f"unknown method '{self.method}' (choose from {', '.join(METHODS)})")
-        if self.backend not in BACKENDS:
-            raise QmrError(f"unknown backend '{self.backend}' (choose from {', '.join(BACKENDS)})")
-        if self.method not in BACKEND_METHODS[self.backend]:
-            others = [b for b in BACKENDS if self.method in BACKEND_METHODS[b]]
-            raise QmrError(f"{self.backend} does not do {self.method}; use --backend {others[0]}")
+        backend = check_method(self)
         if not 2 <= self.bits <= 8:
             raise QmrError(f"--bits must be 2..8, got {self.bits}")
         if self.group_size < -1:
@@ -61,13 +63,7 @@ class QuantSpec:
                 )
             if not 0.0 < self.smoothing_strength < 1.0:
                 raise QmrError(f"--smoothing-strength must be in (0, 1), got {self.smoothing_strength}")
-        if self.backend == "gptqmodel":
-            if self.act_bits is not None:
-                raise QmrError("gptqmodel quantizes weights only; --act-bits 8 needs --backend llmcompressor")
-            if self.bits not in GPTQMODEL_BITS:
-                raise QmrError(f"gptqmodel writes {', '.join(map(str, GPTQMODEL_BITS))}-bit weights, not {self.bits}")
-            if self.method == "awq" and self.bits != 4:
-                raise QmrError(f"gptqmodel's AWQ format is 4-bit only, not {self.bits}; use --backend llmcompressor")
+        backend.check(self)
         if self.act_order and self.method != "gptq":
             raise QmrError("--act-order applies to gptq only")
         if self.n_samples < 1 or self.seq_len < 16:
@@ -123,3 +119,70 @@ def default_spec(method: str, bits: int, **kwargs) -> QuantSpec:
         kwargs.setdefault("act_bits", 8)
         kwargs.setdefault("group_size", -1)
     return QuantSpec(method=method, bits=bits, **kwargs)
+
+
+# -- the backends -----------------------------------------------------------------------------
+
+
+class QuantBackend(Protocol):
+    """Quantize the float checkpoint at `source` into `out_dir` (a fresh folder); calibration texts are None for rtn."""
+
+    def quantize(self, source: Path | str, spec: QuantSpec, calib_texts: list[str] | None, out_dir: Path,
+                 on_layer: LayerProgress | None = None) -> BackendResult: ...
+
+
+@runtime_checkable
+class MeasuredAfter(Protocol):
+    """A backend whose result may carry no per-layer error: measured after the timed run (it reloads both models)."""
+
+    def layer_errors(self, source: Path, out_dir: Path, method: str) -> dict[str, float]: ...
+
+
+def _no_limits(spec: QuantSpec) -> None:
+    return None
+
+
+@dataclass(frozen=True)
+class BackendEntry:
+    name: str
+    methods: tuple[str, ...]
+    # the module with the QuantBackend face, imported on first use by quant.api (above the spec: no circle)
+    module: str
+    check: Callable[[QuantSpec], None] = _no_limits  # raises QmrError for a spec this backend cannot write
+
+
+BACKEND_REGISTRY: Registry[BackendEntry] = Registry("backend", "choose from ")
+BACKENDS = BACKEND_REGISTRY.names  # a live view: `name in BACKENDS`, `' | '.join(BACKENDS)`
+
+
+def register_backend(entry: BackendEntry) -> None:
+    BACKEND_REGISTRY.register(entry.name, entry)
+
+
+def backend_entry(name: str) -> BackendEntry:
+    return BACKEND_REGISTRY.get(name)
+
+
+def check_method(spec: QuantSpec) -> BackendEntry:
+    """The spec's backend, which exists and does the spec's method (its own limits are `entry.check`)."""
+    entry = backend_entry(spec.backend)
+    if spec.method not in entry.methods:
+        others = [b.name for b in BACKEND_REGISTRY.entries() if spec.method in b.methods]
+        raise QmrError(f"{spec.backend} does not do {spec.method}; use --backend {others[0]}")
+    return entry
+
+
+GPTQMODEL_BITS = (2, 3, 4, 8)  # the bit widths its GPTQ packers write
+
+
+def _gptqmodel_limits(spec: QuantSpec) -> None:
+    if spec.act_bits is not None:
+        raise QmrError("gptqmodel quantizes weights only; --act-bits 8 needs --backend llmcompressor")
+    if spec.bits not in GPTQMODEL_BITS:
+        raise QmrError(f"gptqmodel writes {', '.join(map(str, GPTQMODEL_BITS))}-bit weights, not {spec.bits}")
+    if spec.method == "awq" and spec.bits != 4:
+        raise QmrError(f"gptqmodel's AWQ format is 4-bit only, not {spec.bits}; use --backend llmcompressor")
+
+
+register_backend(BackendEntry("llmcompressor", ("rtn", "gptq", "awq", "smoothquant"), "qmr_core.quant.llmcompressor_backend"))
+register_backend(BackendEntry("gptqmodel", ("rtn", "gptq", "awq"), "qmr_core.quant.gptqmodel_backend", _gptqmodel_limits))

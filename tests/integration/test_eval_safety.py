@@ -110,7 +110,7 @@ def test_a_closed_port_fails_fast_with_the_default_retries():
     import pytest
 
     from qmr_core.engines import build_engine
-    from qmr_core.engines.openai_api import served_model_ref
+    from qmr_core.engines.openai_options import served_model_ref
     from qmr_core.errors import QmrError
 
     with socket.socket() as s:

@@ -22,13 +22,8 @@ import pytest
 from conftest import count_samples
 from qmr_core.engines import build_engine, engine_key, model_ref_for
 from qmr_core.engines.base import Decoding
-from qmr_core.engines.openai_api import (
-    OpenAIOptions,
-    completion_text,
-    map_finish_reason,
-    normalize_base_url,
-    served_model_ref,
-)
+from qmr_core.engines.openai_http import completion_text, map_finish_reason
+from qmr_core.engines.openai_options import OpenAIOptions, normalize_base_url, served_model_ref
 from qmr_core.diagnose.judge_protocol import parse_verdict
 from qmr_core.errors import QmrError
 
@@ -291,7 +286,8 @@ def test_llm_judge_runs_on_the_openai_engine(server, tiny_model, monkeypatch):
 
 def test_payload_carries_the_verdict_schema():
     from qmr_core.diagnose.judge_protocol import verdict_schema
-    from qmr_core.engines.openai_api import OpenAIEngine, schema_format
+    from qmr_core.engines.openai_api import OpenAIEngine
+    from qmr_core.engines.openai_http import schema_format
 
     engine = OpenAIEngine.__new__(OpenAIEngine)  # payload() needs only the served name and the renderer
     engine.served_model, engine.prompt_renderer = "m", None

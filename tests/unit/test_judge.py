@@ -45,7 +45,7 @@ def test_reasoning_blocks_are_stripped():
     assert parse_verdict("I check each one... \\boxed{0}</think>\n" + GOOD, 4).first_error_step == 1
     assert parse_verdict("<think>" + "long reasoning " * 100 + "\\boxed{1}", 4).error == "unfinished-think"
     # a server's reasoning_content comes back as a <think> block (completion_text): the same rule
-    from qmr_core.engines.openai_api import completion_text
+    from qmr_core.engines.openai_http import completion_text
 
     msg = {"content": GOOD, "reasoning_content": 'it could be {"first_error_step": 3, "error_type": "Method"}'}
     assert parse_verdict(completion_text(msg), 4).first_error_step == 1
