@@ -60,6 +60,12 @@ def _run_cells(data: ReportData, r: ReportRun) -> list[Any]:
     return cells
 
 
+def _run_table(data: ReportData, name: str, title: str, cols: list[str], kinds: list[str]) -> ReportTable:
+    """A table with a row per run: the run's columns, then `cols`."""
+    run_cols, run_kinds = _run_cols(data)
+    return ReportTable(name, title, run_cols + cols, run_kinds + kinds)
+
+
 def _sort_key(r: ReportRun) -> tuple:
     return (r.benchmark, r.family_name, r.prompt_template, not r.full_precision, -(r.bits or 99), r.method, r.run_id)
 
@@ -152,10 +158,11 @@ def _breakdown(data: ReportData, key: str) -> list[ReportTable]:
 
 
 def format_table(data: ReportData) -> ReportTable:
-    cols, kinds = _run_cols(data)
-    cols += ["samples", "format (%)", "no answer (%)", "truncated (%)", "tokens", "steps", "run"]
-    kinds += [INT, PCT, PCT, PCT, NUM, NUM, TEXT]
-    t = ReportTable("format", "Output format: step tags, missing answers, truncation", cols, kinds)
+    t = _run_table(
+        data, "format", "Output format: step tags, missing answers, truncation",
+        ["samples", "format (%)", "no answer (%)", "truncated (%)", "tokens", "steps", "run"],
+        [INT, PCT, PCT, PCT, NUM, NUM, TEXT],
+    )
     stats = format_stats(data.store, [r.run_id for r in data.runs])
     for r in sorted(data.runs, key=_sort_key):
         s = stats.get(r.run_id)
@@ -203,10 +210,11 @@ def error_tables(data: ReportData, judge: str | None = None) -> list[ReportTable
         ("error_types", f"Error types of wrong answers ({source})", ERROR_TYPE_ORDER, "error_type"),
         ("capabilities", f"Capabilities lost ({source})", CAPABILITY_ORDER, "capability"),
     ):
-        cols, kinds = _run_cols(data)
-        cols += ["diagnosed"] + [c if len(c) < 14 else c.split()[0] for c in order] + ["unlocated", "run"]
-        kinds += [INT] + [PCT] * (len(order) + 1) + [TEXT]
-        t = ReportTable(name, title + ", % of diagnosed wrong samples", cols, kinds)
+        t = _run_table(
+            data, name, title + ", % of diagnosed wrong samples",
+            ["diagnosed"] + [c if len(c) < 14 else c.split()[0] for c in order] + ["unlocated", "run"],
+            [INT] + [PCT] * (len(order) + 1) + [TEXT],
+        )
         for r in sorted(data.runs, key=_sort_key):
             ds = by_run.get(r.run_id)
             if not ds:
@@ -243,10 +251,11 @@ def first_error_table(data: ReportData, judge: str | None = None) -> ReportTable
     positions = first_error_positions(data, judge)
     if not positions:
         return None
-    cols, kinds = _run_cols(data)
-    cols += ["located", "mean pos.", "median pos.", "early (%)", "run"]
-    kinds += [INT, FLOAT, FLOAT, PCT, TEXT]
-    t = ReportTable("first_error", "Where the first error falls: (wrong step) / (steps in the trace)", cols, kinds)
+    t = _run_table(
+        data, "first_error", "Where the first error falls: (wrong step) / (steps in the trace)",
+        ["located", "mean pos.", "median pos.", "early (%)", "run"],
+        [INT, FLOAT, FLOAT, PCT, TEXT],
+    )
     for r in sorted(data.runs, key=_sort_key):
         pos = positions.get(r.run_id)
         if not pos:
@@ -262,10 +271,11 @@ def flips_table(data: ReportData) -> ReportTable | None:
     stats = flip_stats(data.store, [r.run_id for r in data.runs])
     if not stats:
         return None
-    cols, kinds = _run_cols(data)
-    cols += ["traces", "diverge (%)", "mean flip pos.", "mean logprob", "run"]
-    kinds += [INT, PCT, FLOAT, FLOAT, TEXT]
-    t = ReportTable("teacher_forcing", "Teacher-forced base traces: first token the quantized model would change", cols, kinds)
+    t = _run_table(
+        data, "teacher_forcing", "Teacher-forced base traces: first token the quantized model would change",
+        ["traces", "diverge (%)", "mean flip pos.", "mean logprob", "run"],
+        [INT, PCT, FLOAT, FLOAT, TEXT],
+    )
     for r in sorted(data.runs, key=_sort_key):
         if r.run_id in stats:
             t.rows.append(_run_cells(data, r) + list(stats[r.run_id]) + [r.run_id])
@@ -281,10 +291,11 @@ def external_verdicts_table(data: ReportData) -> ReportTable | None:
     if not found:
         return None
     by_run = {r.run_id: r for r in data.runs}
-    cols, kinds = _run_cols(data)
-    cols += ["tool", "metric", "n", "tool acc (%)", "qmr acc (%)", "disagree", "run"]
-    kinds += [TEXT, TEXT, INT, PCT, PCT, INT, TEXT]
-    t = ReportTable("external_verdicts", "Imported runs: the tool's own verdict vs qmr's regrade", cols, kinds)
+    t = _run_table(
+        data, "external_verdicts", "Imported runs: the tool's own verdict vs qmr's regrade",
+        ["tool", "metric", "n", "tool acc (%)", "qmr acc (%)", "disagree", "run"],
+        [TEXT, TEXT, INT, PCT, PCT, INT, TEXT],
+    )
     for a in found:
         r = by_run[a.run_id]
         t.rows.append(_run_cells(data, r) + [a.source, a.metric, a.n, a.tool_right / a.n, a.qmr_right / a.n, a.disagree, a.run_id])
