@@ -20,7 +20,7 @@ from qmr_core.errors import QmrError
 from qmr_core.generate.evaluate import BatchStats, execute_run, finish_run, mark_complete, plan_run, register_model, start_run, store_problems
 from qmr_core.benchmarks.prompts import TEMPLATES, get_template
 from qmr_core.store import Store, lease
-from qmr_core.store.runs import has_runs, run_summaries, run_summary
+from qmr_core.store.runs import has_runs, list_run_ids, run_summaries
 from qmr_core.store.samples import find_problem, sample_detail
 
 
@@ -206,8 +206,7 @@ def eval_command(
     run_id, stats = evaluate_model(
         store, model, name, problems, prompt, decoding, batch_size, engine, device, dtype, options
     )
-    summary = run_summary(store, run_id)
-    assert summary is not None  # evaluate_model stored it
+    summary = next(r for r in run_summaries(store) if r.run_id == run_id)
     console.print(
         f"run [bold]{run_id}[/]: {summary.n} samples stored, accuracy {summary.accuracy or 0:.1%}"
         + (f"; generated {stats.done} in {time.perf_counter() - started:.0f} s ({stats.tokens_per_s:.0f} tok/s)" if stats.done else "")
@@ -294,7 +293,7 @@ def regrade_command(
     from qmr_core.regrade import regrade_run
 
     store = open_store(db)
-    run_ids = [resolve_run(store, r) for r in run] if run else [r[0] for r in store.query("SELECT run_id FROM runs ORDER BY created_at")]
+    run_ids = [resolve_run(store, r) for r in run] if run else list_run_ids(store)
     table = Table(header_style="bold", title=f"regraded with {GRADER_VERSION}" + (" (dry run)" if dry_run else ""))
     for col in ("run", "samples", "was graded by", "now right", "now wrong", "extraction changed"):
         table.add_column(col)

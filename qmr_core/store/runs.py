@@ -46,6 +46,13 @@ def has_runs(store: Store) -> bool:
     return bool(store.query("SELECT 1 FROM runs LIMIT 1"))
 
 
+def list_run_ids(store: Store, prefix: str = "") -> list[str]:
+    """Every run id, oldest run first; with `prefix`, the ids that start with it, in id order."""
+    if not prefix:
+        return [r[0] for r in store.query("SELECT run_id FROM runs ORDER BY created_at")]
+    return [r[0] for r in store.query("SELECT run_id FROM runs WHERE run_id LIKE ? ORDER BY run_id", [prefix + "%"])]
+
+
 def run_labels(con: duckdb.DuckDBPyConnection, run_ids: list[str]) -> dict[str, str]:
     """run id -> its short quantization label ('rtn w4g64', 'bf16'), for the runs that exist."""
     rows = con.execute(
