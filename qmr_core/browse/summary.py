@@ -43,10 +43,12 @@ class JudgeScore:
 
     @property
     def step_accuracy(self) -> float:
+        """Share of the annotated samples where the judge's first wrong step is the researcher's."""
         return self.step_ok / self.n if self.n else 0.0
 
     @property
     def type_accuracy(self) -> float:
+        """Share of the annotated samples where the judge's error type is the researcher's."""
         return self.type_ok / self.n if self.n else 0.0
 
 

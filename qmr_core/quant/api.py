@@ -27,7 +27,7 @@ from qmr_core.quant.measure import dir_size, track_usage, weight_files_size
 from qmr_core.quant.rtn import choose_group_size, quantizable_linears
 from qmr_core.quant.spec import AUTO_GROUP, QuantSpec
 from qmr_core.store import Store
-from qmr_core.store.models import upsert_model
+from qmr_core.store.models import replace_model
 from qmr_core.store.records import ModelRecord
 
 RECIPE_FILE = "qmr_quant.json"
@@ -297,11 +297,8 @@ def read_recipe(out_dir: Path) -> dict | None:
 
 def register_quantized(store: Store, qm: QuantizedModel, base_source: str | None = None) -> None:
     """Write the quantized model's row (replacing an older one) and make sure its base has a row."""
-    with store.transaction() as con:
-        if not con.execute("SELECT 1 FROM models WHERE model_id = ?", [qm.base_model_id]).fetchall():
-            upsert_model(con, ModelRecord(qm.base_model_id, qm.base_model_id, base_source or qm.base_model_id, "none",
-                                          n_params=qm.n_params))
-        upsert_model(con, qm.model_row())
+    base = ModelRecord(qm.base_model_id, qm.base_model_id, base_source or qm.base_model_id, "none", n_params=qm.n_params)
+    replace_model(store, qm.model_row(), base)
 
 
 def load_quantized(out_dir: Path) -> QuantizedModel | None:

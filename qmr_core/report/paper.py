@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import statistics
 from collections import Counter, defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from qmr_core.compare import mcnemar_exact
@@ -157,21 +157,26 @@ def _breakdown(data: ReportData, key: str) -> list[ReportTable]:
     return tables
 
 
+def _per_run(data: ReportData, table: ReportTable, cells: Callable[[ReportRun], list[Any] | None],
+             note: str) -> ReportTable:
+    """Fill a per-run table: the run's cells, `cells(run)` (None skips the run), the run id."""
+    for r in sorted(data.runs, key=_sort_key):
+        if (values := cells(r)) is not None:
+            table.rows.append(_run_cells(data, r) + values + [r.run_id])
+    table.note = note
+    return table
+
+
 def format_table(data: ReportData) -> ReportTable:
+    stats = format_stats(data.store, [r.run_id for r in data.runs])
     t = _run_table(
         data, "format", "Output format: step tags, missing answers, truncation",
         ["samples", "format (%)", "no answer (%)", "truncated (%)", "tokens", "steps", "run"],
         [INT, PCT, PCT, PCT, NUM, NUM, TEXT],
     )
-    stats = format_stats(data.store, [r.run_id for r in data.runs])
-    for r in sorted(data.runs, key=_sort_key):
-        s = stats.get(r.run_id)
-        if s is None:
-            continue
-        n, fmt, noans, trunc, tokens, steps = s
-        t.rows.append(_run_cells(data, r) + [n, fmt, noans, trunc, tokens, steps, r.run_id])
-    t.note = "format = share of samples with 'Step k:' tagged steps; truncated = stopped by the token limit, among samples whose finish reason is known."
-    return t
+    return _per_run(data, t, lambda r: list(s) if (s := stats.get(r.run_id)) is not None else None,
+                    "format = share of samples with 'Step k:' tagged steps; truncated = stopped by the token limit, "
+                    "among samples whose finish reason is known.")
 
 
 def _diagnoses(data: ReportData, judge: str | None) -> tuple[dict[tuple[str, str, int], dict], str]:
@@ -256,31 +261,27 @@ def first_error_table(data: ReportData, judge: str | None = None) -> ReportTable
         ["located", "mean pos.", "median pos.", "early (%)", "run"],
         [INT, FLOAT, FLOAT, PCT, TEXT],
     )
-    for r in sorted(data.runs, key=_sort_key):
+
+    def cells(r: ReportRun) -> list[Any] | None:
         pos = positions.get(r.run_id)
-        if not pos:
-            continue
-        t.rows.append(_run_cells(data, r) + [len(pos), statistics.fmean(pos), statistics.median(pos),
-                                             sum(p <= EARLY for p in pos) / len(pos), r.run_id])
-    t.note = f"position = first wrong step (1-based) / steps in the trace; early = position <= {EARLY:.2f}."
-    return t
+        return [len(pos), statistics.fmean(pos), statistics.median(pos), sum(p <= EARLY for p in pos) / len(pos)] if pos else None
+
+    return _per_run(data, t, cells,
+                    f"position = first wrong step (1-based) / steps in the trace; early = position <= {EARLY:.2f}.")
 
 
 def flips_table(data: ReportData) -> ReportTable | None:
     """Teacher forcing (`qmr diagnose` with a base run): where the quantized model first disagrees with the base trace."""
-    stats = flip_stats(data.store, [r.run_id for r in data.runs])
-    if not stats:
-        return None
     t = _run_table(
         data, "teacher_forcing", "Teacher-forced base traces: first token the quantized model would change",
         ["traces", "diverge (%)", "mean flip pos.", "mean logprob", "run"],
         [INT, PCT, FLOAT, FLOAT, TEXT],
     )
-    for r in sorted(data.runs, key=_sort_key):
-        if r.run_id in stats:
-            t.rows.append(_run_cells(data, r) + list(stats[r.run_id]) + [r.run_id])
-    t.note = "flip pos. = step of the first flipped token (1-based) / steps in the base trace."
-    return t
+    stats = flip_stats(data.store, [r.run_id for r in data.runs])
+    if not stats:
+        return None
+    return _per_run(data, t, lambda r: list(stats[r.run_id]) if r.run_id in stats else None,
+                    "flip pos. = step of the first flipped token (1-based) / steps in the base trace.")
 
 
 def external_verdicts_table(data: ReportData) -> ReportTable | None:
