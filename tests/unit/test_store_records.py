@@ -56,3 +56,19 @@ def test_qmr_show_reads_one_sample_with_its_steps(small):
         find_problem(small, Q3, 0, "0")  # sample/filler/000, .../010, ...
     with pytest.raises(QmrError, match="no sample 3"):
         find_problem(small, Q3, 3, "algebra/1")
+
+
+def test_add_model_records_once_and_only_fills_gaps(tmp_path):
+    from qmr_core.store.models import add_model, replace_model
+
+    store = Store(tmp_path / "m.duckdb")
+    base = ModelRecord("fp", "fp", "src", "none", source_precision="bf16")
+    quant = ModelRecord("fp@w4", "fp@w4", "dir", "gptq", base_model_id="fp", bits=4, n_params=None)
+    replace_model(store, quant, base)  # quantize writes first
+    add_model(store, ModelRecord("fp@w4", "fp@w4", "other", "rtn", source_precision="bf16"), base,
+              fill={"n_params": 7, "bits": 8})
+    rows = store.query("SELECT model_id, source, method, bits, n_params, source_precision FROM models ORDER BY 1")
+    # the row from before schema v6 gets its precision only; the fill waits for a row whose precision is known
+    assert rows == [("fp", "src", "none", None, None, "bf16"), ("fp@w4", "dir", "gptq", 4, None, "bf16")]
+    add_model(store, ModelRecord("fp@w4", "fp@w4", "other", "rtn"), fill={"n_params": 7, "bits": 8})
+    assert store.query("SELECT bits, n_params FROM models WHERE model_id = 'fp@w4'") == [(4, 7)]
