@@ -16,6 +16,8 @@ from typing import Literal
 
 import duckdb
 
+from qmr_core.store.traces import divergence_row, output_length, step_spans
+
 Side = Literal["base", "quant"]
 
 
@@ -63,35 +65,19 @@ def token_values(values: Sequence[float], offsets: Sequence[int], spans: Sequenc
     return out
 
 
-def _spans(con: duckdb.DuckDBPyConnection, run_id: str, problem_id: str, sample_idx: int) -> list[tuple[int, int]]:
-    return [(r[0], r[1]) for r in con.execute(
-        """SELECT span_start, span_end FROM steps WHERE run_id = ? AND problem_id = ? AND sample_idx = ?
-           ORDER BY step_idx""", [run_id, problem_id, sample_idx]).fetchall()]
-
-
-def _output_len(con: duckdb.DuckDBPyConnection, run_id: str, problem_id: str, sample_idx: int) -> int:
-    row = con.execute("SELECT length(output) FROM samples WHERE run_id = ? AND problem_id = ? AND sample_idx = ?",
-                      [run_id, problem_id, sample_idx]).fetchall()
-    return int(row[0][0] or 0) if row else 0
-
-
 def load_divergence(con: duckdb.DuckDBPyConnection, base_run_id: str, quant_run_id: str, problem_id: str,
                     sample_idx: int = 0) -> TraceDivergence | None:
-    """The stored divergence of one quantized sample, or None (never scored, or a store before migration 010)."""
-    if not con.execute("SELECT 1 FROM information_schema.tables WHERE table_name = 'divergence'").fetchall():
+    """The stored divergence of one quantized sample, or None (never scored)."""
+    row = divergence_row(con, base_run_id, quant_run_id, problem_id, sample_idx)
+    if row is None:
         return None
-    rows = con.execute(
-        """SELECT base_sample_idx, kl_tokens, fp_offsets, surprisal_tokens, q_offsets, kl_mean, surprisal_mean,
-                  first_unlikely_step, first_unlikely_text, unlikely_nats
-           FROM divergence WHERE base_run_id = ? AND quant_run_id = ? AND problem_id = ? AND sample_idx = ?""",
-        [base_run_id, quant_run_id, problem_id, sample_idx]).fetchall()
-    if not rows:
-        return None
-    base_idx, kl, fp_off, surprisal, q_off, kl_mean, s_mean, loc, loc_text, nats = rows[0]
+    base_idx = row.base_sample_idx
     return TraceDivergence(
-        base=token_values(kl or [], fp_off or [], _spans(con, base_run_id, problem_id, base_idx),
-                          _output_len(con, base_run_id, problem_id, base_idx)),
-        quant=token_values(surprisal or [], q_off or [], _spans(con, quant_run_id, problem_id, sample_idx),
-                           _output_len(con, quant_run_id, problem_id, sample_idx)),
-        kl_mean=kl_mean, surprisal_mean=s_mean, locator_step=loc, locator_token=loc_text, threshold=nats,
+        base=token_values(row.kl_tokens or [], row.fp_offsets or [], step_spans(con, base_run_id, problem_id, base_idx),
+                          output_length(con, base_run_id, problem_id, base_idx)),
+        quant=token_values(row.surprisal_tokens or [], row.q_offsets or [],
+                           step_spans(con, quant_run_id, problem_id, sample_idx),
+                           output_length(con, quant_run_id, problem_id, sample_idx)),
+        kl_mean=row.kl_mean, surprisal_mean=row.surprisal_mean, locator_step=row.first_unlikely_step,
+        locator_token=row.first_unlikely_text, threshold=row.unlikely_nats,
     )

@@ -22,11 +22,12 @@ import pyarrow.compute as pc
 from qmr_core.review.annotations import empty_annotations
 from qmr_core.browse.runs import Comparison
 from qmr_core.store import Store
-from qmr_core.store.queries import PRECISION_COLUMNS, short_quant_label
+from qmr_core.store.failure_rows import DISPLAY_NAMES, comparison_rows, judge_counts, search_matches
+from qmr_core.store.runs import run_labels
 
 OUTCOMES = ("lost", "gained", "both_wrong", "both_right")
 FACETS = ("outcome", "quant", "subject", "level", "error_type")
-SORTS = {  # a column of the loaded rows; "default" is the order ROWS_SQL returns them in
+SORTS = {  # a column of the loaded rows; "default" is the order store.failure_rows returns them in
     "default": "",
     "outcome": "outcome_rank",
     "subject": "subject",
@@ -38,68 +39,6 @@ SORTS = {  # a column of the loaded rows; "default" is the order ROWS_SQL return
     "quant": "quant",
 }
 PREFERRED_JUDGES = ("combined", "vote", "majority", "ensemble", "consensus")  # qmr diagnose writes "combined"
-
-ROWS_SQL = """
-WITH q AS (
-    SELECT run_id, problem_id, correct, extracted_answer FROM samples
-    WHERE sample_idx = 0 AND run_id IN (SELECT unnest($quants))
-), b AS (
-    SELECT problem_id, correct, extracted_answer FROM samples WHERE sample_idx = 0 AND run_id = $base
-), k AS (
-    SELECT q.run_id AS quant_run_id, q.problem_id,
-           CASE WHEN b.correct AND NOT q.correct THEN 'lost'
-                WHEN NOT b.correct AND q.correct THEN 'gained'
-                WHEN b.correct THEN 'both_right' ELSE 'both_wrong' END AS outcome,
-           b.extracted_answer AS base_answer, q.extracted_answer AS quant_answer
-    FROM q JOIN b USING (problem_id)
-), kd AS (
-    SELECT *, CASE WHEN outcome = 'gained' THEN $base ELSE quant_run_id END AS diag_run_id FROM k
-), sel AS (
-    SELECT run_id, problem_id, judge, first_error_step, error_type, capability FROM diagnoses
-    WHERE sample_idx = 0 AND judge = $judge AND run_id IN (SELECT unnest($runs))
-), labels AS (
-    SELECT unnest($label_runs) AS run_id, unnest($label_names) AS label
-), agree AS (
-    -- only the other judges that located a step count (never the combined row: it is derived from them)
-    SELECT d.run_id, d.problem_id,
-           count(*) FILTER (WHERE d.first_error_step IS NOT NULL AND d.judge NOT IN (s.judge, 'combined')) AS n_judges,
-           count(*) FILTER (WHERE d.first_error_step = s.first_error_step AND d.judge NOT IN (s.judge, 'combined')) AS n_agree,
-           bool_or(s.first_error_step IS NULL) AS unlocated
-    FROM diagnoses d JOIN sel s ON s.run_id = d.run_id AND s.problem_id = d.problem_id
-    WHERE d.sample_idx = 0
-    GROUP BY d.run_id, d.problem_id
-)
-SELECT kd.quant_run_id, kd.problem_id, kd.outcome, p.subject, p.level, p.answer AS gold,
-       kd.base_answer, kd.quant_answer, kd.diag_run_id,
-       sel.error_type, sel.first_error_step, sel.capability,
-       agree.n_judges, agree.n_agree,
-       pr.first_divergent_step, pr.similarity,
-       a.verdict, a.note, a.first_error_step AS ann_step, a.error_type AS ann_type,
-       lab.label AS quant,
-       CASE kd.outcome WHEN 'lost' THEN 0 WHEN 'gained' THEN 1 WHEN 'both_wrong' THEN 2 ELSE 3 END AS outcome_rank,
-       kd.quant_run_id || chr(31) || kd.problem_id AS row_key,
-       {display}
-FROM kd
-JOIN problems p USING (problem_id)
-JOIN labels lab ON lab.run_id = kd.quant_run_id
-LEFT JOIN sel ON sel.run_id = kd.diag_run_id AND sel.problem_id = kd.problem_id
-LEFT JOIN agree ON agree.run_id = kd.diag_run_id AND agree.problem_id = kd.problem_id
-LEFT JOIN pairs pr ON pr.base_run_id = $base AND pr.quant_run_id = kd.quant_run_id AND pr.problem_id = kd.problem_id
-LEFT JOIN ann a ON a.run_id = kd.diag_run_id AND a.problem_id = kd.problem_id AND a.sample_idx = 0
-ORDER BY outcome_rank, p.subject, p.level, kd.problem_id, lab.label
-"""
-
-_KD_FROM = "quant_run_id END AS diag_run_id FROM k"
-
-SEARCH_SQL = """
-SELECT q.run_id AS quant_run_id, q.problem_id
-FROM samples q
-JOIN samples b ON b.run_id = $base AND b.problem_id = q.problem_id AND b.sample_idx = 0
-JOIN problems p ON p.problem_id = q.problem_id
-WHERE q.sample_idx = 0 AND q.run_id IN (SELECT unnest($quants))
-  AND (contains(lower(p.problem), $needle) OR contains(lower(q.output), $needle) OR contains(lower(b.output), $needle))
-"""
-
 
 @dataclass(frozen=True)
 class FailureFilters:
@@ -141,17 +80,9 @@ class FilterResult:
         return len(self.keys)
 
 
-def _judges(con: duckdb.DuckDBPyConnection, comparison: Comparison) -> list[tuple[str, int]]:
-    rows = con.execute(
-        "SELECT judge, count(*) FROM diagnoses WHERE run_id IN (SELECT unnest(?)) GROUP BY 1 ORDER BY 2 DESC, 1",
-        [list(comparison.run_ids)],
-    ).fetchall()
-    return [(r[0], int(r[1])) for r in rows]
-
-
 def list_judges(store: Store, comparison: Comparison) -> list[tuple[str, int]]:
     with store.connect(read_only=True) as con:
-        return _judges(con, comparison)
+        return judge_counts(con, comparison.run_ids)
 
 
 def default_judge(judges: list[tuple[str, int]]) -> str | None:
@@ -164,12 +95,7 @@ def default_judge(judges: list[tuple[str, int]]) -> str | None:
 
 
 def _labels(con: duckdb.DuckDBPyConnection, comparison: Comparison) -> dict[str, str]:
-    rows = con.execute(
-        f"""SELECT r.run_id, coalesce(m.method, 'none'), m.bits, m.group_size, m.act_bits, {PRECISION_COLUMNS}
-            FROM runs r LEFT JOIN models m USING (model_id) WHERE r.run_id IN (SELECT unnest(?))""",
-        [list(comparison.quant_run_ids)],
-    ).fetchall()
-    labels = {run_id: short_quant_label(*label) for run_id, *label in rows}
+    labels = run_labels(con, list(comparison.quant_run_ids))
     plain = [labels.get(r, r[:8]) for r in comparison.quant_run_ids]
     return {
         run_id: f"{label} {run_id[:6]}" if plain.count(label) > 1 else label
@@ -211,25 +137,11 @@ def load_comparison(
     """
     ann = annotations if annotations is not None else empty_annotations()
     with store.connect(read_only=True) as con:
-        judges = _judges(con, comparison)
+        judges = judge_counts(con, comparison.run_ids)
         chosen = judge if judge in {j for j, _ in judges} else default_judge(judges)
         labels = _labels(con, comparison)
-        con.register("ann", ann)
-        params = {
-            "base": comparison.base_run_id,
-            "quants": list(comparison.quant_run_ids),
-            "runs": list(comparison.run_ids),
-            "judge": chosen,
-            "label_runs": list(labels),
-            "label_names": list(labels.values()),
-        }
-        sql = ROWS_SQL.replace("{display}", _display_sql())
-        if outcome is not None:
-            sql = sql.replace(_KD_FROM, _KD_FROM + " WHERE outcome = $outcome")
-            params["outcome"] = outcome
-        if limit is not None:
-            sql += f" LIMIT {int(limit)}"
-        rows = con.sql(sql, params=params).to_arrow_table()
+        rows = comparison_rows(con, comparison.base_run_id, comparison.quant_run_ids, chosen, labels, ann,
+                               outcome, limit)
     return ComparisonRows(rows, judges, chosen, labels)
 
 
@@ -240,35 +152,8 @@ def load_rows(store: Store, comparison: Comparison, judge: str | None, annotatio
 
 def search_keys(store: Store, comparison: Comparison, text: str) -> pa.Table:
     """(quant_run_id, problem_id) of the rows whose problem or either trace contains `text` (any case)."""
-    params = {"base": comparison.base_run_id, "quants": list(comparison.quant_run_ids), "needle": text.lower()}
     with store.connect(read_only=True) as con:
-        return con.sql(SEARCH_SQL, params=params).to_arrow_table()
-
-
-def _short(column: str, width: int) -> str:
-    return f"CASE WHEN length({column}) > {width} THEN left({column}, {width - 1}) || '…' ELSE {column} END"
-
-
-# The table's columns, formatted once at load time (name in the table, SQL over the joined rows).
-DISPLAY = [
-    ("outcome", "kd.outcome"),
-    ("quant", "lab.label"),
-    ("subject", _short("coalesce(p.subject, '')", 14)),
-    ("lvl", "coalesce(p.level::VARCHAR, '')"),
-    ("gold", _short("p.answer", 12)),
-    ("base", _short("coalesce(kd.base_answer, '∅')", 12)),
-    ("quantized", _short("coalesce(kd.quant_answer, '∅')", 12)),
-    ("error", "coalesce(sel.error_type, '')"),
-    ("step", "coalesce((sel.first_error_step + 1)::VARCHAR, '')"),
-    ("agree", "CASE WHEN agree.unlocated THEN 'none' WHEN agree.n_judges > 0 "
-              "THEN agree.n_agree::VARCHAR || '/' || agree.n_judges::VARCHAR ELSE '' END"),
-    ("you", "coalesce(a.verdict, CASE WHEN a.note IS NOT NULL THEN 'note' END, '')"),
-    ("problem", "kd.problem_id"),
-]
-
-
-def _display_sql() -> str:
-    return ",\n       ".join(f"{sql} AS d_{name}" for name, sql in DISPLAY)
+        return search_matches(con, comparison.base_run_id, comparison.quant_run_ids, text)
 
 
 def _mask(rows: pa.Table, facet: str, value: Any) -> pa.ChunkedArray:
@@ -326,7 +211,7 @@ def apply_filters(
     needed = ["quant_run_id", "problem_id", *(f"d_{name}" for name in names)]
     if filters.sort != "default":
         needed.append(sort_column)
-    shown = rows.select(needed)  # rows arrive in the default order (ROWS_SQL); narrow before copying
+    shown = rows.select(needed)  # rows arrive in the default order (comparison_rows); narrow before copying
     if masks:
         shown = shown.filter(_all(list(masks.values()), n))
     order = "descending" if filters.descending else "ascending"
@@ -351,7 +236,7 @@ def _several_quants(rows: pa.Table) -> bool:
 
 
 def _display_names(quant_column: bool) -> list[str]:
-    return [name for name, _ in DISPLAY if quant_column or name != "quant"]
+    return [name for name in DISPLAY_NAMES if quant_column or name != "quant"]
 
 
 def _result(shown: pa.Table, names: list[str], total: int, facets: dict[str, list[tuple[Any, int]]]) -> FilterResult:

@@ -3,68 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
-from qmr_core.store.lease import with_shown_status
-from qmr_core.store.queries import PRECISION_COLUMNS, quant_label, short_quant_label
+from qmr_core.store.records import RunSummary
+from qmr_core.store.runs import run_summaries
 
-RUNS_SQL = f"""
-SELECT r.run_id, r.model_id, coalesce(m.name, r.model_id) AS model, coalesce(m.base_model_id, r.model_id) AS family,
-       coalesce(m.method, 'none') AS method, m.bits, m.group_size, m.act_bits, {PRECISION_COLUMNS},
-       r.benchmark, r.prompt_template,
-       r.decoding_json, r.status, r.created_at,
-       count(s.problem_id) AS n,
-       avg(CASE WHEN s.correct THEN 1.0 ELSE 0.0 END) AS accuracy
-FROM runs r
-LEFT JOIN models m USING (model_id)
-LEFT JOIN samples s USING (run_id)
-GROUP BY ALL
-ORDER BY r.created_at, r.run_id
-"""
-
-
-@dataclass(frozen=True)
-class RunInfo:
-    run_id: str
-    model_id: str
-    model: str
-    family: str  # the full-precision model id this model derives from (itself when full precision)
-    method: str
-    bits: int | None
-    group_size: int | None
-    act_bits: int | None
-    benchmark: str
-    prompt_template: str
-    decoding_json: str
-    status: str
-    n: int
-    accuracy: float | None
-    source_precision: str | None = None  # of the weights as loaded (Q4_1 GGUF, bf16 checkpoint, ...)
-    run_dtype: str | None = None
-
-    @property
-    def full_precision(self) -> bool:
-        return self.method == "none"
-
-    @property
-    def quant(self) -> str:
-        return quant_label(self.__dict__)
-
-    @property
-    def short_quant(self) -> str:
-        """'fp32 (dequantized Q4_1)', 'rtn w4g64', ...: fits a narrow column."""
-        return short_quant_label(self.method, self.bits, self.group_size, self.act_bits, self.source_precision,
-                                 self.run_dtype)
-
-    def comparable(self, other: RunInfo) -> bool:
-        """Same benchmark, prompt and decoding: a per-problem comparison means something."""
-        return (self.benchmark, self.prompt_template, self.decoding_json) == (
-            other.benchmark,
-            other.prompt_template,
-            other.decoding_json,
-        )
+RunInfo = RunSummary  # the browser's name for the one read model of a run
 
 
 @dataclass(frozen=True)
@@ -77,20 +22,18 @@ class Comparison:
         return (self.base_run_id, *self.quant_run_ids)
 
 
-def list_runs(store: Store) -> list[RunInfo]:
-    rows: list[dict[str, Any]] = with_shown_status(store, store.query_dicts(RUNS_SQL))
-    fields = RunInfo.__dataclass_fields__
-    return [RunInfo(**{k: v for k, v in r.items() if k in fields}) for r in rows]
+def list_runs(store: Store) -> list[RunSummary]:
+    return run_summaries(store)
 
 
-def _quant_partners(base: RunInfo, runs: list[RunInfo]) -> list[RunInfo]:
+def _quant_partners(base: RunSummary, runs: list[RunSummary]) -> list[RunSummary]:
     found = [r for r in runs if not r.full_precision and r.family == base.model_id and r.comparable(base)]
     return sorted(found, key=lambda r: (-(r.bits or 0), r.method, r.run_id))
 
 
-def default_comparison(runs: list[RunInfo]) -> Comparison | None:
+def default_comparison(runs: list[RunSummary]) -> Comparison | None:
     """The full-precision run with the most quantized partners (same model family, benchmark, prompt)."""
-    best: tuple[int, int, RunInfo, list[RunInfo]] | None = None
+    best: tuple[int, int, RunSummary, list[RunSummary]] | None = None
     for r in runs:
         if not r.full_precision:
             continue
@@ -103,7 +46,7 @@ def default_comparison(runs: list[RunInfo]) -> Comparison | None:
     return None
 
 
-def comparison_for_run(runs: list[RunInfo], run_id: str) -> Comparison:
+def comparison_for_run(runs: list[RunSummary], run_id: str) -> Comparison:
     """A full-precision run with all its quantized partners, or a quantized run with its base."""
     matches = [r for r in runs if r.run_id == run_id] or [r for r in runs if r.run_id.startswith(run_id)]
     if not matches:

@@ -3,8 +3,7 @@
 Markers: the first divergent step (`pairs`, else our alignment), the teacher-forced flip step
 (`flips`) and symbolic flags (`symbolic_flags`), each judge's diagnosis, and the researcher's
 annotation. The step alignment is `qmr compare`'s (`step_alignments`) when stored, else ours.
-Tables of migration 003 are read only when present (information_schema), so the browser also works
-on a store `qmr compare`/`qmr diagnose` never touched. All reads share one short read-only connection.
+The reads are store/traces.py's; they share one short read-only connection.
 """
 
 from __future__ import annotations
@@ -19,52 +18,25 @@ from qmr_core.browse.align import AlignedRow, WordTag, align_steps, first_diverg
 from qmr_core.browse.divergence import TraceDivergence, load_divergence
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
+from qmr_core.store.records import Diagnosis, Flip
+from qmr_core.store.traces import (
+    pair_marker,
+    problem_text,
+    sample_diagnoses,
+    sample_verdict,
+    step_texts,
+    stored_alignment,
+    symbolic_flags,
+    teacher_forced_flip,
+)
 
 Side = Literal["base", "quant"]
-
-
-def _one(cur) -> tuple | None:  # noqa: ANN001
-    """First row, with the result fully consumed (DuckDB 2 refuses new work while a result is open)."""
-    rows = cur.fetchall()
-    return rows[0] if rows else None
-
-
-@dataclass(frozen=True)
-class Diagnosis:
-    judge: str
-    first_error_step: int | None
-    error_type: str | None
-    capability: str | None
-    rationale: str | None
-
-    @property
-    def tag(self) -> str:
-        return f"[E:{self.error_type or '?'}]"
 
 
 @dataclass(frozen=True)
 class Flag:
     step_idx: int
     text: str
-
-
-@dataclass(frozen=True)
-class Flip:
-    """Teacher-forced divergence (`flips`, migration 003): where the quantized argmax first departs."""
-
-    step_idx: int | None  # 0-based step of the base trace; None = agrees on every token
-    base_token: str | None
-    quant_token: str | None
-    margin: float | None
-    n_flips: int
-    n_tokens: int
-
-    def describe(self) -> str:
-        if self.step_idx is None:
-            return f"[FLIP] none: the quantized model agrees on all {self.n_tokens} base tokens"
-        tokens = f" {self.base_token!r}→{self.quant_token!r}" if self.base_token is not None else ""
-        margin = f" margin {self.margin:.2f}" if self.margin is not None else ""
-        return f"[FLIP] base step {self.step_idx + 1}{tokens}{margin} ({self.n_flips}/{self.n_tokens} tokens differ)"
 
 
 @dataclass
@@ -140,45 +112,9 @@ class TraceDetail:
         return next((k for k, r in enumerate(self.rows) if getattr(r, attr) == step_idx), None)
 
 
-def _has_table(con: duckdb.DuckDBPyConnection, table: str) -> bool:
-    return bool(con.execute(
-        "SELECT 1 FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'", [table]
-    ).fetchall())
-
-
-def _flip(con: duckdb.DuckDBPyConnection, base: str, quant: str, problem_id: str) -> Flip | None:
-    if not _has_table(con, "flips"):
-        return None
-    row = _one(con.execute(
-        """SELECT first_flip_step, base_token, quant_token, flip_margin, n_flips, n_tokens FROM flips
-           WHERE base_run_id = ? AND quant_run_id = ? AND problem_id = ? AND sample_idx = 0""",
-        [base, quant, problem_id],
-    ))
-    return Flip(*row) if row else None
-
-
-def _stored_alignment(con: duckdb.DuckDBPyConnection, base: str, quant: str, problem_id: str) -> list[tuple[int | None, int | None]]:
-    if not _has_table(con, "step_alignments"):
-        return []
-    return [
-        (r[0], r[1])
-        for r in con.execute(
-            """SELECT base_step_idx, quant_step_idx FROM step_alignments
-               WHERE base_run_id = ? AND quant_run_id = ? AND problem_id = ? AND sample_idx = 0 ORDER BY pos""",
-            [base, quant, problem_id],
-        ).fetchall()
-    ]
-
-
 def _flags(con: duckdb.DuckDBPyConnection, run_id: str, problem_id: str, diagnoses: list[Diagnosis]) -> list[Flag]:
-    if _has_table(con, "symbolic_flags"):
-        rows = con.execute(
-            """SELECT step_idx, claim, true_value FROM symbolic_flags
-               WHERE run_id = ? AND problem_id = ? AND sample_idx = 0 ORDER BY step_idx, claim_idx""",
-            [run_id, problem_id],
-        ).fetchall()
-        if rows:
-            return [Flag(int(step), f"{' '.join(claim.split())} is false (true value {true})") for step, claim, true in rows]
+    if rows := symbolic_flags(con, run_id, problem_id):
+        return [Flag(f.step_idx, f"{' '.join(f.claim.split())} is false (true value {f.true_value})") for f in rows]
     # Without flag rows, the symbolic judge's diagnosis stands for the flag.
     return [
         Flag(d.first_error_step, d.rationale or "symbolic check failed")
@@ -190,28 +126,12 @@ def _flags(con: duckdb.DuckDBPyConnection, run_id: str, problem_id: str, diagnos
 def _side(
     con: duckdb.DuckDBPyConnection, run_id: str, problem_id: str, label: str, annotations: AnnotationStore | None
 ) -> SideTrace:
-    row = _one(con.execute(
-        "SELECT extracted_answer, correct, finish_reason, n_tokens FROM samples WHERE run_id = ? AND problem_id = ? AND sample_idx = 0",
-        [run_id, problem_id],
-    ))
+    row = sample_verdict(con, run_id, problem_id)
     if row is None:
         raise QmrError(f"run {run_id} has no sample for {problem_id}")
-    steps = [
-        r[0]
-        for r in con.execute(
-            "SELECT text FROM steps WHERE run_id = ? AND problem_id = ? AND sample_idx = 0 ORDER BY step_idx",
-            [run_id, problem_id],
-        ).fetchall()
-    ]
-    diagnoses = [
-        Diagnosis(*r)
-        for r in con.execute(
-            """SELECT judge, first_error_step, error_type, capability, rationale FROM diagnoses
-               WHERE run_id = ? AND problem_id = ? AND sample_idx = 0 ORDER BY judge""",
-            [run_id, problem_id],
-        ).fetchall()
-    ]
-    side = SideTrace(run_id, label, row[0], bool(row[1]), row[2], row[3], steps, diagnoses)
+    diagnoses = sample_diagnoses(con, run_id, problem_id)
+    side = SideTrace(run_id, label, row.extracted_answer, row.correct, row.finish_reason, row.n_tokens,
+                     step_texts(con, run_id, problem_id), diagnoses)
     side.flags = _flags(con, run_id, problem_id, diagnoses)
     if annotations is not None:
         side.annotation = annotations.get_or_none((run_id, problem_id, 0))
@@ -229,19 +149,14 @@ def load_trace(
 ) -> TraceDetail:
     labels = labels or {}
     with store.connect(read_only=True) as con:
-        prob = _one(con.execute(
-            "SELECT subject, level, problem, answer FROM problems WHERE problem_id = ?", [problem_id]
-        ))
+        prob = problem_text(con, problem_id)
         if prob is None:
             raise QmrError(f"no problem {problem_id} in the store")
         base = _side(con, base_run_id, problem_id, labels.get(base_run_id, "base"), annotations)
         quant = _side(con, quant_run_id, problem_id, labels.get(quant_run_id, "quantized"), annotations)
-        pair = _one(con.execute(
-            "SELECT first_divergent_step, similarity FROM pairs WHERE base_run_id = ? AND quant_run_id = ? AND problem_id = ?",
-            [base_run_id, quant_run_id, problem_id],
-        ))
-        flip = _flip(con, base_run_id, quant_run_id, problem_id)
-        stored = _stored_alignment(con, base_run_id, quant_run_id, problem_id)
+        pair = pair_marker(con, base_run_id, quant_run_id, problem_id)
+        flip = teacher_forced_flip(con, base_run_id, quant_run_id, problem_id)
+        stored = stored_alignment(con, base_run_id, quant_run_id, problem_id)
         divergence = load_divergence(con, base_run_id, quant_run_id, problem_id)
     outcome = (
         "lost" if base.correct and not quant.correct
@@ -256,12 +171,12 @@ def load_trace(
         if r.kind == "changed" and r.base is not None and r.quant is not None
     }
     detail = TraceDetail(
-        base_run_id, quant_run_id, problem_id, prob[0], prob[1], prob[2], prob[3], outcome, judge,
-        base, quant, rows, diffs, None, "", pair[1] if pair else None, flip,
+        base_run_id, quant_run_id, problem_id, prob.subject, prob.level, prob.problem, prob.answer, outcome, judge,
+        base, quant, rows, diffs, None, "", pair.similarity if pair else None, flip,
         "qmr compare" if stored else "qmr-browse", divergence,
     )
-    if pair and pair[0] is not None:
-        step = int(pair[0])
+    if pair and pair.first_divergent_step is not None:
+        step = int(pair.first_divergent_step)
         detail.divergent_row = detail.row_of("quant", step)
         if detail.divergent_row is None and step >= len(quant.steps):  # the quantized trace stops early
             detail.divergent_row = next((k for k, r in enumerate(rows) if r.quant is None), None)

@@ -14,6 +14,7 @@ from rich.console import Console
 
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
+from qmr_core.store.runs import list_run_ids
 
 app = typer.Typer(
     name="qmr",
@@ -70,12 +71,12 @@ def _say_waiting(seconds: float) -> None:
 
 def resolve_run(store: Store, run: str) -> str:
     """Accept a full run id or a unique prefix of one."""
-    rows = store.query("SELECT run_id FROM runs WHERE run_id LIKE ? ORDER BY run_id", [run + "%"])
-    if not rows:
+    ids = list_run_ids(store, run)
+    if not ids:
         raise QmrError(f"no run '{run}' in {store.path} (see `qmr runs`)")
-    if len(rows) > 1 and rows[0][0] != run:
-        raise QmrError(f"run prefix '{run}' is ambiguous: {', '.join(r[0] for r in rows[:5])}")
-    return rows[0][0]
+    if len(ids) > 1 and ids[0] != run:
+        raise QmrError(f"run prefix '{run}' is ambiguous: {', '.join(ids[:5])}")
+    return ids[0]
 
 
 def is_interactive() -> bool:

@@ -20,7 +20,8 @@ from qmr_core.errors import QmrError
 from qmr_core.generate.evaluate import BatchStats, execute_run, finish_run, mark_complete, plan_run, register_model, start_run, store_problems
 from qmr_core.benchmarks.prompts import TEMPLATES, get_template
 from qmr_core.store import Store, lease
-from qmr_core.store.queries import quant_label, run_summaries
+from qmr_core.store.runs import has_runs, list_run_ids, run_summaries
+from qmr_core.store.samples import find_problem, sample_detail
 
 
 def load_selection(
@@ -205,9 +206,9 @@ def eval_command(
     run_id, stats = evaluate_model(
         store, model, name, problems, prompt, decoding, batch_size, engine, device, dtype, options
     )
-    summary = next(r for r in run_summaries(store) if r["run_id"] == run_id)
+    summary = next(r for r in run_summaries(store) if r.run_id == run_id)
     console.print(
-        f"run [bold]{run_id}[/]: {summary['n']} samples stored, accuracy {summary['accuracy'] or 0:.1%}"
+        f"run [bold]{run_id}[/]: {summary.n} samples stored, accuracy {summary.accuracy or 0:.1%}"
         + (f"; generated {stats.done} in {time.perf_counter() - started:.0f} s ({stats.tokens_per_s:.0f} tok/s)" if stats.done else "")
     )
 
@@ -218,15 +219,15 @@ def runs_table(store: Store, title: str | None = None) -> Table:
         table.add_column(col, justify="right" if col in ("n", "accuracy", "format") else "left")
     for r in run_summaries(store):
         table.add_row(
-            r["run_id"],
-            escape(str(r["model"] or r["model_id"])),
-            quant_label(r),
-            r["benchmark"],
-            r["prompt_template"],
-            str(r["n"]),
-            f"{r['accuracy']:.1%}" if r["accuracy"] is not None else "-",
-            f"{r['format_rate']:.0%}" if r["format_rate"] is not None else "-",
-            r["status"],
+            r.run_id,
+            escape(r.model),
+            r.quant,
+            r.benchmark,
+            r.prompt_template,
+            str(r.n),
+            f"{r.accuracy:.1%}" if r.accuracy is not None else "-",
+            f"{r.format_rate:.0%}" if r.format_rate is not None else "-",
+            r.status,
         )
     return table
 
@@ -239,7 +240,7 @@ def runs_command(db: DbOption = DEFAULT_DB) -> None:
     Example: qmr runs --db qmr-demo.duckdb
     """
     store = open_store(db, write=False)
-    if not store.query("SELECT 1 FROM runs LIMIT 1"):
+    if not has_runs(store):
         console.print(f"no runs in {db} yet")
         return
     console.print(runs_table(store))
@@ -259,38 +260,20 @@ def show_command(
     """
     store = open_store(db, write=False)
     run_id = resolve_run(store, run)
-    matches = store.query(
-        "SELECT problem_id FROM samples WHERE run_id = ? AND sample_idx = ? AND (problem_id = ? OR problem_id LIKE ?)",
-        [run_id, sample, problem_id, "%" + problem_id],
-    )
-    if not matches:
-        raise QmrError(f"run {run_id} has no sample {sample} for problem '{problem_id}'")
-    if len(matches) > 1 and not any(m[0] == problem_id for m in matches):
-        raise QmrError(f"problem '{problem_id}' is ambiguous: {', '.join(m[0] for m in matches[:5])}")
-    pid = problem_id if any(m[0] == problem_id for m in matches) else matches[0][0]
-    row = store.query_dicts(
-        """SELECT p.problem, p.answer, p.subject, p.level, s.*
-           FROM samples s JOIN problems p USING (problem_id)
-           WHERE s.run_id = ? AND s.problem_id = ? AND s.sample_idx = ?""",
-        [run_id, pid, sample],
-    )[0]
-    steps = store.query(
-        "SELECT step_idx, text FROM steps WHERE run_id = ? AND problem_id = ? AND sample_idx = ? ORDER BY step_idx",
-        [run_id, pid, sample],
-    )
-    head = f"{pid}  ({row['subject'] or '-'}, level {row['level'] or '-'})"
-    console.print(Panel(escape(row["problem"]), title=escape(head), title_align="left"))
-    for idx, text in steps:
+    row = sample_detail(store, run_id, find_problem(store, run_id, sample, problem_id), sample)
+    head = f"{row.problem_id}  ({row.subject or '-'}, level {row.level or '-'})"
+    console.print(Panel(escape(row.problem), title=escape(head), title_align="left"))
+    for idx, text in row.steps:
         console.print(f"[bold cyan]{idx + 1:>3}[/] {escape(text)}", highlight=False)
-    verdict = "[green]correct[/]" if row["correct"] else "[red]wrong[/]"
+    verdict = "[green]correct[/]" if row.correct else "[red]wrong[/]"
     console.print(
-        f"\nextracted: [bold]{escape(str(row['extracted_answer']))}[/] ({row['extract_method']})   "
-        f"gold: [bold]{escape(row['answer'])}[/]   verdict: {verdict} ({row['grade_rule']}, {row['grader_version']})"
+        f"\nextracted: [bold]{escape(str(row.extracted_answer))}[/] ({row.extract_method})   "
+        f"gold: [bold]{escape(row.answer)}[/]   verdict: {verdict} ({row.grade_rule}, {row.grader_version})"
     )
     console.print(
-        f"steps: {row['n_steps']} ({row['step_format']})  tokens: {row['n_tokens'] if row['n_tokens'] is not None else '-'}  "
-        f"finish: {row['finish_reason'] or '-'}  "
-        "latency: " + (f"{row['latency_ms'] / 1000:.1f} s" if row["latency_ms"] is not None else "-"),  # imports lack it
+        f"steps: {row.n_steps} ({row.step_format})  tokens: {row.n_tokens if row.n_tokens is not None else '-'}  "
+        f"finish: {row.finish_reason or '-'}  "
+        "latency: " + (f"{row.latency_ms / 1000:.1f} s" if row.latency_ms is not None else "-"),  # imports lack it
         style="dim",
     )
 
@@ -310,7 +293,7 @@ def regrade_command(
     from qmr_core.regrade import regrade_run
 
     store = open_store(db)
-    run_ids = [resolve_run(store, r) for r in run] if run else [r[0] for r in store.query("SELECT run_id FROM runs ORDER BY created_at")]
+    run_ids = [resolve_run(store, r) for r in run] if run else list_run_ids(store)
     table = Table(header_style="bold", title=f"regraded with {GRADER_VERSION}" + (" (dry run)" if dry_run else ""))
     for col in ("run", "samples", "was graded by", "now right", "now wrong", "extraction changed"):
         table.add_column(col)

@@ -24,7 +24,7 @@ from qmr_core.paths import cache_dir
 from qmr_core.quant.library_output import library_output_to
 from qmr_core.quant.spec import BACKENDS, METHODS, QuantSpec, default_spec
 from qmr_core.store import Store
-from qmr_core.store.queries import run_summaries
+from qmr_core.store.runs import run_summary
 
 if TYPE_CHECKING:
     from qmr_core.quant.api import QuantizedModel
@@ -211,8 +211,8 @@ def _matching_checkpoint(out_dir: Path, spec: QuantSpec, base_model_id: str) -> 
 
 
 def _accuracy(store: Store, run_id: str) -> tuple[float | None, int]:
-    row = next((r for r in run_summaries(store) if r["run_id"] == run_id), None)
-    return (row["accuracy"], row["n"]) if row else (None, 0)
+    row = run_summary(store, run_id)
+    return (row.accuracy, row.n) if row else (None, 0)
 
 
 @app.command("sweep")

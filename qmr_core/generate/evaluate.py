@@ -14,7 +14,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Protocol, cast
 
 from qmr_core import __version__
@@ -28,6 +28,8 @@ from qmr_core.models.registry import ModelRef
 from qmr_core.benchmarks.prompts import Messages, PromptTemplate
 from qmr_core.benchmarks.steps import split_steps
 from qmr_core.store import Store, upsert_rows
+from qmr_core.store.models import add_model
+from qmr_core.store.records import ModelRecord
 
 
 def make_run_id(model_id: str, benchmark: str, template: PromptTemplate, decoding: Decoding, engine_key: dict) -> str:
@@ -72,49 +74,29 @@ class BatchStats:
         return self.tokens / self.seconds if self.seconds else 0.0
 
 
-def _model_row(ref: ModelRef, extra: dict | None = None) -> dict:
+def _model_row(ref: ModelRef, precision: str | None, extra: dict | None = None) -> ModelRecord:
     rtn = ref.rtn
     method = "rtn" if rtn else "none"
     spec = rtn.as_dict() if rtn else {}
     if ref.adapter:  # a recovery adapter: the quantized base's method plus the LoRA
         method = "lora" if method == "none" else f"{method}+lora"
         spec["adapter"] = ref.adapter
-    row = {
-        "model_id": ref.model_id,
-        "name": ref.name,
-        "source": ref.adapter or ref.source,
-        "base_model_id": ref.base_model_id,
-        "method": method,
-        "bits": rtn.bits if rtn else None,
-        "group_size": rtn.group_size if rtn else None,
-        "act_bits": None,
-        "is_symmetric": rtn.symmetric if rtn else None,
-        "backend": "qmr-rtn" if rtn else None,
-        "backend_version": __version__ if rtn else None,
-        "spec_json": json.dumps(spec) if spec else None,
-        "source_precision": source_precision(ref),
-    }
-    row.update(extra or {})
-    return row
+    record = ModelRecord(
+        model_id=ref.model_id, name=ref.name, source=ref.adapter or ref.source, base_model_id=ref.base_model_id,
+        method=method, bits=rtn.bits if rtn else None, group_size=rtn.group_size if rtn else None,
+        is_symmetric=rtn.symmetric if rtn else None, backend="qmr-rtn" if rtn else None,
+        backend_version=__version__ if rtn else None, spec_json=json.dumps(spec) if spec else None,
+        source_precision=precision,
+    )
+    return replace(record, **(extra or {}))
 
 
 def register_model(store: Store, ref: ModelRef, extra: dict | None = None) -> None:
     """Record a model unless the store already knows it (quantize records richer rows first)."""
-    with store.transaction() as con:
-        if ref.base_model_id and not con.execute(
-            "SELECT 1 FROM models WHERE model_id = ?", [ref.base_model_id]
-        ).fetchone():
-            base = {"model_id": ref.base_model_id, "name": ref.base_model_id, "source": ref.source, "method": "none",
-                    "source_precision": source_precision(ref)}
-            upsert_rows(con, "models", [base])
-        exists = con.execute("SELECT source_precision FROM models WHERE model_id = ?", [ref.model_id]).fetchone()
-        if not exists:
-            upsert_rows(con, "models", [_model_row(ref, extra)])
-        elif exists[0] is None and (precision := source_precision(ref)):  # a row from before schema v6
-            con.execute("UPDATE models SET source_precision = ? WHERE model_id = ?", [precision, ref.model_id])
-        elif extra:  # fill gaps only: quantize's own record (e.g. the source's n_params) wins over load-time values
-            sets = ", ".join(f"{k} = coalesce({k}, ?)" for k in extra)
-            con.execute(f"UPDATE models SET {sets} WHERE model_id = ?", [*extra.values(), ref.model_id])
+    precision = source_precision(ref)
+    base = ModelRecord(ref.base_model_id, ref.base_model_id, ref.source, "none",
+                       source_precision=precision) if ref.base_model_id else None
+    add_model(store, _model_row(ref, precision, extra), base, fill=extra)
 
 
 def store_problems(store: Store, problems: Sequence[Problem]) -> None:

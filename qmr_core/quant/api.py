@@ -27,7 +27,9 @@ from qmr_core.quant.loading import read_quant_config
 from qmr_core.quant.measure import Usage, dir_size, track_usage, weight_files_size
 from qmr_core.quant.rtn import choose_group_size, quantizable_linears
 from qmr_core.quant.spec import AUTO_GROUP, MeasuredAfter, QuantBackend, QuantSpec, backend_entry
-from qmr_core.store import Store, upsert_rows
+from qmr_core.store import Store
+from qmr_core.store.models import replace_model
+from qmr_core.store.records import ModelRecord
 
 RECIPE_FILE = "qmr_quant.json"
 StageCallback = Callable[[str], None]
@@ -70,32 +72,20 @@ class QuantizedModel:
             "notes": self.notes,
         }
 
-    def model_row(self) -> dict:
-        return {
-            "model_id": self.model_id,
-            "name": self.name,
-            "source": str(self.out_dir),
-            "base_model_id": self.base_model_id,
-            "method": self.spec.method,
-            "bits": self.spec.bits,
-            "group_size": self.spec.group_size,
-            "act_bits": self.spec.act_bits,
-            "is_symmetric": self.spec.is_symmetric,
-            "backend": self.backend,
-            "backend_version": self.backend_version,
-            "spec_json": self.spec.to_json(),
-            "calib_json": json.dumps(self.calibration, sort_keys=True),
-            "config_json": json.dumps(
+    def model_row(self) -> ModelRecord:
+        return ModelRecord(
+            model_id=self.model_id, name=self.name, source=str(self.out_dir), base_model_id=self.base_model_id,
+            method=self.spec.method, bits=self.spec.bits, group_size=self.spec.group_size, act_bits=self.spec.act_bits,
+            is_symmetric=self.spec.is_symmetric, backend=self.backend, backend_version=self.backend_version,
+            spec_json=self.spec.to_json(), calib_json=json.dumps(self.calibration, sort_keys=True),
+            config_json=json.dumps(
                 {**self.config, "checkpoint_format": self.checkpoint_format, "weights_bytes": self.weights_bytes,
                  "notes": self.notes},
                 sort_keys=True,
             ),
-            "n_params": self.n_params,
-            "size_bytes": self.size_bytes,
-            "quant_seconds": self.quant_seconds,
-            "peak_rss_bytes": self.peak_rss_bytes,
-            "layer_errors_json": json.dumps(self.layer_errors, sort_keys=True),
-        }
+            n_params=self.n_params, size_bytes=self.size_bytes, quant_seconds=self.quant_seconds,
+            peak_rss_bytes=self.peak_rss_bytes, layer_errors_json=json.dumps(self.layer_errors, sort_keys=True),
+        )
 
 
 # -- source model ---------------------------------------------------------------------------------
@@ -317,13 +307,8 @@ def read_recipe(out_dir: Path) -> dict | None:
 
 def register_quantized(store: Store, qm: QuantizedModel, base_source: str | None = None) -> None:
     """Write the quantized model's row (replacing an older one) and make sure its base has a row."""
-    with store.transaction() as con:
-        if not con.execute("SELECT 1 FROM models WHERE model_id = ?", [qm.base_model_id]).fetchall():
-            upsert_rows(con, "models", [{
-                "model_id": qm.base_model_id, "name": qm.base_model_id, "source": base_source or qm.base_model_id,
-                "method": "none", "n_params": qm.n_params,
-            }])
-        upsert_rows(con, "models", [qm.model_row()])
+    base = ModelRecord(qm.base_model_id, qm.base_model_id, base_source or qm.base_model_id, "none", n_params=qm.n_params)
+    replace_model(store, qm.model_row(), base)
 
 
 def load_quantized(out_dir: Path) -> QuantizedModel | None:

@@ -14,6 +14,7 @@ such migrations to be idempotent.
 
 from __future__ import annotations
 
+import functools
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -73,6 +74,29 @@ def check_readable(con: duckdb.DuckDBPyConnection, path: Path) -> None:
             f"store {path} is from an older qmr (missing schema version {', '.join(map(str, missing))}); "
             f"run `qmr migrate --db {path}` once (it needs write access), then read it again"
         )
+
+
+@functools.cache
+def _schema_tables() -> frozenset[str]:
+    """The tables a store at SCHEMA_VERSION has: what the migrations make of an empty database."""
+    scratch = duckdb.connect(":memory:")
+    try:
+        for _v, sql in migrations():
+            scratch.execute(sql)
+        return frozenset(r[0] for r in scratch.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall())
+    finally:
+        scratch.close()
+
+
+def check_tables(con: duckdb.DuckDBPyConnection, path: Path) -> None:
+    """After a read failed on a missing table: one clear error when a table the migrations made is gone
+    (a store edited by hand or copied halfway), since readers rely on the migrations for every table."""
+    present = {r[0] for r in con.execute(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = 'main'").fetchall()}
+    if lost := sorted(_schema_tables() - present):
+        raise QmrError(f"store {path} has lost table(s) {', '.join(lost)} that its schema version guarantees; "
+                       "restore it from a copy")
 
 
 def _objects(con: duckdb.DuckDBPyConnection) -> set[tuple[str, ...]]:

@@ -138,7 +138,11 @@ class Store:
             if read_only:
                 lock_down(con, read_dirs)
                 with bounded_read(con, self.path, max_hold_s, exit_after_s):
-                    yield con
+                    try:
+                        yield con
+                    except duckdb.CatalogException:
+                        schema.check_tables(con, self.path)  # a lost table: one clear error instead
+                        raise
             else:
                 yield con
         finally:

@@ -11,7 +11,7 @@ from typer.testing import CliRunner
 from qmr_core.cli import app
 from qmr_core.store import Store
 from qmr_core.store.lease import HOST, proc_start
-from qmr_core.store.queries import run_summaries
+from qmr_core.store.runs import run_summaries
 from tests.conftest import REPO
 
 runner = CliRunner()
@@ -36,7 +36,7 @@ def _raw(db, sql, *params):
 
 def _shown(db):
     """The status `qmr runs` and the TUI show."""
-    return run_summaries(Store(db, create=False, write=False))[0]["status"]
+    return run_summaries(Store(db, create=False, write=False))[0].status
 
 
 def _status(db):

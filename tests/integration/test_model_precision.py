@@ -14,7 +14,7 @@ from qmr_core.models.precision import source_precision
 from qmr_core.models.registry import ModelRef, resolve_model
 from qmr_core.report.paper import ReportData
 from qmr_core.store import Store
-from qmr_core.store.queries import precision_label, quant_label, short_quant_label
+from qmr_core.store.labels import precision_label, quant_label, short_quant_label
 
 
 @pytest.mark.parametrize(

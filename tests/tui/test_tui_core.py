@@ -209,10 +209,20 @@ def test_compare_and_diagnose_tables_are_used_when_filled(small):
         (0, 0, "equal"), (1, None, "base_only"), (None, 1, "quant_only"), (2, 2, "changed"), (3, 3, "changed")]
 
 
-def test_a_store_without_the_compare_tables_still_browses(small):
+def test_a_store_that_lost_its_compare_tables_says_so_in_one_line(small):
+    """Migrations guarantee the tables, so the browser reads them without probing; a store that lost one
+    (edited by hand) gets one clear error instead of a catalog error."""
     with small.connect() as con:
         for table in ("flips", "symbolic_flags", "step_alignments", "judge_votes", "comparisons"):
             con.execute(f"DROP TABLE {table}")
+    with pytest.raises(QmrError, match="lost table.*flips.*restore it from a copy"):
+        load_trace(small, BASE, Q3, "sample/algebra/1", "hf:judge")
+
+
+def test_without_compare_rows_the_browser_aligns_and_the_symbolic_judge_flags(small):
+    with small.connect() as con:
+        for table in ("flips", "symbolic_flags", "step_alignments"):
+            con.execute(f"DELETE FROM {table}")
     detail = load_trace(small, BASE, Q3, "sample/algebra/1", "hf:judge")
     assert detail.flip is None and detail.alignment_source == "qmr-browse"
     assert [f.step_idx for f in detail.quant.flags] == [2]  # the symbolic judge's diagnosis stands in
