@@ -2,7 +2,8 @@
 
 Markers: the first divergent step (`pairs`, else our alignment), the teacher-forced flip step
 (`flips`) and symbolic flags (`symbolic_flags`), each judge's diagnosis, and the researcher's
-annotation. The step alignment is `qmr compare`'s (`step_alignments`) when stored, else ours.
+annotation. The step alignment is `qmr compare`'s (`step_alignments`); for a pair never compared,
+compare's own aligner runs in memory (nothing is written), so there is one alignment, never two.
 Tables of migration 003 are read only when present (information_schema), so the browser also works
 on a store `qmr compare`/`qmr diagnose` never touched. All reads share one short read-only connection.
 """
@@ -15,10 +16,12 @@ from typing import Literal
 import duckdb
 
 from qmr_core.review.annotations import Annotation, AnnotationStore
-from qmr_core.browse.align import AlignedRow, WordTag, align_steps, first_divergent_row, normalise, word_diff
+from qmr_core.compare.align import AlignedRow, align_steps, display_rows, first_divergent_row, index_pairs
+from qmr_core.compare.word_diff import WordTag, word_diff
 from qmr_core.browse.divergence import TraceDivergence, load_divergence
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
+from qmr_core.store.pairs import step_alignments
 
 Side = Literal["base", "quant"]
 
@@ -115,7 +118,7 @@ class TraceDetail:
     divergent_source: str  # 'pairs' | 'alignment' | ''
     similarity: float | None
     flip: Flip | None
-    alignment_source: str = "qmr-browse"  # 'qmr compare' when step_alignments had the rows
+    alignment_source: str = "qmr-browse"  # 'qmr compare' when stored; 'qmr-browse': compare's aligner, in memory
     divergence: TraceDivergence | None = None  # per-token KL / fp surprisal (`divergence`, migration 010)
 
     @property
@@ -157,17 +160,8 @@ def _flip(con: duckdb.DuckDBPyConnection, base: str, quant: str, problem_id: str
     return Flip(*row) if row else None
 
 
-def _stored_alignment(con: duckdb.DuckDBPyConnection, base: str, quant: str, problem_id: str) -> list[tuple[int | None, int | None]]:
-    if not _has_table(con, "step_alignments"):
-        return []
-    return [
-        (r[0], r[1])
-        for r in con.execute(
-            """SELECT base_step_idx, quant_step_idx FROM step_alignments
-               WHERE base_run_id = ? AND quant_run_id = ? AND problem_id = ? AND sample_idx = 0 ORDER BY pos""",
-            [base, quant, problem_id],
-        ).fetchall()
-    ]
+def _stored_alignment(con: duckdb.DuckDBPyConnection, base: str, quant: str, problem_id: str) -> list[tuple[int | None, int | None]] | None:
+    return step_alignments(con, base, quant, problem_id) if _has_table(con, "step_alignments") else None
 
 
 def _flags(con: duckdb.DuckDBPyConnection, run_id: str, problem_id: str, diagnoses: list[Diagnosis]) -> list[Flag]:
@@ -249,7 +243,8 @@ def load_trace(
         else "both_right" if base.correct
         else "both_wrong"
     )
-    rows = _rows_from(stored, base.steps, quant.steps) if stored else align_steps(base.steps, quant.steps)
+    aligned = stored if stored is not None else index_pairs(align_steps(base.steps, quant.steps))
+    rows = display_rows(aligned, base.steps, quant.steps)
     diffs = {
         k: word_diff(base.steps[r.base], quant.steps[r.quant])
         for k, r in enumerate(rows)
@@ -258,7 +253,7 @@ def load_trace(
     detail = TraceDetail(
         base_run_id, quant_run_id, problem_id, prob[0], prob[1], prob[2], prob[3], outcome, judge,
         base, quant, rows, diffs, None, "", pair[1] if pair else None, flip,
-        "qmr compare" if stored else "qmr-browse", divergence,
+        "qmr compare" if stored is not None else "qmr-browse", divergence,
     )
     if pair and pair[0] is not None:
         step = int(pair[0])
@@ -270,24 +265,6 @@ def load_trace(
         detail.divergent_row = first_divergent_row(rows)
         detail.divergent_source = "alignment" if detail.divergent_row is not None else ""
     return detail
-
-
-def _rows_from(stored: list[tuple[int | None, int | None]], base: list[str], quant: list[str]) -> list[AlignedRow]:
-    """`step_alignments` rows (qmr compare) as display rows; indices past the stored steps are dropped."""
-    rows: list[AlignedRow] = []
-    for b, q in stored:
-        b = b if b is not None and b < len(base) else None
-        q = q if q is not None and q < len(quant) else None
-        if b is not None and q is not None:
-            kind = "equal" if normalise(base[b]) == normalise(quant[q]) else "changed"
-        elif b is not None:
-            kind = "base_only"
-        elif q is not None:
-            kind = "quant_only"
-        else:
-            continue
-        rows.append(AlignedRow(b, q, kind))  # type: ignore[arg-type]
-    return rows
 
 
 def sample_markdown(detail: TraceDetail) -> str:
