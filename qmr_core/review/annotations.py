@@ -23,17 +23,16 @@ import pyarrow as pa
 
 from qmr_core.diagnose.taxonomy import ERROR_TYPES as TAXONOMY
 from qmr_core.errors import QmrError
+from qmr_core.store.rows import SAMPLE_KEY_DDL, first_row
 
 ANNOTATION_SCHEMA_VERSION = 1
 ERROR_TYPES = tuple(TAXONOMY)  # Conceptual, Method, Execution, Reasoning, Degenerate
 VERDICTS = ("accepted", "corrected")
 
-_DDL = """
+_DDL = f"""
 CREATE TABLE IF NOT EXISTS annotation_schema (version INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS annotations (
-    run_id           VARCHAR NOT NULL,
-    problem_id       VARCHAR NOT NULL,
-    sample_idx       INTEGER NOT NULL,
+{SAMPLE_KEY_DDL}
     verdict          VARCHAR,            -- accepted | corrected | NULL (a note only)
     judge            VARCHAR,            -- the judge whose diagnosis was reviewed
     first_error_step INTEGER,            -- the researcher's first faulty step (0-based step_idx); NULL = none
@@ -44,9 +43,7 @@ CREATE TABLE IF NOT EXISTS annotations (
     PRIMARY KEY (run_id, problem_id, sample_idx)
 );
 CREATE TABLE IF NOT EXISTS annotation_history (
-    run_id           VARCHAR NOT NULL,
-    problem_id       VARCHAR NOT NULL,
-    sample_idx       INTEGER NOT NULL,
+{SAMPLE_KEY_DDL}
     action           VARCHAR NOT NULL,   -- accept | correct | note
     verdict          VARCHAR,
     judge            VARCHAR,
@@ -80,12 +77,6 @@ def empty_annotations() -> pa.Table:
     conversion from Python values make pyarrow import pandas (~0.3 s), which the browser's first
     paint must not wait for."""
     return pa.Table.from_batches([], schema=ARROW_SCHEMA)
-
-
-def _one(cur) -> tuple | None:  # noqa: ANN001
-    """First row, with the result fully consumed (DuckDB 2 refuses new work while a result is open)."""
-    rows = cur.fetchall()
-    return rows[0] if rows else None
 
 
 @dataclass(frozen=True)
@@ -169,13 +160,13 @@ class AnnotationStore:
         tables = {r[0] for r in con.execute("SELECT table_name FROM information_schema.tables").fetchall()}
         if not {"annotations", "annotation_history", "annotation_schema"} <= tables:
             raise QmrError(f"{self.path} is not a qmr annotations file")
-        version = (_one(con.execute("SELECT max(version) FROM annotation_schema")) or (None,))[0]
+        version = (first_row(con.execute("SELECT max(version) FROM annotation_schema")) or (None,))[0]
         if version is not None and version > ANNOTATION_SCHEMA_VERSION:
             raise QmrError(f"annotations {self.path} have schema v{version}, newer than this qmr understands; upgrade qmr")
 
     def _init(self, con: duckdb.DuckDBPyConnection) -> None:
         con.execute(_DDL).fetchall()
-        row = _one(con.execute("SELECT max(version) FROM annotation_schema"))
+        row = first_row(con.execute("SELECT max(version) FROM annotation_schema"))
         version = row[0] if row else None
         if version is None:
             con.execute("INSERT INTO annotation_schema VALUES (?)", [ANNOTATION_SCHEMA_VERSION])
@@ -191,7 +182,7 @@ class AnnotationStore:
         with self._connect(create=False) as con:
             if con is None:
                 return None
-            row = _one(con.execute(
+            row = first_row(con.execute(
                 """SELECT run_id, problem_id, sample_idx, verdict, judge, first_error_step, error_type, note, author
                    FROM annotations WHERE run_id = ? AND problem_id = ? AND sample_idx = ?""",
                 list(key),
@@ -273,7 +264,7 @@ class AnnotationStore:
             assert con is not None
             con.execute("BEGIN TRANSACTION")
             try:
-                old = _one(con.execute(
+                old = first_row(con.execute(
                     "SELECT verdict, judge, first_error_step, error_type, note FROM annotations WHERE run_id = ? AND problem_id = ? AND sample_idx = ?",
                     list(key),
                 ))

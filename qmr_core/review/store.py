@@ -22,15 +22,14 @@ import duckdb
 
 from qmr_core.review.annotations import ERROR_TYPES, AnnotationStore, SampleKey, annotations_path, default_author
 from qmr_core.errors import QmrError
+from qmr_core.store.rows import SAMPLE_KEY_DDL
 
 REVIEW_SCHEMA_VERSION = 1
 
-_DDL = """
+_DDL = f"""
 CREATE TABLE IF NOT EXISTS review_schema (version INTEGER PRIMARY KEY);
 CREATE TABLE IF NOT EXISTS blind_labels (
-    run_id           VARCHAR NOT NULL,
-    problem_id       VARCHAR NOT NULL,
-    sample_idx       INTEGER NOT NULL,
+{SAMPLE_KEY_DDL}
     annotator        VARCHAR NOT NULL,
     first_error_step INTEGER,            -- 0-based step_idx; NULL = no error in this trace
     error_type       VARCHAR,            -- NULL exactly when first_error_step is NULL
