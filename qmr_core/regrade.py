@@ -4,10 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import pyarrow as pa
-
 from qmr_core.grading import GRADER_VERSION, grade, warm_up
 from qmr_core.store import Store
+from qmr_core.store.grades import graded_samples, update_grades
 
 
 @dataclass(frozen=True)
@@ -55,12 +54,7 @@ class RegradeReport:
 
 
 def regrade_run(store: Store, run_id: str, write: bool = True) -> RegradeReport:
-    rows = store.query_dicts(
-        """SELECT s.run_id, s.problem_id, s.sample_idx, s.output, s.extracted_answer, s.correct, s.grade_rule,
-                  s.grader_version, s.finish_reason, p.answer, p.kind, p.problem
-           FROM samples s JOIN problems p USING (problem_id) WHERE s.run_id = ? ORDER BY s.problem_id, s.sample_idx""",
-        [run_id],
-    )
+    rows = graded_samples(store, run_id)
     report = RegradeReport(run_id, n=len(rows))
     if rows:
         warm_up()  # the deadline counts a worker's start-up: start them before grading
@@ -87,14 +81,5 @@ def regrade_run(store: Store, run_id: str, write: bool = True) -> RegradeReport:
             }
         )
     if write and updates:
-        with store.transaction() as con:
-            con.register("_regrade", pa.Table.from_pylist(updates))
-            con.execute(
-                """UPDATE samples SET extracted_answer = u.extracted_answer, extract_method = u.extract_method,
-                          correct = u.correct, grade_rule = u.grade_rule, grader_version = u.grader_version
-                   FROM _regrade u
-                   WHERE samples.run_id = u.run_id AND samples.problem_id = u.problem_id
-                     AND samples.sample_idx = u.sample_idx"""
-            )
-            con.unregister("_regrade")
+        update_grades(store, updates)
     return report

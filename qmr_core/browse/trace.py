@@ -2,7 +2,8 @@
 
 Markers: the first divergent step (`pairs`, else our alignment), the teacher-forced flip step
 (`flips`) and symbolic flags (`symbolic_flags`), each judge's diagnosis, and the researcher's
-annotation. The step alignment is `qmr compare`'s (`step_alignments`) when stored, else ours.
+annotation. The step alignment is `qmr compare`'s (`step_alignments`); for a pair never compared,
+compare's own aligner runs in memory (nothing is written), so there is one alignment, never two.
 The reads are store/traces.py's; they share one short read-only connection.
 """
 
@@ -14,10 +15,12 @@ from typing import Literal
 import duckdb
 
 from qmr_core.review.annotations import Annotation, AnnotationStore
-from qmr_core.browse.align import AlignedRow, WordTag, align_steps, first_divergent_row, normalise, word_diff
+from qmr_core.compare.align import AlignedRow, align_steps, display_rows, first_divergent_row, index_pairs
+from qmr_core.compare.word_diff import WordTag, word_diff
 from qmr_core.browse.divergence import TraceDivergence, load_divergence
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
+from qmr_core.store.pairs import step_alignments
 from qmr_core.store.records import Diagnosis, Flip
 from qmr_core.store.traces import (
     pair_marker,
@@ -25,7 +28,6 @@ from qmr_core.store.traces import (
     sample_diagnoses,
     sample_verdict,
     step_texts,
-    stored_alignment,
     symbolic_flags,
     teacher_forced_flip,
 )
@@ -87,7 +89,7 @@ class TraceDetail:
     divergent_source: str  # 'pairs' | 'alignment' | ''
     similarity: float | None
     flip: Flip | None
-    alignment_source: str = "qmr-browse"  # 'qmr compare' when step_alignments had the rows
+    alignment_source: str = "qmr-browse"  # 'qmr compare' when stored; 'qmr-browse': compare's aligner, in memory
     divergence: TraceDivergence | None = None  # per-token KL / fp surprisal (`divergence`, migration 010)
 
     @property
@@ -156,7 +158,7 @@ def load_trace(
         quant = _side(con, quant_run_id, problem_id, labels.get(quant_run_id, "quantized"), annotations)
         pair = pair_marker(con, base_run_id, quant_run_id, problem_id)
         flip = teacher_forced_flip(con, base_run_id, quant_run_id, problem_id)
-        stored = stored_alignment(con, base_run_id, quant_run_id, problem_id)
+        stored = step_alignments(con, base_run_id, quant_run_id, problem_id)
         divergence = load_divergence(con, base_run_id, quant_run_id, problem_id)
     outcome = (
         "lost" if base.correct and not quant.correct
@@ -164,7 +166,8 @@ def load_trace(
         else "both_right" if base.correct
         else "both_wrong"
     )
-    rows = _rows_from(stored, base.steps, quant.steps) if stored else align_steps(base.steps, quant.steps)
+    aligned = stored if stored is not None else index_pairs(align_steps(base.steps, quant.steps))
+    rows = display_rows(aligned, base.steps, quant.steps)
     diffs = {
         k: word_diff(base.steps[r.base], quant.steps[r.quant])
         for k, r in enumerate(rows)
@@ -173,7 +176,7 @@ def load_trace(
     detail = TraceDetail(
         base_run_id, quant_run_id, problem_id, prob.subject, prob.level, prob.problem, prob.answer, outcome, judge,
         base, quant, rows, diffs, None, "", pair.similarity if pair else None, flip,
-        "qmr compare" if stored else "qmr-browse", divergence,
+        "qmr compare" if stored is not None else "qmr-browse", divergence,
     )
     if pair and pair.first_divergent_step is not None:
         step = int(pair.first_divergent_step)
@@ -185,24 +188,6 @@ def load_trace(
         detail.divergent_row = first_divergent_row(rows)
         detail.divergent_source = "alignment" if detail.divergent_row is not None else ""
     return detail
-
-
-def _rows_from(stored: list[tuple[int | None, int | None]], base: list[str], quant: list[str]) -> list[AlignedRow]:
-    """`step_alignments` rows (qmr compare) as display rows; indices past the stored steps are dropped."""
-    rows: list[AlignedRow] = []
-    for b, q in stored:
-        b = b if b is not None and b < len(base) else None
-        q = q if q is not None and q < len(quant) else None
-        if b is not None and q is not None:
-            kind = "equal" if normalise(base[b]) == normalise(quant[q]) else "changed"
-        elif b is not None:
-            kind = "base_only"
-        elif q is not None:
-            kind = "quant_only"
-        else:
-            continue
-        rows.append(AlignedRow(b, q, kind))  # type: ignore[arg-type]
-    return rows
 
 
 def sample_markdown(detail: TraceDetail) -> str:

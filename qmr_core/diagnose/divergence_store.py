@@ -11,42 +11,23 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 
 from qmr_core.store import Store
+from qmr_core.store import divergence as div_store
+from qmr_core.store.pairs import problems_with_outcome
 
 OUTCOMES = ("lost", "both_right")
 WRITE_EVERY = 32
 Progress = Callable[[str, int, int], None]
 
 
-def _samples(store: Store, run_id: str, problem_ids: Sequence[str]) -> dict[tuple[str, int], dict]:
-    rows = store.query_dicts(
-        """SELECT problem_id, sample_idx, prompt, output, finish_reason FROM samples
-           WHERE run_id = ? AND problem_id IN (SELECT unnest(?))""",
-        [run_id, list(problem_ids)],
-    )
-    spans: dict[tuple[str, int], list[tuple[int, int]]] = {}
-    for pid, idx, start, end in store.query(
-        """SELECT problem_id, sample_idx, span_start, span_end FROM steps
-           WHERE run_id = ? AND problem_id IN (SELECT unnest(?)) ORDER BY problem_id, sample_idx, step_idx""",
-        [run_id, list(problem_ids)],
-    ):
-        spans.setdefault((pid, idx), []).append((start, end))
-    for r in rows:
-        r["spans"] = spans.get((r["problem_id"], r["sample_idx"]), [])
-    return {(r["problem_id"], r["sample_idx"]): r for r in rows}
-
-
 def pending_pairs(store: Store, run_id: str, base_run_id: str, outcomes: Sequence[str] = OUTCOMES,
                   force: bool = False) -> list[tuple[dict, dict]]:
     """(base sample, quantized sample) pairs still to score, in problem order."""
-    problems = [r[0] for r in store.query(
-        """SELECT problem_id FROM pairs WHERE base_run_id = ? AND quant_run_id = ? AND outcome IN (SELECT unnest(?))
-           ORDER BY problem_id""", [base_run_id, run_id, list(outcomes)])]
+    problems = problems_with_outcome(store, base_run_id, run_id, outcomes)
     if not problems:
         return []
-    quant = _samples(store, run_id, problems)
-    base = _samples(store, base_run_id, problems)
-    done = set() if force else {(r[0], r[1]) for r in store.query(
-        "SELECT problem_id, sample_idx FROM divergence WHERE base_run_id = ? AND quant_run_id = ?", [base_run_id, run_id])}
+    quant = div_store.samples_with_spans(store, run_id, problems)
+    base = div_store.samples_with_spans(store, base_run_id, problems)
+    done = set() if force else set(div_store.first_unlikely_steps(store, base_run_id, run_id))
     out = []
     for key, q in sorted(quant.items()):
         b = base.get(key) or base.get((key[0], 0))
@@ -72,7 +53,7 @@ def score_divergence(store: Store, run_id: str, base_run_id: str, *, device: str
         return TFItem((s["problem_id"], s["sample_idx"]), s["prompt"], s["output"], s["spans"], s["finish_reason"] == "eos")
 
     items = [DivItem((q["problem_id"], q["sample_idx"], b["sample_idx"]), tf(b), tf(q)) for b, q in todo]
-    models = dict(store.query("SELECT run_id, model_id FROM runs WHERE run_id IN (?, ?)", [run_id, base_run_id]))
+    models = div_store.run_models(store, [run_id, base_run_id])
     fp = HFEngine(resolve_model(run_model_spec(store, base_run_id)), device=device)
     quant = HFEngine(resolve_model(run_model_spec(store, run_id)), device=device)
     described = fp.describe()
@@ -93,7 +74,7 @@ def score_divergence(store: Store, run_id: str, base_run_id: str, *, device: str
                    "quant_model_id": models.get(run_id), "device": described["device"], "dtype": described["dtype"]}
             row.update(r.as_row())
             rows.append(row)
-        store.upsert("divergence", rows)
+        div_store.write_divergence(store, rows)
         written += len(rows)
     return written
 
@@ -104,6 +85,4 @@ def fp_locator(store: Store, base_run_id: str, quant_run_id: str) -> dict[tuple[
     ``None``: scored, and the full-precision model finds every token of the trace likely enough.
     Samples never scored are absent. Meant as one locator among several (see divergence.py).
     """
-    return {(r[0], r[1]): r[2] for r in store.query(
-        """SELECT problem_id, sample_idx, first_unlikely_step FROM divergence
-           WHERE base_run_id = ? AND quant_run_id = ?""", [base_run_id, quant_run_id])}
+    return div_store.first_unlikely_steps(store, base_run_id, quant_run_id)

@@ -20,6 +20,7 @@ from qmr_core.diagnose.step_checker import check_steps
 from qmr_core.diagnose.step_claims import CHECKER_VERSION
 from qmr_core.diagnose.taxonomy import capability_of
 from qmr_core.store import Store
+from qmr_core.store import diagnoses as diag_store
 
 RULES = "rules"
 COMBINED = "combined"
@@ -136,8 +137,7 @@ def checked_evidence(run_id: str, s, symbolic: bool, base_run_id: str | None, ba
 def _stored_votes(store: Store, run_id: str, judge: Judge) -> dict[tuple[str, int], dict[int, dict]]:
     protocol = json.dumps(judge.protocol(), sort_keys=True)
     out: dict[tuple[str, int], dict[int, dict]] = {}
-    for r in store.query_dicts("SELECT * FROM judge_votes WHERE run_id = ? AND judge = ? AND protocol_json = ?",
-                               [run_id, judge.name, protocol]):
+    for r in diag_store.stored_votes(store, run_id, judge.name, protocol):
         out.setdefault((r["problem_id"], r["sample_idx"]), {})[r["vote_idx"]] = r
     return out
 
@@ -166,7 +166,7 @@ def llm_votes(store: Store, run_id: str, base_run_id: str | None, judge: Judge, 
             reread = [_reread(votes[i], min(len(s.steps), MAX_STEPS_SHOWN)) for i in range(k)]
             result[(s.problem_id, s.sample_idx)] = [v for v, _row in reread]
             changed += [row for _v, row in reread if row is not None]
-    store.upsert("judge_votes", changed)
+    diag_store.write_votes(store, changed)
     todo = [s for s in failing if (s.problem_id, s.sample_idx) not in result]
     cases = []
     for s in todo:
@@ -189,7 +189,7 @@ def llm_votes(store: Store, run_id: str, base_run_id: str | None, judge: Judge, 
                     "first_error_step": v.first_error_step, "error_type": v.error_type, "rationale": v.rationale,
                     "verdict_form": v.form, "latency_ms": latency,
                 })
-        store.upsert("judge_votes", rows)
+        diag_store.write_votes(store, rows)
         if progress:
             progress(judge.name, start + len(chunk), len(cases))
     return result

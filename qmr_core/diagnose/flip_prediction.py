@@ -17,6 +17,7 @@ from dataclasses import dataclass
 
 from qmr_core.diagnose.auc import AucResult, delong
 from qmr_core.store import Store
+from qmr_core.store.divergence import divergence_by_outcome
 
 METRICS = {
     "kl_mean": "mean KL(fp||q), fp trace",
@@ -34,22 +35,9 @@ class FlipPrediction:
     auc: dict[str, AucResult | None]  # metric -> AUC with DeLong 95% interval
 
 
-def _has_divergence(store: Store) -> bool:
-    return bool(store.query("SELECT 1 FROM information_schema.tables WHERE table_name = 'divergence'"))
-
-
 def flip_prediction(store: Store, quant_run_ids: Sequence[str] | None = None) -> list[FlipPrediction]:
     """One entry per (base, quantized) run pair with stored divergence, in run order."""
-    if not _has_divergence(store):
-        return []
-    where = "AND d.quant_run_id IN (SELECT unnest(?))" if quant_run_ids is not None else ""
-    rows = store.query(
-        f"""SELECT d.base_run_id, d.quant_run_id, p.outcome, avg(d.kl_mean), avg(d.kl_max), avg(d.surprisal_mean)
-            FROM divergence d JOIN pairs p USING (base_run_id, quant_run_id, problem_id)
-            WHERE p.outcome IN ('lost', 'both_right') {where}
-            GROUP BY d.base_run_id, d.quant_run_id, d.problem_id, p.outcome ORDER BY 1, 2""",
-        [list(quant_run_ids)] if quant_run_ids is not None else [],
-    )
+    rows = divergence_by_outcome(store, quant_run_ids)
     grouped: dict[tuple[str, str], dict[str, list[tuple]]] = {}
     for base, quant, outcome, *values in rows:
         grouped.setdefault((base, quant), {"lost": [], "both_right": []})[outcome].append(tuple(values))

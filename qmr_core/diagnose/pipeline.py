@@ -18,13 +18,13 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
-import pyarrow as pa
-
 from qmr_core.compare import compare_runs, infer_base_run
-from qmr_core.diagnose.evidence import COMBINED, RULES, checked_evidence, judge_for, llm_votes
+from qmr_core.diagnose.evidence import COMBINED, RULES, Evidence, checked_evidence, judge_for, llm_votes
 from qmr_core.diagnose.judge import JudgeSettings, JudgeSpec, LLMJudge, parse_judge_specs
 from qmr_core.errors import QmrError
-from qmr_core.store import Store, upsert_rows
+from qmr_core.store import Store
+from qmr_core.store import diagnoses as diag_store
+from qmr_core.store.pairs import first_divergent_steps
 from qmr_core.store.queries import run_model_spec
 
 WRITE_EVERY = 32  # teacher-forced traces and judge votes are stored in chunks of this many samples
@@ -67,28 +67,11 @@ class DiagnoseReport:
 
 
 def _failing_samples(store: Store, run_id: str, problem_ids: set[str] | None = None) -> list[Sample]:
-    rows = store.query_dicts(
-        """SELECT s.problem_id, s.sample_idx, p.problem, p.answer, p.solution, s.output, s.prompt,
-                  s.extracted_answer, s.extract_method, s.finish_reason
-           FROM samples s JOIN problems p USING (problem_id)
-           WHERE s.run_id = ? AND NOT s.correct ORDER BY s.problem_id, s.sample_idx""",
-        [run_id],
-    )
+    rows = diag_store.failing_samples(store, run_id)
     if problem_ids is not None:
         rows = [r for r in rows if r["problem_id"] in problem_ids]
-    steps = _steps_of(store, run_id)
+    steps = diag_store.step_spans(store, run_id)
     return [_sample(run_id, r, steps.get((r["problem_id"], r["sample_idx"]), [])) for r in rows]
-
-
-def _steps_of(store: Store, run_id: str) -> dict[tuple[str, int], list[tuple[str, int, int]]]:
-    """Every step of a run in one query: (problem, sample) -> [(text, start, end)] in order."""
-    out: dict[tuple[str, int], list[tuple[str, int, int]]] = {}
-    for pid, idx, text, start, end in store.query(
-        "SELECT problem_id, sample_idx, text, span_start, span_end FROM steps WHERE run_id = ? ORDER BY problem_id, sample_idx, step_idx",
-        [run_id],
-    ):
-        out.setdefault((pid, idx), []).append((text, start, end))
-    return out
 
 
 def _sample(run_id: str, r: dict, steps: list[tuple[str, int, int]]) -> Sample:
@@ -109,68 +92,160 @@ def _sample(run_id: str, r: dict, steps: list[tuple[str, int, int]]) -> Sample:
     )
 
 
-def _base_samples(store: Store, base_run_id: str, problem_ids: Sequence[str]) -> dict[tuple[str, int], dict]:
-    rows = store.query_dicts(
-        """SELECT problem_id, sample_idx, prompt, output, correct, finish_reason, extracted_answer FROM samples
-           WHERE run_id = ? AND problem_id IN (SELECT unnest(?))""",
-        [base_run_id, list(problem_ids)],
-    )
-    return {(r["problem_id"], r["sample_idx"]): r for r in rows}
+@dataclass
+class _Job:
+    """One diagnosis in progress: the run, its failing samples and base samples, and how to run models."""
+
+    store: Store
+    run_id: str
+    base_run_id: str | None
+    failing: list[Sample]
+    base_rows: dict[tuple[str, int], dict]
+    device: str
+    batch_size: int
+    force: bool
+    progress: Progress | None
+
+    def base_of(self, s: Sample) -> dict | None:
+        return self.base_rows.get((s.problem_id, s.sample_idx)) or self.base_rows.get((s.problem_id, 0))
 
 
-
-
-def _teacher_force(store: Store, run_id: str, base_run_id: str, failing: list[Sample], base_rows: dict,
-                   device: str, batch_size: int, control: bool, force: bool, progress: Progress | None) -> int:
-    from qmr_core.diagnose.teacher_forcing import TFItem, teacher_force  # torch: only the commands that use it load it
-    from qmr_core.engines.hf import HFEngine
-    from qmr_core.models.registry import resolve_model
+def _tf_items(job: _Job, base_run_id: str) -> list:
+    """The base traces to teacher-force under the quantized model (those not stored yet, unless force)."""
+    from qmr_core.diagnose.teacher_forcing import TFItem  # torch: only the commands that use it load it
 
     wanted: dict[tuple[str, int], dict] = {}
-    for s in failing:
-        base = base_rows.get((s.problem_id, s.sample_idx)) or base_rows.get((s.problem_id, 0))
+    for s in job.failing:
+        base = job.base_of(s)
         if base is not None and base.get("prompt"):
             wanted[(base["problem_id"], base["sample_idx"])] = base
-    if not force and wanted:
-        done = {
-            (r[0], r[1])
-            for r in store.query(
-                "SELECT problem_id, sample_idx FROM flips WHERE base_run_id = ? AND quant_run_id = ?", [base_run_id, run_id]
-            )
-        }
+    if not job.force and wanted:
+        done = set(diag_store.first_flip_steps(job.store, base_run_id, job.run_id))
         wanted = {k: v for k, v in wanted.items() if k not in done}
     if not wanted:
-        return 0
-    base_steps = _steps_of(store, base_run_id)
+        return []
+    base_steps = diag_store.step_spans(job.store, base_run_id)
     items = []
     for (pid, idx), base in sorted(wanted.items()):
         spans = [(start, end) for _t, start, end in base_steps.get((pid, idx), [])]
         items.append(TFItem((pid, idx), base["prompt"], base["output"], spans, base["finish_reason"] == "eos"))
-    quant_spec = run_model_spec(store, run_id)
-    quant_model_id = store.query("SELECT model_id FROM runs WHERE run_id = ?", [run_id])[0][0]
-    engine = HFEngine(resolve_model(quant_spec), device=device)
-    control_engine = HFEngine(resolve_model(run_model_spec(store, base_run_id)), device=device) if control else None
+    return items
+
+
+def _teacher_force(job: _Job, base_run_id: str, control: bool) -> int:
+    from qmr_core.diagnose.teacher_forcing import teacher_force
+    from qmr_core.engines.hf import HFEngine
+    from qmr_core.models.registry import resolve_model
+
+    store, run_id = job.store, job.run_id
+    items = _tf_items(job, base_run_id)
+    if not items:
+        return 0
+    quant_model_id = diag_store.run_model_id(store, run_id)
+    engine = HFEngine(resolve_model(run_model_spec(store, run_id)), device=job.device)
+    control_engine = HFEngine(resolve_model(run_model_spec(store, base_run_id)), device=job.device) if control else None
     total, done_n = len(items), 0
 
     def tick(n: int) -> None:
         nonlocal done_n
         done_n += n
-        if progress:
-            progress("teacher forcing", done_n, total)
+        if job.progress:
+            job.progress("teacher forcing", done_n, total)
 
     described = engine.describe()
     written = 0
     for start in range(0, total, WRITE_EVERY):  # stored chunk by chunk: an interrupted run resumes
         chunk = items[start : start + WRITE_EVERY]
         rows = []
-        for r in teacher_force(engine, chunk, batch_size=batch_size, control=control_engine, on_batch=tick):
+        for r in teacher_force(engine, chunk, batch_size=job.batch_size, control=control_engine, on_batch=tick):
             row = {"base_run_id": base_run_id, "quant_run_id": run_id, "problem_id": r.key[0], "sample_idx": r.key[1],
                    "quant_model_id": quant_model_id, "device": described["device"], "dtype": described["dtype"]}
             row.update(r.as_row())
             rows.append(row)
-        store.upsert("flips", rows)
+        diag_store.write_flips(store, rows)
         written += len(rows)
     return written
+
+
+def _pair_with_base(store: Store, run_id: str, base_run_id: str | None, infer_base: bool,
+                    only_lost: bool) -> tuple[str | None, list[str], set[str] | None]:
+    """(base run, lost problems, the problems to diagnose or None for all); pairs are written first."""
+    if base_run_id is None and infer_base:
+        base_run_id = infer_base_run(store, run_id)
+    if base_run_id is None:
+        if only_lost:
+            raise QmrError("--only-lost needs a base run (--base)")
+        return None, [], None
+    lost = compare_runs(store, base_run_id, run_id, write=True).lost
+    return base_run_id, lost, set(lost) if only_lost else None
+
+
+def _measure_changes(job: _Job, base_run_id: str, report: DiagnoseReport, teacher_forcing: bool, control: bool,
+                     divergence: bool) -> None:
+    """Where quantization changed the trace: teacher forcing and fp-referenced divergence (each may be skipped)."""
+    if teacher_forcing:
+        try:
+            report.n_flips = _teacher_force(job, base_run_id, control)
+        except QmrError as exc:  # e.g. a run made through a server engine: the rest of the diagnosis still runs
+            report.notes.append(f"teacher forcing skipped: {exc}")
+    if divergence:  # lost and both-right problems, in both directions
+        from qmr_core.diagnose.divergence_store import score_divergence
+
+        try:
+            report.n_divergence = score_divergence(job.store, job.run_id, base_run_id, device=job.device,
+                                                   batch_size=job.batch_size, force=job.force, progress=job.progress)
+        except QmrError as exc:
+            report.notes.append(f"divergence skipped: {exc}")
+
+
+def _collect_evidence(job: _Job, specs: list[JudgeSpec], report: DiagnoseReport, settings: JudgeSettings,
+                      llm_judges: dict[str, LLMJudge] | None) -> dict[tuple[str, int], Evidence]:
+    """Rules and the symbolic checker on every failing sample, then each LLM judge's votes."""
+    symbolic = any(sp.is_symbolic for sp in specs)
+    benchmark = diag_store.run_benchmark(job.store, job.run_id)
+    evidence = {}
+    for s in job.failing:
+        base = job.base_of(s)
+        evidence[(s.problem_id, s.sample_idx)] = checked_evidence(
+            job.run_id, s, symbolic, job.base_run_id, base["extracted_answer"] if base else None, benchmark)
+    report.n_flags = sum(len(e.flag_rows) for e in evidence.values())
+    for spec in (sp for sp in specs if not sp.is_symbolic):
+        judge = judge_for(spec, job.device, settings, llm_judges)
+        votes = llm_votes(job.store, job.run_id, job.base_run_id, judge, job.failing, job.base_of, job.batch_size,
+                          job.force, job.progress)
+        report.notes += judge.notes
+        for s in job.failing:
+            verdicts = votes[(s.problem_id, s.sample_idx)]
+            evidence[(s.problem_id, s.sample_idx)].add_votes(spec.spec, verdicts)
+            report.n_votes += len(verdicts)
+            report.n_unparsed += sum(not v.parsed for v in verdicts)
+    return evidence
+
+
+def _diagnosis_rows(job: _Job, evidence: dict[tuple[str, int], Evidence], report: DiagnoseReport,
+                    fp_locator: dict[tuple[str, int], int | None] | None) -> list[dict]:
+    """Each judge's rows and the combined row per sample; counts the combined verdicts into ``report``."""
+    run_id, base_run_id = job.run_id, job.base_run_id
+    flips: dict[tuple[str, int], int | None] = {}
+    first_divergent: dict[str, int | None] = {}
+    if base_run_id is not None:  # where quantization changed the trace: evidence, never the verdict
+        flips = diag_store.first_flip_steps(job.store, base_run_id, run_id)
+        first_divergent = first_divergent_steps(job.store, base_run_id, run_id)
+    rows: list[dict] = []
+    for (pid, idx), ev in evidence.items():
+        flip_key = (pid, idx) if (pid, idx) in flips else (pid, 0)
+        extra = {"first_flip_step": flips.get(flip_key), "first_divergent_step": first_divergent.get(pid),
+                 "lost": (pid in report.lost) if base_run_id else None}
+        rows += ev.rows
+        combined = ev.combined_row(run_id, base_run_id, extra, (fp_locator or {}).get((pid, idx)))
+        rows.append(combined)
+        label = combined["error_type"] or "unlocated"
+        report.combined[label] = report.combined.get(label, 0) + 1
+        if combined["first_error_step"] is None:
+            report.n_unlocated += 1
+        else:
+            report.n_located += 1
+    return rows
 
 
 def diagnose_run(
@@ -204,102 +279,18 @@ def diagnose_run(
     locator that joins the combine rule as ``divergence`` (only where it is measured to help).
     """
     specs: list[JudgeSpec] = parse_judge_specs(judges)
-    settings = judge_settings or JudgeSettings()
-    if base_run_id is None and infer_base:
-        base_run_id = infer_base_run(store, run_id)
-    lost: list[str] = []
-    problem_filter: set[str] | None = None
-    if base_run_id is not None:
-        summary = compare_runs(store, base_run_id, run_id, write=True)
-        lost = summary.lost
-        if only_lost:
-            problem_filter = set(lost)
-    elif only_lost:
-        raise QmrError("--only-lost needs a base run (--base)")
+    base_run_id, lost, problem_filter = _pair_with_base(store, run_id, base_run_id, infer_base, only_lost)
     failing = _failing_samples(store, run_id, problem_filter)
     report = DiagnoseReport(run_id, base_run_id, len(failing), [s.spec for s in specs], lost=lost)
     if not failing:
         return report
-    base_rows = _base_samples(store, base_run_id, [s.problem_id for s in failing]) if base_run_id else {}
-
-    def base_of(s: Sample) -> dict | None:
-        return base_rows.get((s.problem_id, s.sample_idx)) or base_rows.get((s.problem_id, 0))
-
-    if base_run_id is not None and teacher_forcing:
-        try:
-            report.n_flips = _teacher_force(store, run_id, base_run_id, failing, base_rows, device, batch_size, control,
-                                            force, progress)
-        except QmrError as exc:  # e.g. a run made through a server engine: the rest of the diagnosis still runs
-            report.notes.append(f"teacher forcing skipped: {exc}")
-    if base_run_id is not None and divergence:  # lost and both-right problems, in both directions
-        from qmr_core.diagnose.divergence_store import score_divergence
-
-        try:
-            report.n_divergence = score_divergence(store, run_id, base_run_id, device=device, batch_size=batch_size,
-                                                   force=force, progress=progress)
-        except QmrError as exc:
-            report.notes.append(f"divergence skipped: {exc}")
-
+    base_rows = diag_store.samples_of(store, base_run_id, [s.problem_id for s in failing]) if base_run_id else {}
+    job = _Job(store, run_id, base_run_id, failing, base_rows, device, batch_size, force, progress)
+    if base_run_id is not None:
+        _measure_changes(job, base_run_id, report, teacher_forcing, control, divergence)
+    evidence = _collect_evidence(job, specs, report, judge_settings or JudgeSettings(), llm_judges)
+    rows = _diagnosis_rows(job, evidence, report, fp_locator)
     symbolic = any(sp.is_symbolic for sp in specs)
-    benchmark = (store.query("SELECT benchmark FROM runs WHERE run_id = ?", [run_id]) or [("math",)])[0][0]
-    evidence = {}
-    for s in failing:
-        base = base_of(s)
-        evidence[(s.problem_id, s.sample_idx)] = checked_evidence(
-            run_id, s, symbolic, base_run_id, base["extracted_answer"] if base else None, benchmark)
-    report.n_flags = sum(len(e.flag_rows) for e in evidence.values())
-    for spec in (sp for sp in specs if not sp.is_symbolic):
-        judge = judge_for(spec, device, settings, llm_judges)
-        votes = llm_votes(store, run_id, base_run_id, judge, failing, base_of, batch_size, force, progress)
-        report.notes += judge.notes
-        for s in failing:
-            verdicts = votes[(s.problem_id, s.sample_idx)]
-            evidence[(s.problem_id, s.sample_idx)].add_votes(spec.spec, verdicts)
-            report.n_votes += len(verdicts)
-            report.n_unparsed += sum(not v.parsed for v in verdicts)
-
-    flips: dict[tuple[str, int], int | None] = {}
-    first_divergent: dict[str, int | None] = {}
-    if base_run_id is not None:  # where quantization changed the trace: evidence, never the verdict
-        flips = {(r[0], r[1]): r[2] for r in store.query(
-            "SELECT problem_id, sample_idx, first_flip_step FROM flips WHERE base_run_id = ? AND quant_run_id = ?",
-            [base_run_id, run_id])}
-        first_divergent = dict(store.query(
-            "SELECT problem_id, first_divergent_step FROM pairs WHERE base_run_id = ? AND quant_run_id = ?",
-            [base_run_id, run_id]))
-    rows: list[dict] = []
-    for (pid, idx), ev in evidence.items():
-        flip_key = (pid, idx) if (pid, idx) in flips else (pid, 0)
-        extra = {"first_flip_step": flips.get(flip_key), "first_divergent_step": first_divergent.get(pid),
-                 "lost": (pid in lost) if base_run_id else None}
-        rows += ev.rows
-        combined = ev.combined_row(run_id, base_run_id, extra, (fp_locator or {}).get((pid, idx)))
-        rows.append(combined)
-        label = combined["error_type"] or "unlocated"
-        report.combined[label] = report.combined.get(label, 0) + 1
-        if combined["first_error_step"] is None:
-            report.n_unlocated += 1
-        else:
-            report.n_located += 1
-
-    judge_names = [RULES, COMBINED] + [sp.spec for sp in specs]
-    with store.transaction() as con:
-        keys = pa.Table.from_pylist([{"problem_id": pid, "sample_idx": idx} for pid, idx in evidence])
-        con.register("_qmr_diag_keys", keys)
-        try:
-            con.execute(
-                """DELETE FROM diagnoses WHERE run_id = ? AND judge IN (SELECT unnest(?))
-                   AND (problem_id, sample_idx) IN (SELECT (problem_id, sample_idx) FROM _qmr_diag_keys)""",
-                [run_id, judge_names],
-            )
-            if symbolic:
-                con.execute(
-                    """DELETE FROM symbolic_flags WHERE run_id = ?
-                       AND (problem_id, sample_idx) IN (SELECT (problem_id, sample_idx) FROM _qmr_diag_keys)""",
-                    [run_id],
-                )
-        finally:
-            con.unregister("_qmr_diag_keys")
-        upsert_rows(con, "symbolic_flags", [r for ev in evidence.values() for r in ev.flag_rows])
-        upsert_rows(con, "diagnoses", rows)
+    diag_store.replace_diagnoses(store, run_id, [RULES, COMBINED] + [sp.spec for sp in specs], list(evidence), rows,
+                                 [r for ev in evidence.values() for r in ev.flag_rows] if symbolic else None)
     return report

@@ -20,7 +20,11 @@ from qmr_core.benchmarks.prompts import get_template
 from qmr_core.recover.build import UNTYPED, error_types_of
 from qmr_core.recover.recipe import read_recipe
 from qmr_core.store import Store
+from qmr_core.store.pairs import problems_with_outcome
 from qmr_core.store.queries import run_problem_rows
+from qmr_core.store.recovery_eval import (
+    example_problems, label_recovered_model, recovery_of_model, recovery_set, run_row, write_recovery_eval,
+)
 
 
 @dataclass
@@ -41,11 +45,11 @@ def recovery_row(store: Store, adapter_dir: Path) -> dict:
     from qmr_core.models.registry import resolve_model
 
     ref = resolve_model(str(adapter_dir))
-    rows = store.query_dicts("SELECT * FROM recoveries WHERE model_id = ?", [ref.model_id])
-    if not rows:
+    row = recovery_of_model(store, ref.model_id)
+    if row is None:
         raise QmrError(f"adapter {adapter_dir} ({ref.model_id}) is not recorded in {store.path}; "
                        "evaluate it with the store it was trained from")
-    return rows[0]
+    return row
 
 
 def plan_eval(store: Store, adapter_dir: str | Path) -> EvalPlan:
@@ -53,10 +57,9 @@ def plan_eval(store: Store, adapter_dir: str | Path) -> EvalPlan:
     recipe = read_recipe(adapter_dir)
     rec = recovery_row(store, adapter_dir)
     parent = rec["parent_run_id"]
-    runs = store.query_dicts("SELECT * FROM runs WHERE run_id = ?", [parent])
-    if not runs:
+    run = run_row(store, parent)
+    if run is None:
         raise QmrError(f"the adapter's parent run {parent} is not in {store.path}")
-    run = runs[0]
     if run["engine"] != "hf":
         raise QmrError(f"parent run {parent} used the '{run['engine']}' engine; a recovered model is evaluated locally (hf)")
     template = get_template(run["prompt_template"])
@@ -64,30 +67,17 @@ def plan_eval(store: Store, adapter_dir: str | Path) -> EvalPlan:
         raise QmrError(f"prompt template '{run['prompt_template']}' changed since run {parent}; cannot repeat its prompt")
     decoding = Decoding(**{k: v for k, v in json.loads(run["decoding_json"]).items() if v is not None})
     dtype = json.loads(run["engine_json"] or "{}").get("dtype", "auto")
-    base = store.query("SELECT base_run_id FROM recovery_sets WHERE set_id = ?", [rec["set_id"]])
-    if not base:
+    base = recovery_set(store, rec["set_id"])
+    if base is None:
         raise QmrError(f"recovery set {rec['set_id']} of this adapter is not in {store.path}")
     trained = set(recipe.get("train_problem_ids") or [])
-    trained |= {r[0] for r in store.query(
-        "SELECT DISTINCT problem_id FROM recovery_examples WHERE set_id = ? AND kind = ?", [rec["set_id"], rec["kind"]])}
+    trained |= example_problems(store, rec["set_id"], rec["kind"])
     problems = [Problem.from_row(r) for r in run_problem_rows(store, parent)]
     kept = [p for p in problems if p.problem_id not in trained]
     if not kept:
         raise QmrError(f"every problem of run {parent} was used for training; nothing left to evaluate")
-    return EvalPlan(adapter_dir, rec, parent, base[0][0], run["benchmark"], template.name, decoding, dtype, kept,
+    return EvalPlan(adapter_dir, rec, parent, base["base_run_id"], run["benchmark"], template.name, decoding, dtype, kept,
                     len(problems) - len(kept))
-
-
-def label_recovered_model(store: Store, model_id: str) -> None:
-    """The recovered model's quantization columns are its quantized base's, method suffixed '+lora' (the
-    load-time row only knows built-in RTN; a checkpoint from `qmr quantize` has a richer row)."""
-    store.execute(
-        """UPDATE models SET method = b.method || '+lora', bits = coalesce(b.bits, models.bits),
-                  group_size = coalesce(b.group_size, models.group_size), act_bits = coalesce(b.act_bits, models.act_bits),
-                  is_symmetric = coalesce(b.is_symmetric, models.is_symmetric), backend = coalesce(b.backend, models.backend)
-           FROM models b WHERE models.model_id = ? AND b.model_id = models.base_model_id AND b.method <> 'none'""",
-        [model_id],
-    )
 
 
 def summarize(store: Store, plan: EvalPlan, eval_run_id: str) -> dict:
@@ -97,10 +87,9 @@ def summarize(store: Store, plan: EvalPlan, eval_run_id: str) -> dict:
     vs_quant = compare_runs(store, plan.parent_run_id, eval_run_id)
     vs_full = compare_runs(store, plan.base_run_id, eval_run_id)
     right = {p.problem_id: p.quant_score > 0.5 for p in vs_quant.pairs}
-    set_row = store.query_dicts("SELECT judge, holdout_json FROM recovery_sets WHERE set_id = ?", [rec["set_id"]])[0]
-    lost = sorted(r[0] for r in store.query(
-        "SELECT problem_id FROM pairs WHERE base_run_id = ? AND quant_run_id = ? AND outcome = 'lost'",
-        [plan.base_run_id, plan.parent_run_id]) if r[0] in right)
+    set_row = recovery_set(store, rec["set_id"])
+    assert set_row is not None  # plan_eval found it
+    lost = sorted(p for p in problems_with_outcome(store, plan.base_run_id, plan.parent_run_id, ["lost"]) if p in right)
     holdout = sorted(p for p in json.loads(set_row["holdout_json"]) if p in right)
     types = error_types_of(store, plan.parent_run_id, lost, set_row["judge"] or "combined")
     by_type: dict[str, dict] = {}
@@ -126,6 +115,5 @@ def summarize(store: Store, plan: EvalPlan, eval_run_id: str) -> dict:
         "rel_drop_vs_full_precision": vs_full.rel_drop,
         "warnings": sorted(set(vs_quant.warnings) | set(vs_full.warnings)),
     }
-    store.execute("UPDATE recoveries SET eval_run_id = ?, summary_json = ? WHERE adapter_id = ?",
-                  [eval_run_id, json.dumps(summary), rec["adapter_id"]])
+    write_recovery_eval(store, rec["adapter_id"], eval_run_id, json.dumps(summary))
     return summary

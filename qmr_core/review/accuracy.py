@@ -25,6 +25,7 @@ from qmr_core.tables import FLOAT, INT, PCT, TEXT, ReportTable
 from qmr_core.review.stats import Proportion, cohen_kappa
 from qmr_core.review.store import BlindLabel, ReviewStore
 from qmr_core.store import Store
+from qmr_core.store.diagnoses import judge_verdicts
 
 NONE = "none"
 COMBINED = "combined"
@@ -82,11 +83,7 @@ def _diagnoses(store: Store, keys: Sequence[SampleKey]) -> dict[SampleKey, dict[
     runs = sorted({k[0] for k in keys})
     wanted = set(keys)
     out: dict[SampleKey, dict[str, tuple[int | None, str | None]]] = defaultdict(dict)
-    for run_id, pid, idx, judge, step, etype in store.query(
-        """SELECT run_id, problem_id, sample_idx, judge, first_error_step, error_type FROM diagnoses
-           WHERE run_id IN (SELECT unnest(?))""",
-        [runs],
-    ):
+    for run_id, pid, idx, judge, step, etype in judge_verdicts(store, runs):
         if (run_id, pid, idx) in wanted:
             out[(run_id, pid, idx)][judge] = (step, etype)
     return out

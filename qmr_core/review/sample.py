@@ -19,6 +19,8 @@ from qmr_core.errors import QmrError
 from qmr_core.review.stats import proportional_allocation
 from qmr_core.review.store import ReviewItem, ReviewSet
 from qmr_core.store import Store
+from qmr_core.store.pairs import compared_base_runs
+from qmr_core.store.reviews import diagnosed_failures, runs_with_base_model
 
 BY_KEYS = ("error_type", "run", "subject", "level", "none")
 UNLOCATED = "(unlocated)"
@@ -35,14 +37,12 @@ class Candidate:
 
 def _quantized_runs(store: Store, runs: list[str] | None) -> dict[str, str | None]:
     """run -> base run, for the selected runs (default: every run whose model has a base model)."""
-    rows = store.query(
-        "SELECT r.run_id, m.base_model_id FROM runs r LEFT JOIN models m USING (model_id) ORDER BY r.run_id"
-    )
+    rows = runs_with_base_model(store)
     if runs is not None:
         rows = [r for r in rows if r[0] in runs]
     else:
         rows = [r for r in rows if r[1]]
-    stored = dict(store.query("SELECT quant_run_id, any_value(base_run_id) FROM pairs GROUP BY 1"))
+    stored = compared_base_runs(store)
     return {run_id: stored.get(run_id) or infer_base_run(store, run_id) for run_id, _ in rows}
 
 
@@ -67,14 +67,7 @@ def population(store: Store, judge: str, by: str, runs: list[str] | None = None)
     usable = sorted(r for r, b in bases.items() if b is not None)
     if not usable:
         raise QmrError("no quantized run with a base run to review (see `qmr runs`; pass --run)")
-    rows = store.query_dicts(
-        """SELECT s.run_id, s.problem_id, s.sample_idx, p.subject, p.level, d.error_type
-           FROM samples s JOIN problems p USING (problem_id)
-           JOIN diagnoses d ON d.run_id = s.run_id AND d.problem_id = s.problem_id AND d.sample_idx = s.sample_idx AND d.judge = ?
-           WHERE NOT s.correct AND s.sample_idx = 0 AND s.run_id IN (SELECT unnest(?))
-           ORDER BY s.run_id, s.problem_id""",
-        [judge, usable],
-    )
+    rows = diagnosed_failures(store, judge, usable)
     if not rows:
         raise QmrError(f"no failing sample of {', '.join(usable)} has a '{judge}' diagnosis (run `qmr diagnose`, or pass --judge)")
     return [Candidate(r["run_id"], bases[r["run_id"]], r["problem_id"], r["sample_idx"], stratum_of(by, r)) for r in rows], notes  # type: ignore[arg-type]

@@ -87,16 +87,6 @@ def teacher_forced_flip(con: duckdb.DuckDBPyConnection, base_run_id: str, quant_
     return Flip(*row) if row else None
 
 
-def stored_alignment(con: duckdb.DuckDBPyConnection, base_run_id: str, quant_run_id: str,
-                     problem_id: str) -> list[tuple[int | None, int | None]]:
-    """`qmr compare`'s step alignment of sample 0: (base step, quantized step) pairs in order; [] when never compared."""
-    return [(r[0], r[1]) for r in con.execute(
-        """SELECT base_step_idx, quant_step_idx FROM step_alignments
-           WHERE base_run_id = ? AND quant_run_id = ? AND problem_id = ? AND sample_idx = 0 ORDER BY pos""",
-        [base_run_id, quant_run_id, problem_id],
-    ).fetchall()]
-
-
 def divergence_row(con: duckdb.DuckDBPyConnection, base_run_id: str, quant_run_id: str, problem_id: str,
                    sample_idx: int = 0) -> DivergenceRow | None:
     row = _one(con.execute(

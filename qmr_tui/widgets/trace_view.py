@@ -23,7 +23,7 @@ from textual.reactive import reactive
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
 
-from qmr_core.browse.align import AlignedRow
+from qmr_core.compare.align import AlignedRow
 from qmr_core.browse.trace import Side, TraceDetail
 from qmr_tui.widgets import divergence_shade
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import duckdb
 import pytest
 
-from qmr_core.review import annotations as annotations_module
+from qmr_core.store import annotations as annotations_module
 from qmr_core.review.annotations import AnnotationStore, annotations_path
 from qmr_tui.app import QmrApp
 from qmr_tui.screens.failures import FailuresScreen

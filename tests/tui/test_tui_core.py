@@ -22,7 +22,8 @@ from qmr_core.browse import (
     load_trace,
     search_keys,
 )
-from qmr_core.browse.align import align_steps, first_divergent_row, word_diff
+from qmr_core.compare.align import align_steps, display_rows, first_divergent_row, index_pairs
+from qmr_core.compare.word_diff import word_diff
 from qmr_core.browse.failures import load_comparison, page_result
 from qmr_core.browse.summary import load_summary
 from qmr_core.browse.trace import sample_markdown
@@ -38,18 +39,25 @@ def small(tmp_path) -> Store:
     return Store(build_small_store(tmp_path / "store.duckdb"), create=False)
 
 
+def _rows(base: list[str], quant: list[str]):
+    return display_rows(index_pairs(align_steps(base, quant)), base, quant)  # compare's aligner, shown
+
+
 def test_align_pairs_equal_and_changed_steps_and_keeps_one_sided_ones():
-    rows = align_steps(["a", "b", "c", "d"], ["a", "B ", "x", "y", "d"])
+    rows = _rows(["a", "b", "c", "d"], ["a", "B ", "x", "y", "d"])
     assert [(r.base, r.quant, r.kind) for r in rows] == [
         (0, 0, "equal"),
         (1, 1, "equal"),  # case and spacing are normalised away
-        (2, 2, "changed"),
+        (None, 2, "quant_only"),  # nothing alike: left unaligned
         (None, 3, "quant_only"),
+        (2, None, "base_only"),
         (3, 4, "equal"),
     ]
     assert first_divergent_row(rows) == 2
-    assert first_divergent_row(align_steps(["a"], ["a"])) is None
-    assert [r.kind for r in align_steps([], ["a"])] == ["quant_only"]
+    changed = _rows(["Step 1: 7 * 7 = 49 dollars"], ["Step 1: 7 * 7 = 42 dollars"])
+    assert [(r.base, r.quant, r.kind) for r in changed] == [(0, 0, "changed")]
+    assert first_divergent_row(_rows(["a"], ["a"])) is None
+    assert [r.kind for r in _rows([], ["a"])] == ["quant_only"]
 
 
 def test_word_diff_marks_only_the_changed_words():

@@ -188,3 +188,22 @@ def test_long_repetitive_traces_align_quickly():
     started = time.perf_counter()
     align_steps(loop, loop[:350] + ["Step 9: something else entirely"] * 50)
     assert time.perf_counter() - started < 10
+
+
+def test_the_browser_shows_the_alignment_compare_stores(tmp_path):
+    """One aligner: a never-compared pair is aligned in memory by compare's function (nothing written), and
+    after `qmr compare` the browser reads the stored rows, which are the same."""
+    from qmr_core.browse import load_trace
+    from tests.helpers.tui_store import BASE, Q3, build_small_store
+
+    small = Store(build_small_store(tmp_path / "s.duckdb"), create=False)
+    problems = [r[0] for r in small.query("SELECT DISTINCT problem_id FROM samples WHERE run_id = ? ORDER BY 1", [Q3])]
+    before = {p: load_trace(small, BASE, Q3, p) for p in problems}
+    assert {d.alignment_source for d in before.values()} == {"qmr-browse"}
+    assert small.query("SELECT count(*) FROM step_alignments")[0][0] == 0  # the browser wrote nothing
+    compare_runs(small, BASE, Q3)
+    for p in problems:
+        after = load_trace(small, BASE, Q3, p)
+        assert after.alignment_source == "qmr compare"
+        assert after.rows == before[p].rows
+    assert any(r.kind == "changed" for d in before.values() for r in d.rows)
