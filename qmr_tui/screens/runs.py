@@ -19,6 +19,7 @@ from qmr_tui.state import run_label
 if TYPE_CHECKING:
     from qmr_tui.host import BrowserApp
 
+COLUMNS = ("role", "model", "quantization", "benchmark", "n", "accuracy", "status", "run")
 HELP_LINE = "b: base  ·  space: add/remove quantized run  ·  enter: open comparison  ·  s: summary  ·  ?: help"
 
 
@@ -95,21 +96,25 @@ class RunsScreen(Screen[None]):
         row_key = None
         if table.row_count:
             row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        rows = [self._cells(r) for r in self.runs]
         table.clear(columns=True)
-        for label in ("role", "model", "quantization", "benchmark", "n", "accuracy", "status", "run"):
-            table.add_column(label, key=label)
-        for r in self.runs:
-            role = "BASE" if r.run_id == self.base else ("+ quant" if r.run_id in self.quants else "")
-            acc = f"{r.accuracy:.1%}" if r.accuracy is not None else "-"
-            table.add_row(
-                Text(role, style="bold"), r.model, r.quant, r.benchmark, str(r.n), acc, r.status, r.run_id, key=r.run_id
-            )
+        for k, label in enumerate(COLUMNS):
+            # a fixed width: DataTable sizes an automatic column only when next idle, and a paint before
+            # that stays cached with the headers' widths (the runs then showed truncated until a key press)
+            table.add_column(label, key=label, width=max([len(label)] + [row[k].cell_len for row in rows]))
+        for r, cells in zip(self.runs, rows):
+            table.add_row(*cells, key=r.run_id)
         if row_key is not None and row_key in {r.run_id for r in self.runs}:
             table.move_cursor(row=table.get_row_index(row_key))
         elif self.base is not None:
             table.move_cursor(row=table.get_row_index(self.base))
         self._describe()
         table.focus()
+
+    def _cells(self, r: RunInfo) -> list[Text]:
+        role = "BASE" if r.run_id == self.base else ("+ quant" if r.run_id in self.quants else "")
+        acc = f"{r.accuracy:.1%}" if r.accuracy is not None else "-"
+        return [Text(role, style="bold"), *(Text(x) for x in (r.model, r.quant, r.benchmark, str(r.n), acc, r.status, r.run_id))]
 
     def _describe(self) -> None:
         status = self.query_one("#runs-selection", Static)
