@@ -161,19 +161,11 @@ class ReviewScreen(TraceKeys, Screen[None]):
 
     @work(thread=True, exclusive=True, group="review-trace", exit_on_error=False)
     def _load(self, item: ReviewItem) -> None:
-        try:
-            detail = self._read(item)
-        except Exception as exc:
-            self.post_message(LoadFailed("trace", str(exc)))
-            return
-        self.post_message(TraceLoaded(detail))
+        self._post_trace(lambda: self._read(item))
 
     @work(thread=True, exclusive=True, group="review-prefetch", exit_on_error=False)
     def _prefetch(self, item: ReviewItem) -> None:
-        try:
-            self.post_message(TraceLoaded(self._read(item), prefetch=True))
-        except Exception:
-            return  # the real load reports it when the researcher gets there
+        self._post_trace(lambda: self._read(item), prefetch=True)
 
     def on_trace_loaded(self, message: TraceLoaded) -> None:
         detail = message.detail

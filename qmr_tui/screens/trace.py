@@ -113,12 +113,7 @@ class TraceScreen(TraceKeys, Screen[None]):
 
     @work(thread=True, exclusive=True, group="trace", exit_on_error=False)
     def _load(self, key: tuple[str, str]) -> None:
-        try:
-            detail = self._read(key)
-        except Exception as exc:
-            self.post_message(LoadFailed("trace", str(exc)))
-            return
-        self.post_message(TraceLoaded(detail))
+        self._post_trace(lambda: self._read(key))
 
     def _prefetch(self) -> None:
         keys = self.app.state.nav_keys
@@ -130,11 +125,8 @@ class TraceScreen(TraceKeys, Screen[None]):
     @work(thread=True, exclusive=True, group="prefetch", exit_on_error=False)
     def _prefetch_worker(self, keys: list[tuple[str, str]]) -> None:
         for key in keys:
-            try:
-                detail = self._read(key)
-            except Exception:
+            if not self._post_trace(lambda: self._read(key), prefetch=True):
                 return  # the real load will report it when the user gets there
-            self.post_message(TraceLoaded(detail, prefetch=True))
 
     def on_trace_loaded(self, message: TraceLoaded) -> None:
         detail = message.detail

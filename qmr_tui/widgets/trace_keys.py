@@ -3,12 +3,15 @@ and putting a TraceDetail into the view."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+
 from textual.app import ComposeResult
 from textual.containers import VerticalScroll
 from textual.widgets import Footer, Static
 
 from qmr_core.browse import TraceDetail
 from qmr_core.browse.trace import Side
+from qmr_tui.messages import LoadFailed, TraceLoaded
 from qmr_tui.widgets.trace_view import TraceView
 
 LAYOUTS = ("auto", "split", "unified")
@@ -61,3 +64,15 @@ class TraceKeys:
         self.detail = detail
         view = self.view
         view.show(detail, judge, view.cursor if keep else None, view.active if keep else active)
+
+    def _post_trace(self, read: Callable[[], TraceDetail], prefetch: bool = False) -> bool:
+        """In a worker: post the TraceDetail `read` returns; False when it failed (a prefetch stays quiet:
+        the real load reports the error when the user gets there)."""
+        try:
+            detail = read()
+        except Exception as exc:
+            if not prefetch:
+                self.post_message(LoadFailed("trace", str(exc)))  # type: ignore[attr-defined]
+            return False
+        self.post_message(TraceLoaded(detail, prefetch=prefetch))  # type: ignore[attr-defined]
+        return True
