@@ -283,10 +283,12 @@ class TraceScreen(TraceKeys, Screen[None]):
             return
         side, key = target
         ann = self.detail.side(side).annotation
-        self.app.push_screen(
-            NoteScreen(self.detail.side(side).label, ann.note if ann and ann.note else ""),
-            lambda note: self._save("note", key, None, None, None, note) if note is not None else None,
-        )
+
+        def done(note: str | None) -> None:
+            if note is not None:
+                self._save("note", key, None, None, None, note)
+
+        self.app.push_screen(NoteScreen(self.detail.side(side).label, ann.note if ann and ann.note else ""), done)
 
     @work(thread=True, group="annotate", exit_on_error=False)
     def _save(self, action: str, key: tuple[str, str, int], judge: str | None, step: int | None,
