@@ -88,7 +88,7 @@ async def measure(db: Path, presses: int) -> dict[str, float | list[float]]:
     from qmr_tui.app import QmrApp
     from qmr_tui.screens.failures import FailuresScreen
     from qmr_tui.screens.trace import TraceScreen
-    from tests.tui_store import BASE
+    from tests.helpers.tui_store import BASE
 
     out: dict[str, float | list[float]] = {}
     out["import_s"] = time.perf_counter() - PROCESS_START
@@ -149,7 +149,7 @@ def main() -> None:
 
     from qmr_core.browse import default_comparison, list_runs, load_trace
     from qmr_core.store import Store
-    from tests.tui_store import BASE, Q3, build_large_store
+    from tests.helpers.tui_store import BASE, Q3, build_large_store
 
     if args.rebuild and args.db.exists():
         args.db.unlink()

@@ -1,8 +1,11 @@
-"""The qmr browser App: owns the store handle and shared state; screens do the rest.
+"""The qmr browser App: owns the store handle and the BrowserState, and routes between the screens.
 
 State flow (Harlequin's rule): every store query runs in a thread worker that posts a message; the
 handlers, on the UI thread, change state and widgets. Store reads use short read-only connections
 (qmr_core.store.Store), so a running `qmr eval` and the browser take turns on the file.
+
+Screens never import each other nor write to the App: they post the requests of qmr_tui.messages, and
+the handlers below change `self.state` (qmr_tui.state.BrowserState) and tell the screens that must react.
 """
 
 from __future__ import annotations
@@ -10,25 +13,39 @@ from __future__ import annotations
 import gc
 from collections.abc import Iterable
 from functools import partial
-from pathlib import Path
+from typing import Any, TypeVar
 
 from textual import work
-from textual.app import App, SystemCommand
+from textual.app import SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from qmr_core.review.annotations import AnnotationStore, default_author
 from qmr_core.browse import Comparison, FailureFilters, RunInfo
 from qmr_core.errors import QmrError
-from qmr_core.review.store import ReviewStore
 from qmr_core.store import READER_WARM_HOLD_S, Store
-from qmr_tui.messages import LoadFailed, StoreOpened
-from qmr_tui.screens.dialogs import ErrorScreen, HelpScreen
+from qmr_tui.host import BrowserApp
+from qmr_tui.messages import (
+    AnnotationsChanged,
+    ComparisonLoaded,
+    FailuresShown,
+    FiltersChanged,
+    JudgeChosen,
+    LoadFailed,
+    OpenComparison,
+    OpenFilters,
+    OpenSummary,
+    OpenTrace,
+    RunsListed,
+    StoreOpened,
+)
+from qmr_tui.screens.dialogs import ErrorScreen, FiltersScreen, HelpScreen
 from qmr_tui.screens.failures import FailuresScreen
 from qmr_tui.screens.runs import RunsScreen
 
+S = TypeVar("S", bound="Screen[Any]")
 
-class QmrApp(App[None]):
+
+class QmrApp(BrowserApp):
     CSS_PATH = "app.tcss"
     TITLE = "qmr"
     HORIZONTAL_BREAKPOINTS = [(0, "-narrow"), (100, "-wide")]
@@ -37,27 +54,40 @@ class QmrApp(App[None]):
         Binding("question_mark", "help", "Help", key_display="?"),
     ]
 
-    def __init__(self, db_path: str | Path, run: str | None = None, store: Store | None = None,
-                 review: str | None = None, annotator: str | None = None) -> None:
-        """`store`: an already opened (checked and migrated) Store for db_path, as the CLI has one.
-        `review`: open this review set in blind review mode, labelling as `annotator` (default $QMR_ANNOTATOR / $USER)."""
-        super().__init__()
-        self.db_path = Path(db_path).expanduser()
-        self.start_run = run
-        self._given_store = store
-        self.store: Store | None = None
-        self.annotations = AnnotationStore.for_store(self.db_path)
-        self.review_store = ReviewStore.for_store(self.db_path)
-        self.review_set = review
-        self.annotator = (annotator or default_author()).strip() or "unknown"
-        self.runs: list[RunInfo] = []
-        self.comparison: Comparison | None = None
-        self.judge: str | None = None
-        self.judges: list[tuple[str, int]] = []
-        self.labels: dict[str, str] = {}
-        self.filters = FailureFilters()
-        self.nav_keys: list[tuple[str, str]] = []
-        self.sub_title = self.db_path.name
+    # -- read-only views of the state (tests and scripts read these) -------------------------------
+
+    @property
+    def runs(self) -> list[RunInfo]:
+        return self.state.runs
+
+    @property
+    def comparison(self) -> Comparison | None:
+        return self.state.comparison
+
+    @property
+    def judge(self) -> str | None:
+        return self.state.judge
+
+    @property
+    def judges(self) -> list[tuple[str, int]]:
+        return self.state.judges
+
+    @property
+    def labels(self) -> dict[str, str]:
+        return self.state.labels
+
+    @property
+    def filters(self) -> FailureFilters:
+        return self.state.filters
+
+    @property
+    def nav_keys(self) -> list[tuple[str, str]]:
+        return self.state.nav_keys
+
+    def run_label(self, run_id: str) -> str:
+        return self.state.run_label(run_id)
+
+    # -- the store ---------------------------------------------------------------------------------
 
     def on_mount(self) -> None:
         self.push_screen(RunsScreen())
@@ -83,23 +113,12 @@ class QmrApp(App[None]):
         if self.store is not None:
             self.store.close()
 
-    def settle_heap(self) -> None:
-        """Once a comparison has loaded: collect, then keep what is left out of later collections.
-
-        A full collection walks every live object; with a 100k-sample comparison in memory it takes
-        ~0.1 s, which would otherwise land on some later key press. Frozen objects are still freed by
-        reference counting; unfreezing first lets what an earlier comparison left be collected.
-        """
-        gc.unfreeze()
-        gc.collect()
-        gc.freeze()
-
     def on_store_opened(self, message: StoreOpened) -> None:
         self.store = message.store
-        for screen in self.screen_stack:
-            if isinstance(screen, RunsScreen):
-                screen.load()
-        if self.review_set is not None and not any(s.id == "review" for s in self.screen_stack):
+        runs = self._screen(RunsScreen)
+        if runs is not None:
+            runs.load()
+        if self.review_set is not None and self._screen_id("review") is None:
             from qmr_tui.screens.review import ReviewScreen
 
             self.push_screen(ReviewScreen(self.review_set, self.annotator))
@@ -110,16 +129,67 @@ class QmrApp(App[None]):
         else:
             self.notify(message.error, title=f"cannot load {message.what}", severity="error")
 
+    # -- routing: the screens' requests ------------------------------------------------------------
+
+    def _screen(self, kind: type[S]) -> S | None:
+        return next((s for s in self.screen_stack if isinstance(s, kind)), None)
+
+    def _screen_id(self, screen_id: str) -> Screen[Any] | None:
+        return next((s for s in self.screen_stack if s.id == screen_id), None)
+
+    def on_runs_listed(self, message: RunsListed) -> None:
+        self.state.runs = message.runs
+
+    def on_open_comparison(self, message: OpenComparison) -> None:
+        self.open_comparison(message.comparison)
+
     def open_comparison(self, comparison: Comparison) -> None:
-        if comparison != self.comparison:
-            self.comparison = comparison
-            self.judge = None
-            self.filters = FailureFilters()
+        self.state.open_comparison(comparison)
         self.push_screen(FailuresScreen(comparison))
 
-    def run_label(self, run_id: str) -> str:
-        run = next((r for r in self.runs if r.run_id == run_id), None)
-        return run.short_quant if run else run_id[:8]
+    def on_open_trace(self, message: OpenTrace) -> None:
+        from qmr_tui.screens.trace import TraceScreen
+
+        self.push_screen(TraceScreen(message.base_run_id, message.index))
+
+    def on_open_summary(self, message: OpenSummary) -> None:
+        from qmr_tui.screens.summary import SummaryScreen
+
+        self.push_screen(SummaryScreen(message.comparison))
+
+    def on_open_filters(self, _message: OpenFilters) -> None:
+        failures = self._screen(FailuresScreen)
+        if failures is not None:
+            failures.action_filters()
+
+    def on_filters_changed(self, message: FiltersChanged) -> None:
+        old, self.state.filters = self.state.filters, message.filters
+        failures = self._screen(FailuresScreen)
+        if failures is not None:
+            failures.filters_changed(old, message.filters)
+
+    def on_judge_chosen(self, message: JudgeChosen) -> None:
+        if message.judge != self.state.judge:
+            self.state.judge = message.judge
+            failures = self._screen(FailuresScreen)
+            if failures is not None:
+                failures.reload()
+
+    def on_comparison_loaded(self, message: ComparisonLoaded) -> None:
+        self.state.judge, self.state.judges, self.state.labels = message.judge, message.judges, message.labels
+
+    def on_failures_shown(self, message: FailuresShown) -> None:
+        self.state.nav_keys = message.result.keys
+        dialog = self._screen(FiltersScreen)
+        if dialog is not None and not message.partial:
+            dialog.update_counts(message.result)
+
+    def on_annotations_changed(self, _message: AnnotationsChanged) -> None:
+        failures = self._screen(FailuresScreen)
+        if failures is not None:
+            failures.stale = True
+
+    # -- help and the command palette --------------------------------------------------------------
 
     def action_help(self) -> None:
         if not isinstance(self.screen, HelpScreen):

@@ -1,4 +1,8 @@
-"""Messages that workers post back to the UI thread (workers never touch widgets)."""
+"""Messages: what workers post back to the UI thread (workers never touch widgets), and what screens ask the App.
+
+The requests at the end go to the App (`self.app.post_message`): it changes the BrowserState and routes
+between the screens, so a screen never writes to the App's state, to another screen, or searches the stack.
+"""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ import pyarrow as pa
 from textual.message import Message
 
 from qmr_core.review.annotations import Annotation
-from qmr_core.browse import FailureFilters, FilterResult, RunInfo, TraceDetail
+from qmr_core.browse import Comparison, FailureFilters, FilterResult, RunInfo, TraceDetail
 from qmr_core.browse.summary import Summary
 from qmr_core.store import Store
 
@@ -91,3 +95,67 @@ class ReviewLoaded(Message):
 @dataclass
 class BlindLabelSaved(Message):
     label: BlindLabel
+
+
+# -- requests to the App: state changes ---------------------------------------------------------
+
+
+@dataclass
+class RunsListed(Message):
+    """The runs screen listed the store's runs: the labels every screen shows come from them."""
+
+    runs: list[RunInfo]
+
+
+@dataclass
+class FiltersChanged(Message):
+    filters: FailureFilters
+
+
+@dataclass
+class JudgeChosen(Message):
+    judge: str
+
+
+@dataclass
+class ComparisonLoaded(Message):
+    """The failure list loaded its comparison: the judge shown, every judge with its count, the runs' labels."""
+
+    judge: str | None
+    judges: list[tuple[str, int]]
+    labels: dict[str, str]
+
+
+@dataclass
+class FailuresShown(Message):
+    """The failure list shows `result` (n/p walk its keys); `partial`: only the first page so far."""
+
+    result: FilterResult
+    partial: bool
+
+
+class AnnotationsChanged(Message):
+    """A verdict or note was saved: the failure list reloads when it is shown again."""
+
+
+# -- requests to the App: navigation ------------------------------------------------------------
+
+
+@dataclass
+class OpenComparison(Message):
+    comparison: Comparison
+
+
+@dataclass
+class OpenTrace(Message):
+    base_run_id: str
+    index: int  # the row of the failure list
+
+
+@dataclass
+class OpenSummary(Message):
+    comparison: Comparison | None
+
+
+class OpenFilters(Message):
+    """The failure list's filter dialog, asked for from a screen above the list."""

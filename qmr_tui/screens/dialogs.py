@@ -17,9 +17,10 @@ from qmr_core.review.annotations import ERROR_TYPES
 from qmr_core.browse import FailureFilters, FilterResult, TraceDetail
 from qmr_core.browse.failures import FACETS
 from qmr_core.browse.trace import describe_annotation
+from qmr_tui.messages import FiltersChanged, JudgeChosen
 
 if TYPE_CHECKING:
-    from qmr_tui.app import QmrApp
+    from qmr_tui.host import BrowserApp
 
 ANY = "*"
 
@@ -56,45 +57,42 @@ class ErrorScreen(ModalScreen[None]):
         self.app.exit(return_code=1, message=f"error: {self.message}")
 
 
-class SearchScreen(ModalScreen[str | None]):
+class InputScreen(ModalScreen[str | None]):
+    """One line of text: enter returns it, escape returns None."""
+
     BINDINGS = [Binding("escape", "cancel", "Cancel")]
 
+    def __init__(self, kind: str, prompt: str, current: str, hint: str, placeholder: str = "") -> None:
+        super().__init__()
+        self.kind = kind  # the ids: `{kind}-box`, `{kind}-input`
+        self.prompt = prompt
+        self.current = current
+        self.hint = hint
+        self.placeholder = placeholder
+
+    def compose(self) -> ComposeResult:
+        with Vertical(id=f"{self.kind}-box", classes="dialog"):
+            yield Label(self.prompt)
+            yield Input(self.current, placeholder=self.placeholder, id=f"{self.kind}-input")
+            yield Static(self.hint, classes="hint")
+
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.dismiss(event.value)
+
+    def action_cancel(self) -> None:
+        self.dismiss(None)
+
+
+class SearchScreen(InputScreen):
     def __init__(self, current: str) -> None:
-        super().__init__()
-        self.current = current
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="search-box", classes="dialog"):
-            yield Label("Search problem texts and both traces (any case; empty clears):")
-            yield Input(self.current, placeholder="e.g. sqrt, 7 * 7, remainder", id="search-input")
-            yield Static("enter: search  ·  escape: cancel", classes="hint")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
+        super().__init__("search", "Search problem texts and both traces (any case; empty clears):", current,
+                         "enter: search  ·  escape: cancel", placeholder="e.g. sqrt, 7 * 7, remainder")
 
 
-class NoteScreen(ModalScreen[str | None]):
-    BINDINGS = [Binding("escape", "cancel", "Cancel")]
-
+class NoteScreen(InputScreen):
     def __init__(self, label: str, current: str) -> None:
-        super().__init__()
+        super().__init__("note", f"Note on the {label} trace (empty clears it):", current, "enter: save  ·  escape: cancel")
         self.label = label
-        self.current = current
-
-    def compose(self) -> ComposeResult:
-        with Vertical(id="note-box", classes="dialog"):
-            yield Label(f"Note on the {self.label} trace (empty clears it):")
-            yield Input(self.current, id="note-input")
-            yield Static("enter: save  ·  escape: cancel", classes="hint")
-
-    def on_input_submitted(self, event: Input.Submitted) -> None:
-        self.dismiss(event.value)
-
-    def action_cancel(self) -> None:
-        self.dismiss(None)
 
 
 class CorrectScreen(ModalScreen[tuple[int | None, str] | None]):
@@ -161,7 +159,7 @@ class FiltersScreen(ModalScreen[None]):
 
     BINDINGS = [Binding("escape,enter,f", "close", "Close"), Binding("x", "reset", "Reset")]
 
-    app: QmrApp
+    app: BrowserApp
 
     def __init__(self, result: FilterResult) -> None:
         super().__init__()
@@ -172,22 +170,23 @@ class FiltersScreen(ModalScreen[None]):
         with Vertical(id="filters-box", classes="dialog"):
             yield Static("", id="filters-count")
             for facet in FACETS:
-                if facet == "quant" and len(self.result.facets.get("quant", [])) < 2 and self.app.filters.quant is None:
+                if facet == "quant" and len(self.result.facets.get("quant", [])) < 2 and self.app.state.filters.quant is None:
                     continue
                 with Horizontal(classes="filter-row"):
                     yield Label(facet.replace("_", " "), classes="filter-label")
                     yield Select(self._options(facet), value=self._value(facet), allow_blank=False, id=f"filter-{facet}", compact=True)
             with Horizontal(classes="filter-row"):
                 yield Label("judge", classes="filter-label")
-                judges = [(f"{j} ({n})", j) for j, n in self.app.judges] or [("(no diagnoses yet)", ANY)]
-                yield Select(judges, value=self.app.judge if self.app.judge else ANY, allow_blank=False, id="filter-judge", compact=True)
+                state = self.app.state
+                judges = [(f"{j} ({n})", j) for j, n in state.judges] or [("(no diagnoses yet)", ANY)]
+                yield Select(judges, value=state.judge if state.judge else ANY, allow_blank=False, id="filter-judge", compact=True)
             yield Static("counts update live · x: reset · escape/enter: close", classes="hint")
 
     def on_mount(self) -> None:
         self._show_count()
 
     def _value(self, facet: str) -> Any:
-        value = self.app.filters.value(facet)
+        value = self.app.state.filters.value(facet)
         return ANY if value is None else value
 
     def _options(self, facet: str) -> list[tuple[str, Any]]:
@@ -196,7 +195,7 @@ class FiltersScreen(ModalScreen[None]):
         options: list[tuple[str, Any]] = [(f"any ({total})", ANY)]
         values = {v for v, _ in counts}
         options += [(f"{v} ({n})", v) for v, n in counts]
-        current = self.app.filters.value(facet)
+        current = self.app.state.filters.value(facet)
         if current is not None and current not in values:
             options.append((f"{current} (0)", current))
         return options
@@ -224,21 +223,17 @@ class FiltersScreen(ModalScreen[None]):
         if self._updating or event.select.id is None:
             return
         facet = event.select.id.removeprefix("filter-")
-        failures = next((s for s in self.app.screen_stack if s.id == "failures"), None)
-        if failures is None:
-            return
         if facet == "judge":
             if event.value != ANY:
-                failures.set_judge(str(event.value))  # type: ignore[attr-defined]
+                self.app.post_message(JudgeChosen(str(event.value)))
             return
         value = None if event.value == ANY else event.value
-        if self.app.filters.value(facet) != value:
-            failures.set_filters(self.app.filters.with_value(facet, value))  # type: ignore[attr-defined]
+        filters = self.app.state.filters
+        if filters.value(facet) != value:
+            self.app.post_message(FiltersChanged(filters.with_value(facet, value)))
 
     def action_reset(self) -> None:
-        failures = next((s for s in self.app.screen_stack if s.id == "failures"), None)
-        if failures is not None:
-            failures.set_filters(FailureFilters())  # type: ignore[attr-defined]
+        self.app.post_message(FiltersChanged(FailureFilters()))
 
     def action_close(self) -> None:
         self.dismiss(None)

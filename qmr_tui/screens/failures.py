@@ -17,11 +17,23 @@ from textual.widgets import Footer, Static
 
 from qmr_core.browse import Comparison, FailureFilters, FilterResult, apply_filters, search_keys
 from qmr_core.browse.failures import SORTS, load_comparison, page_result
-from qmr_tui.messages import FiltersApplied, LoadFailed, RowsLoaded, SearchDone
+from qmr_tui.messages import (
+    ComparisonLoaded,
+    FailuresShown,
+    FiltersApplied,
+    FiltersChanged,
+    JudgeChosen,
+    LoadFailed,
+    OpenSummary,
+    OpenTrace,
+    RowsLoaded,
+    SearchDone,
+)
+from qmr_tui.screens.dialogs import FiltersScreen, SearchScreen
 from qmr_tui.widgets.failures_table import FailuresTable, measure_columns
 
 if TYPE_CHECKING:
-    from qmr_tui.app import QmrApp
+    from qmr_tui.host import BrowserApp
 
 FIRST_PAGE = 500  # rows painted before the whole comparison has loaded
 FIRST_PAINT_WAIT_S = 1.0
@@ -43,7 +55,7 @@ class FailuresScreen(Screen[None]):
         Binding("q,escape", "back", "Back"),
     ]
 
-    app: QmrApp
+    app: BrowserApp
 
     def __init__(self, comparison: Comparison) -> None:
         super().__init__(id="failures")
@@ -61,15 +73,16 @@ class FailuresScreen(Screen[None]):
         self._pending_key: tuple[str, str] | None = None
 
     def compose(self) -> ComposeResult:
-        yield Static(self._title(), id="failures-title", classes="title")
+        yield Static(self._title(self.app.state.judge), id="failures-title", classes="title")
         yield Static("loading the comparison …", id="failures-status", classes="status")
         yield FailuresTable(id="failures-table")
         yield Footer(compact=True)
 
-    def _title(self) -> Text:
-        base = self.app.run_label(self.comparison.base_run_id)
-        quants = ", ".join(self.app.run_label(q) for q in self.comparison.quant_run_ids)
-        judge = f"  ·  judge: {self.app.judge}" if self.app.judge else ""
+    def _title(self, judge: str | None) -> Text:
+        state = self.app.state
+        base = state.run_label(self.comparison.base_run_id)
+        quants = ", ".join(state.run_label(q) for q in self.comparison.quant_run_ids)
+        judge = f"  ·  judge: {judge}" if judge else ""
         return Text.assemble(("qmr · ", "bold"), f"{base} vs {quants}", (judge, "dim"))
 
     def on_mount(self) -> None:
@@ -89,7 +102,7 @@ class FailuresScreen(Screen[None]):
         self._set_status("loading the comparison …")
         if keep_cursor and self.result is not None and self.result.keys:
             self._pending_key = self.result.keys[min(self.table.cursor_row, len(self.result.keys) - 1)]
-        self._load_rows(self.app.judge)
+        self._load_rows(self.app.state.judge)
 
     @property
     def table(self) -> FailuresTable:
@@ -100,7 +113,7 @@ class FailuresScreen(Screen[None]):
         started = time.perf_counter()
         store = self.app.store
         assert store is not None
-        filters = self.app.filters
+        filters = self.app.state.filters
         try:
             if self.rows is None and filters.outcome is not None and not filters.search:
                 # First visit: paint the first page of the shown outcome, then load everything.
@@ -128,16 +141,17 @@ class FailuresScreen(Screen[None]):
             return  # the whole comparison is already here
         self.partial = message.partial
         self.rows = message.rows
-        self.app.judge = message.judge
-        self.app.judges = message.judges
-        self.app.labels = message.labels | {self.comparison.base_run_id: "base " + self.app.run_label(self.comparison.base_run_id)}
+        base = self.comparison.base_run_id
+        labels = message.labels | {base: "base " + self.app.state.run_label(base)}
+        self.app.post_message(ComparisonLoaded(message.judge, message.judges, labels))
         self.loaded_at = time.monotonic()
         self.load_seconds = message.seconds
-        self.query_one("#failures-title", Static).update(self._title())
-        if message.page is not None and message.page_widths is not None and message.filters == self.app.filters:
+        self.query_one("#failures-title", Static).update(self._title(message.judge))
+        filters = self.app.state.filters
+        if message.page is not None and message.page_widths is not None and message.filters == filters:
             self._show(message.page, message.page_widths)
-        elif self.app.filters.search and self.matches is None:
-            self._search(self.app.filters.search)
+        elif filters.search and self.matches is None:
+            self._search(filters.search)
         else:
             self.refilter()
 
@@ -146,7 +160,7 @@ class FailuresScreen(Screen[None]):
 
     def refilter(self) -> None:
         if self.rows is not None:
-            self._filter(self.rows, self.app.filters, self.matches)
+            self._filter(self.rows, self.app.state.filters, self.matches)
 
     @work(thread=True, exclusive=True, group="filter", exit_on_error=False)
     def _filter(self, rows: pa.Table, filters: FailureFilters, matches: pa.Table | None) -> None:
@@ -158,14 +172,14 @@ class FailuresScreen(Screen[None]):
         self.post_message(FiltersApplied(result, filters, measure_columns(result.table)))
 
     def on_filters_applied(self, message: FiltersApplied) -> None:
-        if message.filters != self.app.filters:
+        if message.filters != self.app.state.filters:
             return  # an older request finished after a newer one was made
         self._show(message.result, message.widths)
 
     def _show(self, result: FilterResult, widths: list[int]) -> None:
         old = self.result
         self.result = result
-        self.app.nav_keys = result.keys
+        self.app.post_message(FailuresShown(result, self.partial))
         cursor = 0
         key = self._pending_key
         if key is None and old is not None and old.keys:
@@ -183,17 +197,12 @@ class FailuresScreen(Screen[None]):
         if not self._settled:  # once: a reload's garbage is the ordinary collector's
             self._settled = True
             self.call_after_refresh(self.app.settle_heap)
-        from qmr_tui.screens.dialogs import FiltersScreen
-
-        for screen in self.app.screen_stack:
-            if isinstance(screen, FiltersScreen):
-                screen.update_counts(result)
 
     def _update_status(self) -> None:
         result = self.result
         if result is None:
             return
-        f = self.app.filters
+        f = self.app.state.filters
         if self.partial:
             text = Text.assemble((f"first {result.shown} rows", "bold"), f" · {f.describe()}",
                                  ("  ·  loading the whole comparison …", "dim"))
@@ -212,20 +221,20 @@ class FailuresScreen(Screen[None]):
     # -- filters and search -------------------------------------------------------------------
 
     def set_filters(self, filters: FailureFilters) -> None:
-        search_changed = filters.search != self.app.filters.search
-        self.app.filters = filters
-        if search_changed and filters.search:
-            self._set_status(f"searching problems and traces for {filters.search!r} …")
-            self._search(filters.search)
+        self.app.post_message(FiltersChanged(filters))
+
+    def filters_changed(self, old: FailureFilters, new: FailureFilters) -> None:
+        """The App changed the filters from `old` to `new` (its state holds `new`): search or filter again."""
+        if new.search != old.search and new.search:
+            self._set_status(f"searching problems and traces for {new.search!r} …")
+            self._search(new.search)
         else:
-            if not filters.search:
+            if not new.search:
                 self.matches = None
             self.refilter()
 
-    def set_judge(self, judge: str | None) -> None:
-        if judge != self.app.judge:
-            self.app.judge = judge
-            self.reload()
+    def set_judge(self, judge: str) -> None:
+        self.app.post_message(JudgeChosen(judge))
 
     @work(thread=True, exclusive=True, group="search", exit_on_error=False)
     def _search(self, text: str) -> None:
@@ -237,7 +246,7 @@ class FailuresScreen(Screen[None]):
         self.post_message(SearchDone(text, matches))
 
     def on_search_done(self, message: SearchDone) -> None:
-        if message.text == self.app.filters.search:
+        if message.text == self.app.state.filters.search:
             self.matches = message.matches
             self.refilter()
 
@@ -250,7 +259,7 @@ class FailuresScreen(Screen[None]):
         sort = HEADER_SORTS.get(message.label)
         if sort is None:
             return
-        f = self.app.filters
+        f = self.app.state.filters
         descending = not f.descending if f.sort == sort else False
         self.set_filters(FailureFilters(**{**f.__dict__, "sort": sort, "descending": descending}))
 
@@ -262,46 +271,38 @@ class FailuresScreen(Screen[None]):
         if self.result is None or not self.result.keys:
             self.notify("no rows to open: change the filters (f) or reset them (x)", severity="warning")
             return
-        from qmr_tui.screens.trace import TraceScreen
-
-        self.app.push_screen(TraceScreen(self.comparison.base_run_id, index))
+        self.app.post_message(OpenTrace(self.comparison.base_run_id, index))
 
     def action_open(self) -> None:
         self.open_index(self.table.cursor_row)
 
     def action_filters(self) -> None:
-        from qmr_tui.screens.dialogs import FiltersScreen
-
         if self.result is None or self.partial:
             self.notify("still loading the comparison …", timeout=2)
             return
         self.app.push_screen(FiltersScreen(self.result))
 
     def action_search(self) -> None:
-        from qmr_tui.screens.dialogs import SearchScreen
-
         def done(text: str | None) -> None:
             if text is not None:
-                self.set_filters(FailureFilters(**{**self.app.filters.__dict__, "search": text.strip()}))
+                self.set_filters(self.app.state.filters.with_value("search", text.strip()))
 
-        self.app.push_screen(SearchScreen(self.app.filters.search), done)
+        self.app.push_screen(SearchScreen(self.app.state.filters.search), done)
 
     def action_sort(self) -> None:
-        f = self.app.filters
+        f = self.app.state.filters
         nxt = SORT_CYCLE[(SORT_CYCLE.index(f.sort) + 1) % len(SORT_CYCLE)] if f.sort in SORT_CYCLE else "default"
         self.set_filters(FailureFilters(**{**f.__dict__, "sort": nxt, "descending": False}))
 
     def action_reverse(self) -> None:
-        f = self.app.filters
+        f = self.app.state.filters
         self.set_filters(FailureFilters(**{**f.__dict__, "descending": not f.descending}))
 
     def action_reset(self) -> None:
         self.set_filters(FailureFilters())
 
     def action_summary(self) -> None:
-        from qmr_tui.screens.summary import SummaryScreen
-
-        self.app.push_screen(SummaryScreen(self.comparison))
+        self.app.post_message(OpenSummary(self.comparison))
 
     def action_refresh(self) -> None:
         self.matches = None
@@ -317,15 +318,15 @@ class FailuresScreen(Screen[None]):
         for outcome in ("lost", "gained", "both_wrong", "both_right", None):
             label = outcome or "any outcome"
             commands.append(SystemCommand(f"Show {label}", "filter the failure list by outcome", self._outcome(outcome)))
-        for judge, n in self.app.judges:
+        for judge, n in self.app.state.judges:
             commands.append(SystemCommand(f"Judge: {judge}", f"show {judge}'s diagnoses ({n})", self._judge(judge)))
         return commands
 
     def _sorter(self, sort: str) -> Any:
-        return lambda: self.set_filters(FailureFilters(**{**self.app.filters.__dict__, "sort": sort, "descending": False}))
+        return lambda: self.set_filters(FailureFilters(**{**self.app.state.filters.__dict__, "sort": sort, "descending": False}))
 
     def _outcome(self, outcome: str | None) -> Any:
-        return lambda: self.set_filters(FailureFilters(**{**self.app.filters.__dict__, "outcome": outcome}))
+        return lambda: self.set_filters(self.app.state.filters.with_value("outcome", outcome))
 
     def _judge(self, judge: str) -> Any:
         return lambda: self.set_judge(judge)

@@ -16,19 +16,20 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
-from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from qmr_core.browse import TraceDetail, load_trace
 from qmr_core.browse.trace import Diagnosis
 from qmr_core.review.store import BlindLabel, ReviewItem, ReviewSet
-from qmr_tui.messages import BlindLabelSaved, LoadFailed, ReviewLoaded, TraceLoaded
-from qmr_tui.widgets.trace_keys import TraceKeys
+from qmr_tui.messages import BlindLabelSaved, LoadFailed, OpenSummary, ReviewLoaded, TraceLoaded
+from qmr_tui.screens.dialogs import CorrectScreen, DetailScreen
+from qmr_tui.widgets.trace_keys import TraceKeys, problem_and_answers, traces_and_footer
+from qmr_tui.widgets.trace_text import active_side_text, answers_text, side_head
 from qmr_tui.widgets.trace_view import GUTTER, TraceView
 
 if TYPE_CHECKING:
-    from qmr_tui.app import QmrApp
+    from qmr_tui.host import BrowserApp
 
 MAX_JUDGE_LINES = 4
 
@@ -84,7 +85,7 @@ class ReviewScreen(TraceKeys, Screen[None]):
         Binding("q,escape", "back", "Back"),
     ]
 
-    app: QmrApp
+    app: BrowserApp
 
     def __init__(self, set_name: str, annotator: str) -> None:
         super().__init__(id="review")
@@ -100,17 +101,9 @@ class ReviewScreen(TraceKeys, Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static(f"blind review · {self.set_name} · loading …", id="review-title", classes="title")
-        with VerticalScroll(id="problem-box"):
-            yield Static("", id="problem")
-        yield Static("", id="answers")
+        yield from problem_and_answers()
         yield Static("", id="review-panel")
-        yield Static("", id="trace-head")
-        yield TraceView(id="trace-view")
-        yield Footer(compact=True)
-
-    @property
-    def view(self) -> TraceView:
-        return self.query_one(TraceView)
+        yield from traces_and_footer()
 
     @property
     def item(self) -> ReviewItem | None:
@@ -162,25 +155,17 @@ class ReviewScreen(TraceKeys, Screen[None]):
     def _read(self, item: ReviewItem) -> TraceDetail:
         if item.base_run_id is None:
             raise ValueError(f"{item.problem_id}: its run has no base run to show beside it")
-        labels = {r.run_id: r.short_quant for r in self.app.runs}
+        labels = {r.run_id: r.short_quant for r in self.app.state.runs}
         # annotations=None: the researcher's earlier accept/correct verdicts would show a judge's answer
         return load_trace(self.app.store, item.base_run_id, item.run_id, item.problem_id, self._judge(), None, labels)  # type: ignore[arg-type]
 
     @work(thread=True, exclusive=True, group="review-trace", exit_on_error=False)
     def _load(self, item: ReviewItem) -> None:
-        try:
-            detail = self._read(item)
-        except Exception as exc:
-            self.post_message(LoadFailed("trace", str(exc)))
-            return
-        self.post_message(TraceLoaded(detail))
+        self._post_trace(lambda: self._read(item))
 
     @work(thread=True, exclusive=True, group="review-prefetch", exit_on_error=False)
     def _prefetch(self, item: ReviewItem) -> None:
-        try:
-            self.post_message(TraceLoaded(self._read(item), prefetch=True))
-        except Exception:
-            return  # the real load reports it when the researcher gets there
+        self._post_trace(lambda: self._read(item), prefetch=True)
 
     def on_trace_loaded(self, message: TraceLoaded) -> None:
         detail = message.detail
@@ -205,17 +190,13 @@ class ReviewScreen(TraceKeys, Screen[None]):
     # -- display ------------------------------------------------------------------------------
 
     def _display(self, detail: TraceDetail, keep_cursor: bool = False) -> None:
-        same = self.detail is not None and self.detail.key == detail.key
-        self.detail = detail
-        view = self.view
-        cursor = view.cursor if (keep_cursor and same) else None
-        view.set_blind(not self.revealed)
-        view.show(detail, self._judge(), cursor, view.active if (keep_cursor and same) else "quant")
+        self.view.set_blind(not self.revealed)
+        self._show_in_view(detail, self._judge(), keep_cursor, "quant")
         if not keep_cursor:
             self._shown_at = time.monotonic()
         self._update_title()
         self.query_one("#problem", Static).update(Text(detail.problem))
-        self._update_answers()
+        self.query_one("#answers", Static).update(answers_text(detail))
         self._update_panel()
         self._update_head()
         if not keep_cursor:
@@ -230,22 +211,6 @@ class ReviewScreen(TraceKeys, Screen[None]):
         self.query_one("#review-title", Static).update(Text.assemble(
             state, f"  {item.problem_id}", (f"  ·  {self.index + 1}/{len(self.items)}", "bold"),
             (f"  ·  {done} labelled  ·  {self.annotator}  ·  set {self.set_name}", "dim"),
-        ))
-
-    def _update_answers(self) -> None:
-        d = self.detail
-        if d is None:
-            return
-
-        def mark(ok: bool) -> tuple[str, str]:
-            return ("✓ right", "green") if ok else ("✗ wrong", "red")
-
-        def answer(x: str | None) -> str:
-            return "∅ (no answer)" if x is None else x
-
-        self.query_one("#answers", Static).update(Text.assemble(
-            ("gold ", "bold"), d.gold, "  │  ", (f"{d.base.label}: ", "bold"), answer(d.base.extracted), " ",
-            mark(d.base.correct), "  │  ", (f"{d.quant.label}: ", "bold"), answer(d.quant.extracted), " ", mark(d.quant.correct),
         ))
 
     def _update_panel(self) -> None:
@@ -267,21 +232,16 @@ class ReviewScreen(TraceKeys, Screen[None]):
         if d is None:
             return
         view = self.view
-
-        def head(side: str) -> Text:
-            trace = d.side(side)  # type: ignore[arg-type]
-            ok = "✓" if trace.correct else "✗"
-            return Text(f"{trace.label} {ok} ({len(trace.steps)} steps)", style="bold reverse" if view.active == side else "bold")
-
         if view.split:
             width = view.scrollable_content_region.width or view.size.width
-            left = head("base")
+            left = side_head(d, "base", view.active == "base")
             left.truncate(max(8, (width - GUTTER) // 2 - 1), pad=True)
-            self.query_one("#trace-head", Static).update(Text.assemble(" " * GUTTER, left, " │ ", head("quant")))
+            right = side_head(d, "quant", view.active == "quant")
+            self.query_one("#trace-head", Static).update(Text.assemble(" " * GUTTER, left, " │ ", right))
         else:
             self.query_one("#trace-head", Static).update(Text.assemble(
                 " " * GUTTER, ("B", "bold"), f" = {d.base.label}  ", ("Q", "bold"), f" = {d.quant.label}  ·  tab: ",
-                (f"{'base' if view.active == 'base' else 'quantized'} active", "bold reverse"),
+                active_side_text(view.active),
             ))
 
     def on_trace_view_cursor_moved(self, _message: TraceView.CursorMoved) -> None:
@@ -300,8 +260,6 @@ class ReviewScreen(TraceKeys, Screen[None]):
             self.notify(f"already labelled blind: {self.labels[item.key].describe()} (a second label would not be blind)",
                         severity="warning")
             return
-        from qmr_tui.screens.dialogs import CorrectScreen
-
         seconds = time.monotonic() - self._shown_at
         trace = d.quant
         step = self.view.current_step("quant")
@@ -362,14 +320,10 @@ class ReviewScreen(TraceKeys, Screen[None]):
         if not self.revealed:
             self.notify("verdicts stay hidden until you label this sample (l)", severity="warning", timeout=3)
             return
-        from qmr_tui.screens.dialogs import DetailScreen
-
         self.app.push_screen(DetailScreen(self.detail, self.view.cursor, self._judge()))
 
     def action_summary(self) -> None:
-        from qmr_tui.screens.summary import SummaryScreen
-
-        self.app.push_screen(SummaryScreen(None))
+        self.app.post_message(OpenSummary(None))
 
     def action_back(self) -> None:
         self.app.pop_screen()

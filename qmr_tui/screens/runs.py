@@ -11,13 +11,15 @@ from textual.binding import Binding
 from textual.screen import Screen
 from textual.widgets import DataTable, Footer, Static
 
-from qmr_core.browse import Comparison, comparison_for_run, default_comparison, list_runs
+from qmr_core.browse import Comparison, RunInfo, comparison_for_run, default_comparison, list_runs
 from qmr_core.errors import QmrError
-from qmr_tui.messages import LoadFailed, RunsLoaded
+from qmr_tui.messages import LoadFailed, OpenComparison, OpenSummary, RunsListed, RunsLoaded
+from qmr_tui.state import run_label
 
 if TYPE_CHECKING:
-    from qmr_tui.app import QmrApp
+    from qmr_tui.host import BrowserApp
 
+COLUMNS = ("role", "model", "quantization", "benchmark", "n", "accuracy", "status", "run")
 HELP_LINE = "b: base  ·  space: add/remove quantized run  ·  enter: open comparison  ·  s: summary  ·  ?: help"
 
 
@@ -31,12 +33,13 @@ class RunsScreen(Screen[None]):
         Binding("q", "quit", "Quit"),
     ]
 
-    app: QmrApp
+    app: BrowserApp
 
     def __init__(self) -> None:
         super().__init__(id="runs")
         self.base: str | None = None
         self.quants: list[str] = []
+        self.runs: list[RunInfo] = []  # as listed last; the App's state holds the same list
         self._started = False
 
     def compose(self) -> ComposeResult:
@@ -69,7 +72,8 @@ class RunsScreen(Screen[None]):
         self.query_one("#runs-selection", Static).update(Text(f"error: {message.error}", style="bold red"))
 
     def on_runs_loaded(self, message: RunsLoaded) -> None:
-        self.app.runs = message.runs
+        self.runs = message.runs
+        self.app.post_message(RunsListed(message.runs))
         if self.base is None or self.base not in {r.run_id for r in message.runs}:
             default = default_comparison(message.runs)
             if default is not None:
@@ -85,39 +89,43 @@ class RunsScreen(Screen[None]):
                 else:
                     self.base, self.quants = comparison.base_run_id, list(comparison.quant_run_ids)
                     self._fill()
-                    self.app.open_comparison(comparison)
+                    self.app.post_message(OpenComparison(comparison))
 
     def _fill(self) -> None:
         table = self.query_one(DataTable)
         row_key = None
         if table.row_count:
             row_key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+        rows = [self._cells(r) for r in self.runs]
         table.clear(columns=True)
-        for label in ("role", "model", "quantization", "benchmark", "n", "accuracy", "status", "run"):
-            table.add_column(label, key=label)
-        for r in self.app.runs:
-            role = "BASE" if r.run_id == self.base else ("+ quant" if r.run_id in self.quants else "")
-            acc = f"{r.accuracy:.1%}" if r.accuracy is not None else "-"
-            table.add_row(
-                Text(role, style="bold"), r.model, r.quant, r.benchmark, str(r.n), acc, r.status, r.run_id, key=r.run_id
-            )
-        if row_key is not None and row_key in {r.run_id for r in self.app.runs}:
+        for k, label in enumerate(COLUMNS):
+            # a fixed width: DataTable sizes an automatic column only when next idle, and a paint before
+            # that stays cached with the headers' widths (the runs then showed truncated until a key press)
+            table.add_column(label, key=label, width=max([len(label)] + [row[k].cell_len for row in rows]))
+        for r, cells in zip(self.runs, rows):
+            table.add_row(*cells, key=r.run_id)
+        if row_key is not None and row_key in {r.run_id for r in self.runs}:
             table.move_cursor(row=table.get_row_index(row_key))
         elif self.base is not None:
             table.move_cursor(row=table.get_row_index(self.base))
         self._describe()
         table.focus()
 
+    def _cells(self, r: RunInfo) -> list[Text]:
+        role = "BASE" if r.run_id == self.base else ("+ quant" if r.run_id in self.quants else "")
+        acc = f"{r.accuracy:.1%}" if r.accuracy is not None else "-"
+        return [Text(role, style="bold"), *(Text(x) for x in (r.model, r.quant, r.benchmark, str(r.n), acc, r.status, r.run_id))]
+
     def _describe(self) -> None:
         status = self.query_one("#runs-selection", Static)
-        if not self.app.runs:
+        if not self.runs:
             status.update("no runs in this store yet: run `qmr eval` or `qmr demo`, then press r")
             return
         if self.base is None:
             status.update("no base chosen: move to a full-precision run and press b")
             return
-        names = ", ".join(self.app.run_label(q) for q in self.quants) or "nothing yet (space adds a run)"
-        base = next(r for r in self.app.runs if r.run_id == self.base)
+        names = ", ".join(run_label(self.runs, q) for q in self.quants) or "nothing yet (space adds a run)"
+        base = next(r for r in self.runs if r.run_id == self.base)
         status.update(
             Text.assemble(("base ", "bold"), f"{base.model} ({base.short_quant})", ("  vs  ", "bold"), names,
                           ("  ·  enter opens the comparison" if self.quants else "", "dim"))
@@ -158,14 +166,12 @@ class RunsScreen(Screen[None]):
         if self.base is None or not self.quants:
             self.notify("choose a base run (b) and at least one quantized run (space) first", severity="warning")
             return
-        self.app.open_comparison(Comparison(self.base, tuple(self.quants)))
+        self.app.post_message(OpenComparison(Comparison(self.base, tuple(self.quants))))
 
     def action_summary(self) -> None:
-        from qmr_tui.screens.summary import SummaryScreen
-
         if self.app.store is not None:
             comparison = Comparison(self.base, tuple(self.quants)) if self.base and self.quants else None
-            self.app.push_screen(SummaryScreen(comparison))
+            self.app.post_message(OpenSummary(comparison))
 
     def action_refresh(self) -> None:
         if self.app.store is not None:

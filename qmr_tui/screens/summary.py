@@ -22,7 +22,7 @@ from qmr_tui.messages import LoadFailed, SummaryLoaded
 from qmr_tui.widgets.bar_chart import BarChart
 
 if TYPE_CHECKING:
-    from qmr_tui.app import QmrApp
+    from qmr_tui.host import BrowserApp
 
 
 def _pct(x: float | None) -> str:
@@ -35,7 +35,7 @@ class SummaryScreen(Screen[None]):
         Binding("q,escape", "back", "Back"),
     ]
 
-    app: QmrApp
+    app: BrowserApp
 
     def __init__(self, comparison: Comparison | None) -> None:
         super().__init__(id="summary")
@@ -56,7 +56,7 @@ class SummaryScreen(Screen[None]):
         store = self.app.store
         try:
             runs = list_runs(store)  # type: ignore[arg-type]
-            summary = load_summary(store, runs, self.comparison, self.app.judge, self.app.annotations.arrow_or_empty())  # type: ignore[arg-type]
+            summary = load_summary(store, runs, self.comparison, self.app.state.judge, self.app.annotations.arrow_or_empty())  # type: ignore[arg-type]
         except Exception as exc:
             self.post_message(LoadFailed("summary", str(exc)))
             return
@@ -97,11 +97,11 @@ class SummaryScreen(Screen[None]):
             for col in ("quantized run", "lost", "gained", "both right", "both wrong", "net"):
                 out.add_column(col, justify="left" if col == "quantized run" else "right")
             for run_id, counts in s.outcomes.items():
-                out.add_row(self.app.run_label(run_id), str(counts["lost"]), str(counts["gained"]), str(counts["both_right"]),
+                out.add_row(self.app.state.run_label(run_id), str(counts["lost"]), str(counts["gained"]), str(counts["both_right"]),
                             str(counts["both_wrong"]), f"{counts['gained'] - counts['lost']:+d}")
             parts += [out, Text()]
         if s.errors:
-            judge = self.app.judge or "?"
+            judge = self.app.state.judge or "?"
             for run_id, rows in s.errors.items():
                 total = sum(n for _, _, n in rows)
                 by_type: dict[str, int] = {}
@@ -109,7 +109,7 @@ class SummaryScreen(Screen[None]):
                 for etype, cap, n in rows:
                     by_type[etype] = by_type.get(etype, 0) + n
                     by_cap[cap] = by_cap.get(cap, 0) + n
-                label = self.app.run_label(run_id)
+                label = self.app.state.run_label(run_id)
                 parts.append(BarChart(f"Error types · {label} · judge {judge} · {total} diagnosed",
                                       [(f"[E:{t}]", n / total) for t, n in sorted(by_type.items(), key=lambda x: -x[1])], 1.0, style="red"))
                 parts.append(BarChart(f"Capabilities · {label}",

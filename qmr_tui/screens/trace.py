@@ -9,27 +9,24 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Vertical, VerticalScroll
+from textual.containers import Vertical
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from qmr_core.review.annotations import Annotation
-from qmr_core.browse import FailureFilters, TraceDetail, load_trace
+from qmr_core.browse import TraceDetail, load_trace
 from qmr_core.browse.trace import Side, describe_annotation, sample_markdown
-from qmr_tui.messages import AnnotationSaved, LoadFailed, TraceLoaded
+from qmr_tui.messages import AnnotationSaved, AnnotationsChanged, FiltersChanged, LoadFailed, OpenFilters, OpenSummary, TraceLoaded
+from qmr_tui.screens.dialogs import CorrectScreen, DetailScreen, NoteScreen, SearchScreen
 from qmr_tui.widgets import divergence_shade
-from qmr_tui.widgets.trace_keys import TraceKeys
+from qmr_tui.widgets.trace_keys import TraceKeys, problem_and_answers, traces_and_footer
+from qmr_tui.widgets.trace_text import active_side_text, answers_text, diagnosis_text, side_head
 from qmr_tui.widgets.trace_view import GUTTER, NUM, TraceView
 
 if TYPE_CHECKING:
-    from qmr_tui.app import QmrApp
-    from qmr_tui.screens.failures import FailuresScreen
+    from qmr_tui.host import BrowserApp
 
 CACHE_SIZE = 64
-
-
-def _answer(extracted: str | None) -> str:
-    return "∅ (no answer)" if extracted is None else extracted
 
 
 class TraceScreen(TraceKeys, Screen[None]):
@@ -56,7 +53,7 @@ class TraceScreen(TraceKeys, Screen[None]):
         Binding("q,escape", "back", "Back", tooltip="Back to the failure list"),
     ]
 
-    app: QmrApp
+    app: BrowserApp
 
     def __init__(self, base_run_id: str, index: int) -> None:
         super().__init__(id="trace")
@@ -69,21 +66,13 @@ class TraceScreen(TraceKeys, Screen[None]):
 
     def compose(self) -> ComposeResult:
         yield Static("", id="trace-title", classes="title")
-        with VerticalScroll(id="problem-box"):
-            yield Static("", id="problem")
-        yield Static("", id="answers")
+        yield from problem_and_answers()
         with Vertical(id="diagnosis"):
             yield Static("", id="diag-main", classes="one-line")
             yield Static("", id="diag-verdict", classes="one-line")
             yield Static("", id="diag-why")
             yield Static("", id="diag-markers", classes="one-line")
-        yield Static("", id="trace-head")
-        yield TraceView(id="trace-view")
-        yield Footer(compact=True)
-
-    @property
-    def view(self) -> TraceView:
-        return self.query_one(TraceView)
+        yield from traces_and_footer()
 
     def on_mount(self) -> None:
         self.show_index(self.index)
@@ -93,7 +82,7 @@ class TraceScreen(TraceKeys, Screen[None]):
 
     def _position(self) -> int:
         """Where the shown problem sits in the (possibly re-filtered) failure list."""
-        keys = self.app.nav_keys
+        keys = self.app.state.nav_keys
         if self._positions[0] != id(keys):
             self._positions = (id(keys), {k: i for i, k in enumerate(keys)})
         if self.key is not None and self.key in self._positions[1]:
@@ -101,7 +90,7 @@ class TraceScreen(TraceKeys, Screen[None]):
         return self.index
 
     def show_index(self, index: int) -> None:
-        keys = self.app.nav_keys
+        keys = self.app.state.nav_keys
         if not keys:
             self.query_one("#trace-title", Static).update("no failures match the filters (f to change them)")
             return
@@ -116,20 +105,18 @@ class TraceScreen(TraceKeys, Screen[None]):
             self._load(self.key)
 
     def _judge(self) -> str | None:
-        return self.app.judge
+        return self.app.state.judge
+
+    def _read(self, key: tuple[str, str]) -> TraceDetail:
+        return load_trace(self.app.store, self.base_run_id, key[0], key[1], self._judge(),  # type: ignore[arg-type]
+                          self.app.annotations, self.app.state.labels)
 
     @work(thread=True, exclusive=True, group="trace", exit_on_error=False)
     def _load(self, key: tuple[str, str]) -> None:
-        try:
-            detail = load_trace(self.app.store, self.base_run_id, key[0], key[1], self._judge(),  # type: ignore[arg-type]
-                                self.app.annotations, self.app.labels)
-        except Exception as exc:
-            self.post_message(LoadFailed("trace", str(exc)))
-            return
-        self.post_message(TraceLoaded(detail))
+        self._post_trace(lambda: self._read(key))
 
     def _prefetch(self) -> None:
-        keys = self.app.nav_keys
+        keys = self.app.state.nav_keys
         wanted = [keys[i] for i in (self.index + 1, self.index - 1, self.index + 2) if 0 <= i < len(keys)]
         missing = [k for k in wanted if k not in self.cache]
         if missing:
@@ -138,12 +125,8 @@ class TraceScreen(TraceKeys, Screen[None]):
     @work(thread=True, exclusive=True, group="prefetch", exit_on_error=False)
     def _prefetch_worker(self, keys: list[tuple[str, str]]) -> None:
         for key in keys:
-            try:
-                detail = load_trace(self.app.store, self.base_run_id, key[0], key[1], self._judge(),  # type: ignore[arg-type]
-                                    self.app.annotations, self.app.labels)
-            except Exception:
+            if not self._post_trace(lambda: self._read(key), prefetch=True):
                 return  # the real load will report it when the user gets there
-            self.post_message(TraceLoaded(detail, prefetch=True))
 
     def on_trace_loaded(self, message: TraceLoaded) -> None:
         detail = message.detail
@@ -161,16 +144,11 @@ class TraceScreen(TraceKeys, Screen[None]):
     # -- display ------------------------------------------------------------------------------
 
     def _display(self, detail: TraceDetail, keep_cursor: bool = False) -> None:
-        same = self.detail is not None and self.detail.key == detail.key
-        self.detail = detail
-        view = self.view
-        cursor = view.cursor if (keep_cursor and same) else None
-        active = view.active if (keep_cursor and same) else None
-        view.set_reactive(TraceView.highlight, self.app.filters.search)
-        view.show(detail, self._judge(), cursor, active)
+        self.view.set_reactive(TraceView.highlight, self.app.state.filters.search)
+        self._show_in_view(detail, self._judge(), keep_cursor)
         self._update_title()
         self.query_one("#problem", Static).update(Text(detail.problem))
-        self._update_answers()
+        self.query_one("#answers", Static).update(answers_text(detail))
         self._update_diagnosis()
         self._update_head()
 
@@ -178,7 +156,7 @@ class TraceScreen(TraceKeys, Screen[None]):
         d = self.detail
         if d is None:
             return
-        total = len(self.app.nav_keys)
+        total = len(self.app.state.nav_keys)
         pos = self._position() + 1
         where = " · ".join(x for x in (d.subject, f"level {d.level}" if d.level else None) if x)
         outcome = {"lost": "LOST", "gained": "GAINED", "both_wrong": "BOTH WRONG", "both_right": "BOTH RIGHT"}[d.outcome]
@@ -188,75 +166,18 @@ class TraceScreen(TraceKeys, Screen[None]):
                           (f"  ·  {pos}/{total}", "bold"))
         )
 
-    def _update_answers(self) -> None:
-        d = self.detail
-        if d is None:
-            return
-
-        def mark(ok: bool) -> tuple[str, str]:
-            return ("✓ right", "green") if ok else ("✗ wrong", "red")
-
-        self.query_one("#answers", Static).update(
-            Text.assemble(
-                ("gold ", "bold"), d.gold, "  │  ",
-                (f"{d.base.label}: ", "bold"), _answer(d.base.extracted), " ", mark(d.base.correct), "  │  ",
-                (f"{d.quant.label}: ", "bold"), _answer(d.quant.extracted), " ", mark(d.quant.correct),
-            )
-        )
-
     def _update_diagnosis(self) -> None:
         d = self.detail
         if d is None:
             return
-        side_name: Side = self.view.active
-        side = d.side(side_name)
-        judge = self._judge()
-        diag = side.diagnosis(judge)
-        who = "base" if side_name == "base" else "quantized"
-        main = Text()
-        why = Text()
-        if diag is None:
-            if side.correct:
-                main.append(f"the {who} trace is right: nothing to diagnose", style="dim")
-            else:
-                main.append(f"no diagnosis of the {who} trace", style="yellow")
-                main.append(" (run `qmr diagnose`; c records your own verdict)", style="dim")
-        else:
-            agree, n = side.agreement(judge)
-            step = "none" if diag.first_error_step is None else str(diag.first_error_step + 1)
-            main.append(diag.tag, style="bold red")
-            main.append(f" {who} step {step}")
-            if diag.capability:
-                main.append(f" · {diag.capability}")
-            main.append(f" · {diag.judge}", style="dim")
-            if diag.first_error_step is None:
-                main.append(" · no step located", style="dim")
-            elif n:  # the other judges that located a step
-                main.append(f" {agree}/{n} agree", style="dim")
-            if diag.rationale:
-                why.append(" ".join(diag.rationale.split()), style="italic")
-        self.query_one("#diag-main", Static).update(main)
-        verdict = describe_annotation(side.annotation)
-        box = self.query_one("#diag-verdict", Static)
-        box.update(Text(verdict, style="bold cyan"))
-        box.display = bool(verdict)
-        why_box = self.query_one("#diag-why", Static)
-        why_box.update(why)
-        why_box.display = bool(why)
-        markers = []
-        if d.divergent_row is not None:
-            r = d.rows[d.divergent_row]
-            step_idx = r.quant if r.quant is not None else r.base
-            markers.append(f"[DIV] step {step_idx + 1} ({d.divergent_source})" if step_idx is not None else "[DIV]")
-        if d.flip is not None:
-            markers.append(d.flip.describe())
-        for f in side.flags:
-            markers.append(f"[SYM] step {f.step_idx + 1}: {f.text}")
-        if self.view.shade and d.divergence is not None:
-            markers.append(d.divergence.describe_locator())
-        marker_box = self.query_one("#diag-markers", Static)
-        marker_box.update(Text("  ".join(markers), style="dim"))
-        marker_box.display = bool(markers)
+        text = diagnosis_text(d, self.view.active, self._judge(), self.view.shade)
+        self.query_one("#diag-main", Static).update(text.main)
+        boxes = (("#diag-verdict", Text(text.verdict, style="bold cyan"), bool(text.verdict)), ("#diag-why", text.why, bool(text.why)),
+                 ("#diag-markers", Text("  ".join(text.markers), style="dim"), bool(text.markers)))
+        for box_id, content, shown in boxes:
+            box = self.query_one(box_id, Static)
+            box.update(content)
+            box.display = shown
 
     def _update_head(self) -> None:
         d = self.detail
@@ -270,24 +191,17 @@ class TraceScreen(TraceKeys, Screen[None]):
         elif view.split:
             width = view.scrollable_content_region.width or view.size.width
             text_w = max(8, (width - GUTTER - 2 * NUM - 3) // 2)
-            left = self._side_head(d, "base", active == "base")
-            right = self._side_head(d, "quant", active == "quant")
+            left = side_head(d, "base", active == "base")
+            right = side_head(d, "quant", active == "quant")
             left.truncate(text_w + NUM, pad=True)
             self.query_one("#trace-head", Static).update(Text.assemble(" " * GUTTER, left, " │ ", right))
         else:
             self.query_one("#trace-head", Static).update(
                 Text.assemble(
                     " " * GUTTER, ("B", "bold"), f" = {d.base.label}  ", ("Q", "bold"), f" = {d.quant.label}  ",
-                    ("=", "bold"), " same step  ·  tab: ", (f"{'base' if active == 'base' else 'quantized'} active", "bold reverse"),
+                    ("=", "bold"), " same step  ·  tab: ", active_side_text(active),
                 )
             )
-
-    @staticmethod
-    def _side_head(d: TraceDetail, side: Side, active: bool) -> Text:
-        trace = d.side(side)
-        ok = "✓" if trace.correct else "✗"
-        text = Text(f"{trace.label} {ok} ({len(trace.steps)} steps)", style="bold reverse" if active else "bold")
-        return text
 
     def on_trace_view_cursor_moved(self, _message: TraceView.CursorMoved) -> None:
         self._update_diagnosis()
@@ -299,15 +213,15 @@ class TraceScreen(TraceKeys, Screen[None]):
     # -- actions ------------------------------------------------------------------------------
 
     def action_next(self) -> None:
-        if self.app.nav_keys:
+        if self.app.state.nav_keys:
             pos = self._position()
-            if pos + 1 >= len(self.app.nav_keys):
+            if pos + 1 >= len(self.app.state.nav_keys):
                 self.notify("last failure in the list", timeout=2)
                 return
             self.show_index(pos + 1)
 
     def action_prev(self) -> None:
-        if self.app.nav_keys:
+        if self.app.state.nav_keys:
             pos = self._position()
             if pos <= 0:
                 self.notify("first failure in the list", timeout=2)
@@ -346,8 +260,6 @@ class TraceScreen(TraceKeys, Screen[None]):
         target = self._failing()
         if target is None or self.detail is None:
             return
-        from qmr_tui.screens.dialogs import CorrectScreen
-
         side, key = target
         trace = self.detail.side(side)
         diag = trace.diagnosis(self._judge())
@@ -369,14 +281,14 @@ class TraceScreen(TraceKeys, Screen[None]):
         target = self._failing()
         if target is None or self.detail is None:
             return
-        from qmr_tui.screens.dialogs import NoteScreen
-
         side, key = target
         ann = self.detail.side(side).annotation
-        self.app.push_screen(
-            NoteScreen(self.detail.side(side).label, ann.note if ann and ann.note else ""),
-            lambda note: self._save("note", key, None, None, None, note) if note is not None else None,
-        )
+
+        def done(note: str | None) -> None:
+            if note is not None:
+                self._save("note", key, None, None, None, note)
+
+        self.app.push_screen(NoteScreen(self.detail.side(side).label, ann.note if ann and ann.note else ""), done)
 
     @work(thread=True, group="annotate", exit_on_error=False)
     def _save(self, action: str, key: tuple[str, str, int], judge: str | None, step: int | None,
@@ -404,9 +316,7 @@ class TraceScreen(TraceKeys, Screen[None]):
                     side.annotation = ann
         if self.detail is not None:
             self._display(self.detail, keep_cursor=True)
-        failures = self._failures_screen()
-        if failures is not None:
-            failures.stale = True
+        self.app.post_message(AnnotationsChanged())
         what = {"accept": "accepted", "correct": "corrected", "note": "note saved"}[message.action]
         self.notify(f"{what}: {describe_annotation(ann) or 'note cleared'} (saved in {self.app.annotations.path.name})", timeout=4)
 
@@ -432,37 +342,22 @@ class TraceScreen(TraceKeys, Screen[None]):
 
     def action_detail(self) -> None:
         if self.detail is not None and self.detail.rows:
-            from qmr_tui.screens.dialogs import DetailScreen
-
             self.app.push_screen(DetailScreen(self.detail, self.view.cursor, self._judge()))
 
-    def _failures_screen(self) -> FailuresScreen | None:
-        from qmr_tui.screens.failures import FailuresScreen
-
-        return next((s for s in self.app.screen_stack if isinstance(s, FailuresScreen)), None)
-
     def action_search(self) -> None:
-        from qmr_tui.screens.dialogs import SearchScreen
-
         def done(text: str | None) -> None:
-            failures = self._failures_screen()
-            if text is None or failures is None:
+            if text is None:
                 return
-            failures.set_filters(FailureFilters(**{**self.app.filters.__dict__, "search": text.strip()}))
+            self.app.post_message(FiltersChanged(self.app.state.filters.with_value("search", text.strip())))
             self.view.highlight = text.strip()
 
-        self.app.push_screen(SearchScreen(self.app.filters.search), done)
+        self.app.push_screen(SearchScreen(self.app.state.filters.search), done)
 
     def action_filters(self) -> None:
-        failures = self._failures_screen()
-        if failures is not None:
-            failures.action_filters()
+        self.app.post_message(OpenFilters())
 
     def action_summary(self) -> None:
-        from qmr_tui.screens.summary import SummaryScreen
-
-        failures = self._failures_screen()
-        self.app.push_screen(SummaryScreen(failures.comparison if failures else None))
+        self.app.post_message(OpenSummary(self.app.state.comparison))
 
     def action_refresh(self) -> None:
         self.cache.clear()

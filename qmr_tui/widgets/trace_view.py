@@ -246,8 +246,7 @@ class TraceView(ScrollView, can_focus=True):
         if diff is not None:
             parts = diff[0] if side == "base" else diff[1]
             for chunk, tag in parts:
-                style = self._style("trace--del") if tag == "del" else self._style("trace--ins") if tag == "ins" else None
-                text.append(chunk, style)
+                text.append(chunk, self._style(f"trace--{tag}") if tag in ("del", "ins") else None)
         else:
             text.append(d.side(side).steps[step])
         if self.shading and d.divergence is not None:

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import pytest
+
 from qmr_tui.screens.failures import FailuresScreen
 from qmr_tui.screens.runs import RunsScreen
 from qmr_tui.screens.trace import TraceScreen
+
+SNAPSHOT_SIZES = [pytest.param((80, 24), id="80x24"), pytest.param((160, 50), id="160x50")]
 
 
 async def settle(pilot, rounds: int = 40) -> None:
