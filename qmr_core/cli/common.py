@@ -12,6 +12,7 @@ import duckdb
 import typer
 from rich.console import Console
 
+from qmr_core.api.stores import resolve_run
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
 
@@ -30,6 +31,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DbOption = Annotated[Path, typer.Option("--db", help="DuckDB store file.", envvar="QMR_DB")]
 DEFAULT_DB = Path("qmr.duckdb")
+
+
+__all__ = ["app", "cli_errors", "console", "err_console", "fail", "lazy_store", "open_store", "resolve_run", "DbOption", "DEFAULT_DB"]
 
 
 def fail(message: str) -> None:
@@ -62,20 +66,23 @@ def open_store(db: Path, create: bool = False, write: bool = True) -> Store:
     return Store(db, create=create, write=write, on_wait=_say_waiting)
 
 
+def lazy_store(db: Path, create: bool = False, write: bool = True) -> Callable[[], Store]:
+    """For a library call: opens the store when the call first needs it (after it checked its arguments), and
+    gives the same store to every later call."""
+    opened: list[Store] = []
+
+    def get() -> Store:
+        if not opened:
+            opened.append(open_store(db, create=create, write=write))
+        return opened[0]
+
+    return get
+
+
 def _say_waiting(seconds: float) -> None:
     err_console.print(
         f"[yellow]waiting[/] {seconds:.0f} s for the store lock (another process holds it); "
         "nothing is lost while waiting, Ctrl-C to stop", highlight=False)
-
-
-def resolve_run(store: Store, run: str) -> str:
-    """Accept a full run id or a unique prefix of one."""
-    rows = store.query("SELECT run_id FROM runs WHERE run_id LIKE ? ORDER BY run_id", [run + "%"])
-    if not rows:
-        raise QmrError(f"no run '{run}' in {store.path} (see `qmr runs`)")
-    if len(rows) > 1 and rows[0][0] != run:
-        raise QmrError(f"run prefix '{run}' is ambiguous: {', '.join(r[0] for r in rows[:5])}")
-    return rows[0][0]
 
 
 def is_interactive() -> bool:

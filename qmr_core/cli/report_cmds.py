@@ -11,9 +11,10 @@ from rich import box
 from rich.markup import escape
 from rich.table import Table
 
-from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store, resolve_run
+from qmr_core.api.analysis import report
+from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, lazy_store, open_store, resolve_run
 from qmr_core.errors import QmrError
-from qmr_core.report.paper import FORMATS, TEXT, ReportTable, build_report
+from qmr_core.report.paper import FORMATS, TEXT, ReportTable
 from qmr_core.report.render import render_csv_text, render_html, render_latex, render_markdown, write_csv
 
 import_app = typer.Typer(help="Bring results from other tools into the store.", no_args_is_help=True)
@@ -57,16 +58,10 @@ def report_command(
         raise QmrError(f"unknown format '{fmt}' (one of {', '.join(FORMATS)})")
     if out is not None and fmt != "csv" and not out.parent.exists():
         raise QmrError(f"output folder {out.parent} does not exist")
-    store = open_store(db, write=False)
-    data, tables = build_report(store, benchmark or (), run or (), judge)
-
-    images: list[Path] = []
-    if plots is not None:
-        from qmr_core.report.plots import write_plots
-
-        images, skipped = write_plots(data, tables, plots, judge)
-        for name in skipped:
-            err_console.print(f"[yellow]note[/] no data for the {name} figure (it needs quantized runs with bits, or `qmr diagnose` results)")
+    rep = report(lazy_store(db, write=False), benchmark or (), run or (), judge, plots)
+    tables, images = rep.tables, rep.figures
+    for name in rep.missing_figures:
+        err_console.print(f"[yellow]note[/] no data for the {name} figure (it needs quantized runs with bits, or `qmr diagnose` results)")
 
     if fmt is not None and out is None:
         render = {"md": render_markdown, "latex": render_latex, "csv": render_csv_text}.get(fmt)
