@@ -91,9 +91,9 @@ def sensitivity_command(
     if model is None:
         raise QmrError("pass --model to measure, or --show ID / --list to read stored analyses")
     _check_metric(metric)
-    store = lazy_store(db)
+    opener = lazy_store(db)
     with RichProgress() as progress:
-        result = sensitivity(store, model, method, bits, group_size=group_size, asym=asym, source=source, run=run,
+        result = sensitivity(opener, model, method, bits, group_size=group_size, asym=asym, source=source, run=run,
                              traces=traces, max_tokens=max_tokens, scopes=[s.strip() for s in scope.split(",") if s.strip()],
                              accuracy=accuracy, acc_max_new_tokens=acc_tokens, batch_size=batch_size, device=device,
                              progress=progress)
@@ -101,4 +101,4 @@ def sensitivity_command(
         console.print("[yellow]note[/]: layer replay did not reproduce this model's logits; every configuration ran the full model")
     console.print(f"{len(result.rows) - result.reused} configurations measured in {result.seconds:.0f} s"
                   + (f" ({result.reused} already stored)" if result.reused else ""))
-    _print_grid(store(), result.sens_id, metric)
+    _print_grid(opener(), result.sens_id, metric)
