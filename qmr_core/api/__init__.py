@@ -13,7 +13,7 @@ libraries (torch, transformers, the quantization backends) load only inside the 
 """
 
 from qmr_core.api.analysis import Report, compare, diagnose, report
-from qmr_core.api.evaluate import EvalResult, Selection, evaluate, evaluate_model, load_selection
+from qmr_core.api.evaluate import EvalResult, Generation, Selection, evaluate, load_selection
 from qmr_core.api.quantize import SweepCell, SweepResult, quantize, sweep
 from qmr_core.api.recover import RecoveryEval, recover_build, recover_eval, recover_train
 from qmr_core.api.sensitivity import sensitivity
@@ -21,6 +21,6 @@ from qmr_core.api.stores import StoreLike, as_store, resolve_run
 
 __all__ = [
     "EvalResult", "RecoveryEval", "Report", "Selection", "StoreLike", "SweepCell", "SweepResult", "as_store", "compare",
-    "diagnose", "evaluate", "evaluate_model", "load_selection", "quantize", "recover_build", "recover_eval",
+    "diagnose", "evaluate", "Generation", "load_selection", "quantize", "recover_build", "recover_eval",
     "recover_train", "report", "resolve_run", "sensitivity", "sweep",
 ]

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from qmr_core.api.events import (AllStored, BatchDone, Generating, GenerationEnded, Loading, Progress, RowsSkipped,
                                  emit)
@@ -53,28 +53,29 @@ def load_selection(benchmark: str, subjects: Sequence[str] | None = None, levels
     return Selection(problems[0].benchmark, chosen)
 
 
-def evaluate_model(
-    store: Store,
-    model: str,
-    benchmark_name: str,
-    problems: list[Problem],
-    template: str = "steps",
-    decoding: Decoding | None = None,
-    batch_size: int = 8,
-    engine: str = "hf",
-    device: str = "auto",
-    dtype: str = "auto",
-    engine_options: dict | None = None,
-    parent_run_id: str | None = None,
-    progress: Progress | None = None,
-) -> tuple[str, BatchStats]:
+@dataclass(frozen=True)
+class Generation:
+    """How a run generates: prompt template, decoding, batch size and engine (all part of the run's id but the
+    batch size)."""
+
+    template: str = "steps"
+    decoding: Decoding = field(default_factory=Decoding)
+    batch_size: int = 8
+    engine: str = "hf"
+    device: str = "auto"
+    dtype: str = "auto"
+    engine_options: dict | None = None
+
+
+def _generate_run(store: Store, model: str, benchmark_name: str, problems: list[Problem], gen: Generation,
+                  parent_run_id: str | None, progress: Progress | None) -> tuple[str, BatchStats]:
     """Plan, load the model only if something is pending, generate under the run's lease. Returns (run_id, stats)."""
-    decoding = decoding or Decoding()
-    if batch_size < 1:
+    decoding, engine, engine_options = gen.decoding, gen.engine, gen.engine_options
+    if gen.batch_size < 1:
         raise QmrError("--batch-size must be >= 1")
     ref = model_ref_for(engine, model, engine_options)
-    key = engine_key(engine, device=device, dtype=dtype, options=engine_options)
-    tmpl = get_template(template)
+    key = engine_key(engine, device=gen.device, dtype=gen.dtype, options=engine_options)
+    tmpl = get_template(gen.template)
     store_problems(store, problems)
     plan = plan_run(store, ref, benchmark_name, problems, tmpl, decoding, key)
     if plan.pending:  # take the run's lease (refused while a live process generates it); re-plan under it
@@ -89,12 +90,12 @@ def evaluate_model(
         return plan.run_id, BatchStats()
     emit(progress, Loading(ref.name, engine, str((engine_options or {}).get("log_stem"))))
     try:
-        eng = build_engine(engine, ref, device=device, dtype=dtype, options=engine_options)
+        eng = build_engine(engine, ref, device=gen.device, dtype=gen.dtype, options=engine_options)
     except BaseException:
         lease.release(store, plan.run_id)
         raise
     try:
-        return plan.run_id, _generate(store, plan, eng, ref, batch_size, parent_run_id, progress)
+        return plan.run_id, _generate(store, plan, eng, ref, gen.batch_size, parent_run_id, progress)
     finally:
         lease.release(store, plan.run_id)
         if hasattr(eng, "close"):  # served engines: connections; --engine vllm: its servers
@@ -143,6 +144,7 @@ def evaluate(
     model: str,
     benchmark: str = "sample",
     *,
+    problems: Sequence[Problem] | None = None,
     limit: int | None = None,
     subjects: Sequence[str] = (),
     levels: Sequence[int] = (),
@@ -155,18 +157,22 @@ def evaluate(
     device: str = "auto",
     dtype: str = "auto",
     engine_options: dict | None = None,
+    parent_run_id: str | None = None,
     progress: Progress | None = None,
 ) -> EvalResult:
     """Evaluate `model` on `benchmark` into the store `db` (created if absent); generates only what is missing.
 
-    `decoding` wins over `max_new_tokens` (greedy by default).
+    The problems are the benchmark's after the filters (limit, subjects, levels, seed), or exactly `problems`
+    (then `benchmark` is their benchmark's name). `decoding` wins over `max_new_tokens` (greedy by default).
     """
     store = as_store(db, create=True)
-    selection = load_selection(benchmark, subjects, levels, limit, seed, progress)
+    if problems is None:
+        selection = load_selection(benchmark, subjects, levels, limit, seed, progress)
+        benchmark, problems = selection.benchmark, selection.problems
     started = time.perf_counter()
-    run_id, stats = evaluate_model(store, model, selection.benchmark, selection.problems, prompt,
-                                   decoding or Decoding(max_new_tokens=max_new_tokens), batch_size, engine, device,
-                                   dtype, engine_options, progress=progress)
+    gen = Generation(prompt, decoding or Decoding(max_new_tokens=max_new_tokens), batch_size, engine, device, dtype,
+                     engine_options)
+    run_id, stats = _generate_run(store, model, benchmark, list(problems), gen, parent_run_id, progress)
     accuracy, n = run_accuracy(store, run_id)
-    return EvalResult(run_id, model, selection.benchmark, n, accuracy, stats.done, stats.tokens_per_s,
+    return EvalResult(run_id, model, benchmark, n, accuracy, stats.done, stats.tokens_per_s,
                       time.perf_counter() - started)

@@ -1,8 +1,8 @@
 """What a long library call reports while it works, as typed events passed to one callback.
 
 Every call of `qmr_core.api` that takes time accepts `progress: Callable[[Event], None] | None`. A notebook can
-pass `print` (each event reads as a plain line); the CLI renders the same events with rich (`cli/progress.py`).
-Events carry facts, never formatting, and nothing waits on the callback's answer.
+pass `print` (each event reads as a plain line, from its `line` template); the CLI draws the same events with
+rich (`cli/progress.py`). Events carry facts, never markup, and nothing waits on the callback's answer.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
     from qmr_core.generate.evaluate import BatchStats
@@ -18,238 +18,189 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Event:
-    """Base of every event; `str(event)` is a line for people."""
+    line: ClassVar[str] = "{e.__class__.__name__}"  # str.format template over the event as `e`
 
     def __str__(self) -> str:
-        return type(self).__name__
+        return self.line.format(e=self)
 
 
-# -- evaluate --------------------------------------------------------------------------------
+# -- evaluate: RowsSkipped? then AllStored, or Loading, Generating, BatchDone..., GenerationEnded
 
 
 @dataclass(frozen=True)
 class RowsSkipped(Event):
+    line = "{e.benchmark}: skipped {e.count} bad row(s)"
     benchmark: str
     lines: tuple[str, ...]  # one per bad row of the benchmark file
 
-    def __str__(self) -> str:
-        return f"{self.benchmark}: skipped {len(self.lines)} bad row(s)"
+    @property
+    def count(self) -> int:
+        return len(self.lines)
 
 
 @dataclass(frozen=True)
 class AllStored(Event):
+    line = "run {e.run_id} ({e.label}): all {e.n_samples} samples already stored; nothing to generate"
     run_id: str
     label: str
     n_samples: int
 
-    def __str__(self) -> str:
-        return f"run {self.run_id} ({self.label}): all {self.n_samples} samples already stored; nothing to generate"
-
 
 @dataclass(frozen=True)
 class Loading(Event):
-    """A model is being loaded (or, for `engine == "vllm"`, its servers started; their logs at `log_stem`-*.log)."""
+    """A model is being loaded (for `engine == "vllm"`: its servers started, logs at `log_stem`-*.log)."""
 
+    line = "loading {e.name} ..."
     name: str
     engine: str = "hf"
     log_stem: str | None = None
 
-    def __str__(self) -> str:
-        return f"loading {self.name} ..."
-
 
 @dataclass(frozen=True)
 class Loaded(Event):
+    line = "loaded {e.name}"
     name: str
-
-    def __str__(self) -> str:
-        return f"loaded {self.name}"
 
 
 @dataclass(frozen=True)
 class Generating(Event):
+    line = "run {e.run_id}: {e.label}, {e.pending} samples to generate ({e.done_before} already stored)"
     run_id: str
     model: str
     label: str
     pending: int
     done_before: int
 
-    def __str__(self) -> str:
-        return f"run {self.run_id}: {self.label}, {self.pending} samples to generate ({self.done_before} already stored)"
-
 
 @dataclass(frozen=True)
 class BatchDone(Event):
+    line = "{e.stats.done}/{e.stats.total}, accuracy {e.stats.accuracy:.1%}, {e.stats.tokens_per_s:.0f} tok/s"
     run_id: str
     stats: BatchStats
-
-    def __str__(self) -> str:
-        s = self.stats
-        return f"run {self.run_id}: {s.done}/{s.total}, accuracy {s.accuracy:.1%}, {s.tokens_per_s:.0f} tok/s"
 
 
 @dataclass(frozen=True)
 class GenerationEnded(Event):
+    line = "run {e.run_id}: {e.status}"
     run_id: str
     status: str  # done | interrupted | failed
 
-    def __str__(self) -> str:
-        return f"run {self.run_id}: {self.status}"
 
-
-# -- quantize and sweep ----------------------------------------------------------------------
+# -- quantize and sweep
 
 
 @dataclass(frozen=True)
 class HoldoutMissing(Event):
     """Benchmarks meant to be kept out of calibration that are not on this machine (nothing excluded for them)."""
 
+    line = "note: {e.names} not found; nothing excluded for it from calibration"
     benchmarks: tuple[str, ...]
 
-    def __str__(self) -> str:
-        return f"note: {', '.join(self.benchmarks)} not found; nothing excluded for it from calibration"
+    @property
+    def names(self) -> str:
+        return ", ".join(self.benchmarks)
 
 
 @dataclass(frozen=True)
 class QuantizeStarted(Event):
     """Library output goes to `log_path` until QuantizeEnded; `terminal` (a rich Console) still reaches the terminal."""
 
+    line = "quantizing {e.label} (library output: {e.log_path})"
     label: str
     log_path: Path
     terminal: Any = field(repr=False, compare=False)
 
-    def __str__(self) -> str:
-        return f"quantizing {self.label} (library output: {self.log_path})"
-
 
 @dataclass(frozen=True)
 class QuantizeStage(Event):
+    line = "{e.label}: {e.text}"
     label: str
     text: str
-
-    def __str__(self) -> str:
-        return f"{self.label}: {self.text}"
-
-
-@dataclass(frozen=True)
-class LayersDone(Event):
-    done: int
-    total: int
-
-    def __str__(self) -> str:
-        return f"layers {self.done}/{self.total}"
 
 
 @dataclass(frozen=True)
 class QuantizeEnded(Event):
-    pass
+    line = "quantization ended"
 
 
 @dataclass(frozen=True)
 class SweepStarted(Event):
+    line = "sweep {e.model}: {e.n_methods} methods x {e.n_bits} bit widths on {e.benchmark} ({e.n_problems} problems)"
     model: str
     n_methods: int
     n_bits: int
     benchmark: str
     n_problems: int
 
-    def __str__(self) -> str:
-        return (f"sweep {self.model}: {self.n_methods} methods x {self.n_bits} bit widths on {self.benchmark} "
-                f"({self.n_problems} problems)")
-
 
 @dataclass(frozen=True)
-class CellUnavailable(Event):
+class CellNotRun(Event):
+    """A cell the backend cannot do (status n/a) or one that failed (the sweep goes on)."""
+
+    line = "{e.method} w{e.bits}: {e.status} ({e.reason})"
     method: str
     bits: int
+    status: str  # n/a | failed
     reason: str
-
-    def __str__(self) -> str:
-        return f"{self.method} w{self.bits}: n/a ({self.reason})"
 
 
 @dataclass(frozen=True)
 class CellQuantizing(Event):
+    line = "{e.tag}: quantizing with {e.backend} -> {e.out_dir}"
     tag: str
     backend: str
     out_dir: Path
 
-    def __str__(self) -> str:
-        return f"{self.tag}: quantizing with {self.backend} -> {self.out_dir}"
-
 
 @dataclass(frozen=True)
 class CellQuantized(Event):
+    line = "  {e.description}"
     description: str
-
-    def __str__(self) -> str:
-        return f"  {self.description}"
 
 
 @dataclass(frozen=True)
 class CellReused(Event):
+    line = "{e.tag}: checkpoint with this recipe exists, not quantized again"
     tag: str
 
-    def __str__(self) -> str:
-        return f"{self.tag}: checkpoint with this recipe exists, not quantized again"
 
-
-@dataclass(frozen=True)
-class CellFailed(Event):
-    method: str
-    bits: int
-    error: str
-
-    def __str__(self) -> str:
-        return f"error: {self.method} w{self.bits}: {self.error}"
-
-
-# -- stages with a count: diagnose, sensitivity, recovery training ----------------------------
+# -- stages with a count: diagnose, sensitivity, recovery
 
 
 @dataclass(frozen=True)
 class StageProgress(Event):
-    """`done` of `total` in a named stage (diagnose: one bar per stage)."""
+    """`done` of `total` in a named stage (diagnose: one per stage; quantize: stage "layers")."""
 
+    line = "{e.stage}: {e.done}/{e.total}"
     stage: str
     done: int
     total: int
-
-    def __str__(self) -> str:
-        return f"{self.stage}: {self.done}/{self.total}"
 
 
 @dataclass(frozen=True)
 class ConfigMeasured(Event):
     """Sensitivity: configuration `index` of `total` measured."""
 
+    line = "{e.label}: ΔNLL {e.delta_nll:+.3f} ({e.index}/{e.total})"
     label: str
     delta_nll: float
     index: int
     total: int
 
-    def __str__(self) -> str:
-        return f"{self.label}: ΔNLL {self.delta_nll:+.3f} ({self.index}/{self.total})"
-
 
 @dataclass(frozen=True)
 class TrainStep(Event):
+    line = "step {e.step}: loss {e.loss:.4f}"
     step: int
     loss: float
-
-    def __str__(self) -> str:
-        return f"step {self.step}: loss {self.loss:.4f}"
 
 
 @dataclass(frozen=True)
 class RecoveryEvalStarted(Event):
+    line = "evaluating on {e.n_problems} problems of run {e.parent_run_id} ({e.n_excluded} training problems excluded)"
     n_problems: int
     parent_run_id: str
     n_excluded: int
-
-    def __str__(self) -> str:
-        return (f"evaluating on {self.n_problems} problems of run {self.parent_run_id} "
-                f"({self.n_excluded} training problems excluded)")
 
 
 Progress = Callable[[Event], None]

@@ -10,10 +10,9 @@ from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qmr_core.api.evaluate import evaluate_model, load_selection, run_accuracy
-from qmr_core.api.events import (CellFailed, CellQuantized, CellQuantizing, CellReused, CellUnavailable,
-                                 HoldoutMissing, LayersDone, Progress, QuantizeEnded, QuantizeStage, QuantizeStarted,
-                                 SweepStarted, emit)
+from qmr_core.api.evaluate import EvalResult, evaluate, load_selection
+from qmr_core.api.events import (CellNotRun, CellQuantized, CellQuantizing, CellReused, HoldoutMissing, Progress,
+                                 QuantizeEnded, QuantizeStage, QuantizeStarted, StageProgress, SweepStarted, emit)
 from qmr_core.api.stores import StoreLike, as_store
 from qmr_core.benchmarks.registry import Problem, load_benchmark
 from qmr_core.engines.base import Decoding
@@ -76,7 +75,7 @@ def quantize_checkpoint(model: str, spec: QuantSpec, out: Path, exclude: list[Pr
             emit(progress, QuantizeStarted(f"{spec.method} w{spec.bits} ({spec.backend})", log_path, term))
             try:
                 qm = quantize(model, spec, out, exclude=exclude, force=force, device=device, on_stage=on_stage,
-                              on_layer=lambda done, total: emit(progress, LayersDone(done, total)),
+                              on_layer=lambda done, total: emit(progress, StageProgress("layers", done, total)),
                               self_answers=EngineSelfAnswers)
             finally:
                 emit(progress, QuantizeEnded())
@@ -176,8 +175,13 @@ def _matching_checkpoint(out_dir: Path, spec: QuantSpec, base_model_id: str) -> 
     return qm
 
 
-def _sweep_cell(store: Store, setup: SweepSetup, spec: QuantSpec, progress: Progress | None) -> str:
-    """Quantize (unless a checkpoint with this recipe exists) and evaluate one cell; returns its run id."""
+def _evaluate(store: Store, model: str, setup: SweepSetup, progress: Progress | None) -> EvalResult:
+    return evaluate(store, model, setup.benchmark, problems=setup.problems, prompt=setup.prompt, decoding=setup.decoding,
+                    batch_size=setup.batch_size, progress=progress)
+
+
+def _sweep_cell(store: Store, setup: SweepSetup, spec: QuantSpec, progress: Progress | None) -> EvalResult:
+    """Quantize (unless a checkpoint with this recipe exists) and evaluate one cell."""
     from qmr_core.quant.api import register_quantized
 
     base = setup.base
@@ -190,9 +194,7 @@ def _sweep_cell(store: Store, setup: SweepSetup, spec: QuantSpec, progress: Prog
     else:
         emit(progress, CellReused(spec.tag))
     register_quantized(store, qm, base_source=base.source)
-    run_id, _ = evaluate_model(store, str(out_dir), setup.benchmark, setup.problems, setup.prompt, setup.decoding,
-                               setup.batch_size, progress=progress)
-    return run_id
+    return _evaluate(store, str(out_dir), setup, progress)
 
 
 def sweep(db: StoreLike, model: str, methods: Sequence[str] = ("rtn", "gptq", "awq"), bits: Sequence[int] = (2, 3, 4, 8),
@@ -216,8 +218,7 @@ def sweep(db: StoreLike, model: str, methods: Sequence[str] = ("rtn", "gptq", "a
     setup = SweepSetup(model, base, selection.benchmark, selection.problems, exclude, root, prompt,
                        Decoding(max_new_tokens=max_new_tokens), batch_size)
     emit(progress, SweepStarted(base.name, len(methods), len(bits), selection.benchmark, len(selection.problems)))
-    base_run, _ = evaluate_model(store, model, setup.benchmark, setup.problems, prompt, setup.decoding, batch_size,
-                                 progress=progress)
+    base_run = _evaluate(store, model, setup, progress)
     cells: list[SweepCell] = []
     for method in methods:
         for b in bits:
@@ -228,14 +229,14 @@ def sweep(db: StoreLike, model: str, methods: Sequence[str] = ("rtn", "gptq", "a
                 spec, _ = resolve_group(spec, folder)
             except QmrError as exc:
                 cells.append(SweepCell(method, b, "n/a", reason=str(exc)))
-                emit(progress, CellUnavailable(method, b, str(exc)))
+                emit(progress, CellNotRun(method, b, "n/a", str(exc)))
                 continue
             try:
-                run_id = _sweep_cell(store, setup, spec, progress)
+                res = _sweep_cell(store, setup, spec, progress)
             except QmrError as exc:
                 cells.append(SweepCell(method, b, "failed", reason=str(exc)))
-                emit(progress, CellFailed(method, b, str(exc)))
+                emit(progress, CellNotRun(method, b, "failed", str(exc)))
                 continue
-            cells.append(SweepCell(method, b, "ok", run_id, run_accuracy(store, run_id)[0]))
-    return SweepResult(base_run, run_accuracy(store, base_run)[0], setup.benchmark, len(setup.problems), backend, cells,
+            cells.append(SweepCell(method, b, "ok", res.run_id, res.accuracy))
+    return SweepResult(base_run.run_id, base_run.accuracy, setup.benchmark, len(setup.problems), backend, cells,
                        time.perf_counter() - started)

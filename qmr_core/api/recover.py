@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from qmr_core.api.evaluate import evaluate_model
+from qmr_core.api.evaluate import evaluate
 from qmr_core.api.events import Progress, RecoveryEvalStarted, TrainStep, emit
 from qmr_core.api.stores import StoreLike, as_store, resolve_run
 
@@ -57,8 +57,7 @@ def recover_eval(db: StoreLike, adapter: Path | str, batch_size: int = 8, device
     store = as_store(db)
     plan = plan_eval(store, adapter)
     emit(progress, RecoveryEvalStarted(len(plan.problems), plan.parent_run_id, plan.n_excluded))
-    run_id, _stats = evaluate_model(
-        store, str(plan.adapter_dir), plan.benchmark, plan.problems, plan.template, plan.decoding, batch_size,
-        "hf", device, plan.dtype, parent_run_id=plan.parent_run_id, progress=progress,
-    )
+    run_id = evaluate(store, str(plan.adapter_dir), plan.benchmark, problems=plan.problems, prompt=plan.template,
+                      decoding=plan.decoding, batch_size=batch_size, device=device, dtype=plan.dtype,
+                      parent_run_id=plan.parent_run_id, progress=progress).run_id
     return RecoveryEval(run_id, plan, summarize(store, plan, run_id))

@@ -9,11 +9,10 @@ from typing import Annotated
 import typer
 
 from qmr_core.api.analysis import compare, diagnose
-from qmr_core.api.evaluate import evaluate_model, load_selection
+from qmr_core.api.evaluate import evaluate, load_selection
 from qmr_core.cli.common import app, cli_errors, console
 from qmr_core.cli.eval_cmds import runs_table
 from qmr_core.cli.progress import RichProgress
-from qmr_core.engines.base import Decoding
 from qmr_core.store import Store
 
 DEMO_MODELS = ("smollm2-135m", "smollm2-135m@rtn-w4g64", "smollm2-135m@rtn-w3g64")
@@ -43,9 +42,8 @@ def demo_command(
     with RichProgress() as progress:
         chosen = load_selection("sample", limit=limit, progress=progress)
         console.print(f"[bold]qmr demo[/]: {len(chosen.problems)} problems x {len(DEMO_MODELS)} models -> {db}")
-        decoding = Decoding(max_new_tokens=max_new_tokens)
-        run_ids = [evaluate_model(store, model, chosen.benchmark, chosen.problems, "steps", decoding, batch_size,
-                                  progress=progress)[0] for model in DEMO_MODELS]
+        run_ids = [evaluate(store, model, chosen.benchmark, problems=chosen.problems, max_new_tokens=max_new_tokens,
+                            batch_size=batch_size, progress=progress).run_id for model in DEMO_MODELS]
     console.print(runs_table(store, title="accuracy on the bundled problem set"))
     base, quants = run_ids[0], run_ids[1:]
     for quant in quants:

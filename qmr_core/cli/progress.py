@@ -108,10 +108,6 @@ class RichProgress:
         if "quantize" in self.tasks:
             self.live.update(self.tasks["quantize"], description=f"{e.label}: {e.text}")
 
-    def _on_LayersDone(self, e: ev.LayersDone) -> None:
-        if "quantize" in self.tasks:
-            self.live.update(self.tasks["quantize"], completed=e.done, total=e.total)
-
     def _on_QuantizeEnded(self, e: ev.QuantizeEnded) -> None:
         self.stop()
 
@@ -119,8 +115,11 @@ class RichProgress:
         self.term.print(f"[bold]sweep[/] {escape(e.model)}: {e.n_methods} methods x {e.n_bits} bit widths on "
                         f"{e.benchmark} ({e.n_problems} problems)")
 
-    def _on_CellUnavailable(self, e: ev.CellUnavailable) -> None:
-        self.term.print(f"[dim]{e.method} w{e.bits}: n/a ({escape(e.reason)})[/]")
+    def _on_CellNotRun(self, e: ev.CellNotRun) -> None:
+        if e.status == "failed":
+            err_console.print(f"[bold red]error:[/] {e.method} w{e.bits}: {escape(e.reason)}")
+        else:
+            self.term.print(f"[dim]{e.method} w{e.bits}: n/a ({escape(e.reason)})[/]")
 
     def _on_CellQuantizing(self, e: ev.CellQuantizing) -> None:
         self.term.print(f"[bold]{e.tag}[/]: quantizing with {e.backend} -> {escape(str(e.out_dir))}")
@@ -131,11 +130,11 @@ class RichProgress:
     def _on_CellReused(self, e: ev.CellReused) -> None:
         self.term.print(f"[bold]{e.tag}[/]: checkpoint with this recipe exists, not quantized again")
 
-    def _on_CellFailed(self, e: ev.CellFailed) -> None:
-        err_console.print(f"[bold red]error:[/] {e.method} w{e.bits}: {escape(e.error)}")
-
     # -- counted stages
     def _on_StageProgress(self, e: ev.StageProgress) -> None:
+        if e.stage == "layers" and "quantize" in self.tasks:  # layers quantized so far
+            self.live.update(self.tasks["quantize"], completed=e.done, total=e.total)
+            return
         bar = self._progress("stages", lambda: Progress(
             TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
             console=self.term, transient=True))
