@@ -13,19 +13,17 @@ from qmr_core.api.sensitivity import sensitivity
 from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, lazy_store, open_store
 from qmr_core.cli.progress import RichProgress
 from qmr_core.errors import QmrError
+from qmr_core.sensitivity.grid import list_analyses, load_grid
+from qmr_core.sensitivity.table import METRICS, extremes, grid_table
+from qmr_core.store import Store
 
 
 def _check_metric(metric: str) -> None:
-    from qmr_core.sensitivity.table import METRICS
-
     if metric not in METRICS:
         raise QmrError(f"unknown metric '{metric}'; choose from {', '.join(METRICS)}")
 
 
-def _print_grid(store, sens_id: str | None, metric: str) -> None:
-    from qmr_core.sensitivity.grid import load_grid
-    from qmr_core.sensitivity.table import METRICS, extremes, grid_table
-
+def _print_grid(store: Store, sens_id: str | None, metric: str) -> None:
     _check_metric(metric)
     grid = load_grid(store, sens_id)
     info = grid.info
@@ -72,8 +70,6 @@ def sensitivity_command(
 
     Example: qmr sensitivity --model smollm2-135m --method rtn --bits 3 --db qmr-demo.duckdb
     """
-    from qmr_core.sensitivity.grid import list_analyses
-
     if list_all:
         store = open_store(db)
         table = Table(title="sensitivity analyses", header_style="bold")
