@@ -19,7 +19,7 @@ from qmr_core.importers.common import ModelOverride
 import_app = typer.Typer(help="Bring results from other tools into the store.", no_args_is_help=True)
 app.add_typer(import_app, name="import")
 
-# The options every importer takes to say what the imported model is; a command gets them with @model_override_options.
+# The options every importer takes to say what the imported model is; a command gets them with @import_command.
 OVERRIDE_OPTIONS: dict[str, Any] = {
     "model_id": Annotated[str | None, typer.Option("--model-id", help="Store the model under this id (default: resolved from the tool's model name; qmr's float copy of a bundled model is its alias).")],
     "base_model": Annotated[str | None, typer.Option("--base-model", help="Model id of the full-precision model this one is quantized from.")],
@@ -53,6 +53,15 @@ def model_override_options(fn: Callable[..., None]) -> Callable[..., None]:
     return command
 
 
+def import_command(name: str) -> Callable[[Callable[..., None]], Callable[..., None]]:
+    """`qmr import NAME`: one-line errors and the model options (model_override_options)."""
+
+    def register(fn: Callable[..., None]) -> Callable[..., None]:
+        return import_app.command(name)(cli_errors(model_override_options(fn)))
+
+    return register
+
+
 BenchmarkOption = Annotated[str | None, typer.Option("--benchmark", help="The qmr benchmark the task is (math, math500, gsm8k or a JSONL path), for a task not named like one (e.g. an offline copy 'gsm8k_local').")]
 
 
@@ -78,9 +87,7 @@ def _print_imports(results: list, source: Path, tool: str) -> None:
                   "(`qmr import disagreements RUN` lists them)[/]")
 
 
-@import_app.command("lm-eval")
-@cli_errors
-@model_override_options
+@import_command("lm-eval")
 def import_lm_eval_command(
     path: Annotated[Path, typer.Argument(help="lm-eval --output_path folder, a model folder in it, or one samples_<task>_<date>.jsonl file.")],
     override: ModelOverride,
@@ -104,9 +111,7 @@ def import_lm_eval_command(
     _print_imports(results, path, "lm-eval")
 
 
-@import_app.command("inspect")
-@cli_errors
-@model_override_options
+@import_command("inspect")
 def import_inspect_command(
     path: Annotated[Path, typer.Argument(help="An Inspect AI log file (.eval, or .json).")],
     override: ModelOverride,
@@ -155,9 +160,7 @@ def import_disagreements_command(
     console.print(table if rows else "[dim]no disagreements[/]")
 
 
-@import_app.command("lighteval")
-@cli_errors
-@model_override_options
+@import_command("lighteval")
 def import_lighteval_command(
     path: Annotated[Path, typer.Argument(help="lighteval --output-dir folder, a details folder in it, or one details_<task>_<date>.parquet file.")],
     override: ModelOverride,
