@@ -7,8 +7,8 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from qmr_core.api.events import (AllStored, BatchDone, Generating, GenerationEnded, Loading, Progress, RowsSkipped,
-                                 emit)
+from qmr_core.api.events import (AllStored, BatchDone, Generating, GenerationEnded, Loaded, Loading, Progress,
+                                 RowsSkipped, emit)
 from qmr_core.api.stores import StoreLike, as_store
 from qmr_core.benchmarks.prompts import get_template
 from qmr_core.benchmarks.registry import LoadReport, Problem, load_benchmark, select
@@ -94,6 +94,7 @@ def _generate_run(store: Store, model: str, benchmark_name: str, problems: list[
     except BaseException:
         lease.release(store, plan.run_id)
         raise
+    emit(progress, Loaded(ref.name))
     try:
         return plan.run_id, _generate(store, plan, eng, ref, gen.batch_size, parent_run_id, progress)
     finally:

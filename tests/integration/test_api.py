@@ -29,7 +29,7 @@ def test_a_five_line_notebook_session(tiny_model, tmp_path):
     assert rep.tables[0].rows and rep.figures == []
 
     kinds = [type(e) for e in seen]
-    assert kinds[0] is events.Loading and kinds[1] is events.Generating and kinds[-1] is events.GenerationEnded
+    assert kinds[:3] == [events.Loading, events.Loaded, events.Generating] and kinds[-1] is events.GenerationEnded
     assert events.BatchDone in kinds and all(str(e) for e in seen)  # every event reads as a line
     assert seen[-1].status == "done"
 
