@@ -21,6 +21,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from qmr_core.sensitivity import layers as sens  # noqa: E402
+from qmr_core.sensitivity.quantizers import RTNQuantizer  # noqa: E402
+from qmr_core.sensitivity.traces import Trace, encode_traces  # noqa: E402
 from qmr_core.engines.hf import HFEngine  # noqa: E402
 from qmr_core.models.registry import resolve_model  # noqa: E402
 from qmr_core.benchmarks.prompts import get_template  # noqa: E402
@@ -40,10 +42,10 @@ def main() -> None:
     template = get_template("steps")
     rows = [json.loads(line) for line in (REPO / "data" / "sample_math.jsonl").read_text().splitlines()]
     rows = [r for r in rows if len(r.get("solution", "")) > 200][: args.traces]
-    traces = [sens.Trace(r["unique_id"], engine.render(template.render(r["problem"])), r["solution"]) for r in rows]
-    enc = sens.encode_traces(engine.tokenizer, traces, args.max_tokens)
+    traces = [Trace(r["unique_id"], engine.render(template.render(r["problem"])), r["solution"]) for r in rows]
+    enc = encode_traces(engine.tokenizer, traces, args.max_tokens)
     layout = sens.model_layout(engine.model)
-    quantizer = sens.RTNQuantizer(RTNSpec(args.bits, choose_group_size(engine.model)))
+    quantizer = RTNQuantizer(RTNSpec(args.bits, choose_group_size(engine.model)))
     started = time.perf_counter()
     meter = sens.Sensitivity(engine.model, layout, enc, quantizer)
     setup = time.perf_counter() - started

@@ -12,9 +12,9 @@ import duckdb
 import typer
 from rich.console import Console
 
+from qmr_core.api.stores import resolve_run
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
-from qmr_core.store.runs import list_run_ids
 
 app = typer.Typer(
     name="qmr",
@@ -31,6 +31,9 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 DbOption = Annotated[Path, typer.Option("--db", help="DuckDB store file.", envvar="QMR_DB")]
 DEFAULT_DB = Path("qmr.duckdb")
+
+
+__all__ = ["app", "cli_errors", "console", "err_console", "fail", "lazy_store", "open_store", "resolve_run", "DbOption", "DEFAULT_DB"]
 
 
 def fail(message: str) -> None:
@@ -63,20 +66,23 @@ def open_store(db: Path, create: bool = False, write: bool = True) -> Store:
     return Store(db, create=create, write=write, on_wait=_say_waiting)
 
 
+def lazy_store(db: Path, create: bool = False, write: bool = True) -> Callable[[], Store]:
+    """For a library call: opens the store when the call first needs it (after it checked its arguments), and
+    gives the same store to every later call."""
+    opened: list[Store] = []
+
+    def get() -> Store:
+        if not opened:
+            opened.append(open_store(db, create=create, write=write))
+        return opened[0]
+
+    return get
+
+
 def _say_waiting(seconds: float) -> None:
     err_console.print(
         f"[yellow]waiting[/] {seconds:.0f} s for the store lock (another process holds it); "
         "nothing is lost while waiting, Ctrl-C to stop", highlight=False)
-
-
-def resolve_run(store: Store, run: str) -> str:
-    """Accept a full run id or a unique prefix of one."""
-    ids = list_run_ids(store, run)
-    if not ids:
-        raise QmrError(f"no run '{run}' in {store.path} (see `qmr runs`)")
-    if len(ids) > 1 and ids[0] != run:
-        raise QmrError(f"run prefix '{run}' is ambiguous: {', '.join(ids[:5])}")
-    return ids[0]
 
 
 def is_interactive() -> bool:

@@ -8,11 +8,11 @@ from typing import Annotated
 
 import typer
 
+from qmr_core.api.analysis import compare, diagnose
+from qmr_core.api.evaluate import evaluate, load_selection
 from qmr_core.cli.common import app, cli_errors, console
-from qmr_core.compare import compare_runs
-from qmr_core.diagnose.pipeline import diagnose_run
-from qmr_core.cli.eval_cmds import evaluate_model, load_selection, runs_table
-from qmr_core.engines.base import Decoding
+from qmr_core.cli.eval_cmds import runs_table
+from qmr_core.cli.progress import RichProgress
 from qmr_core.store import Store
 
 DEMO_MODELS = ("smollm2-135m", "smollm2-135m@rtn-w4g64", "smollm2-135m@rtn-w3g64")
@@ -39,20 +39,21 @@ def demo_command(
     """
     started = time.perf_counter()
     store = Store(db, create=True)
-    name, problems = load_selection("sample", limit=limit)
-    console.print(f"[bold]qmr demo[/]: {len(problems)} problems x {len(DEMO_MODELS)} models -> {db}")
-    decoding = Decoding(max_new_tokens=max_new_tokens)
-    run_ids = [evaluate_model(store, model, name, problems, "steps", decoding, batch_size)[0] for model in DEMO_MODELS]
+    with RichProgress() as progress:
+        chosen = load_selection("sample", limit=limit, progress=progress)
+        console.print(f"[bold]qmr demo[/]: {len(chosen.problems)} problems x {len(DEMO_MODELS)} models -> {db}")
+        run_ids = [evaluate(store, model, chosen.benchmark, problems=chosen.problems, max_new_tokens=max_new_tokens,
+                            batch_size=batch_size, progress=progress).run_id for model in DEMO_MODELS]
     console.print(runs_table(store, title="accuracy on the bundled problem set"))
     base, quants = run_ids[0], run_ids[1:]
     for quant in quants:
-        summary = compare_runs(store, base, quant)
+        summary = compare(store, quant, base)[0]
         console.print(
             f"compare {base} -> {quant}: lost {summary.counts.get('lost', 0)}, gained {summary.counts.get('gained', 0)}, "
             f"accuracy {summary.acc_base:.1%} -> {summary.acc_quant:.1%}"
         )
         with console.status(f"diagnosing {quant}: symbolic step checker and teacher forcing ..."):
-            diagnose_run(store, quant, base, judges=("symbolic",), only_lost=True, batch_size=batch_size)
+            diagnose(store, quant, base, ("symbolic",), only_lost=True, batch_size=batch_size)
     console.print(f"demo finished in {time.perf_counter() - started:.0f} s")
     console.print(f"browse the failures:   [bold]qmr tui --db {db}[/]")
     console.print(f"error types:           [bold]qmr errors --db {db}[/]")

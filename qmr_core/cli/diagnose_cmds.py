@@ -8,11 +8,13 @@ from typing import Annotated
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn, TimeElapsedColumn
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store, resolve_run
-from qmr_core.compare import ComparisonSummary, GroupStats, compare_runs, infer_base_run, summary_dict
+from qmr_core.api.analysis import compare, diagnose
+from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, lazy_store, open_store, resolve_run
+from qmr_core.cli.progress import RichProgress
+from qmr_core.compare import ComparisonSummary, GroupStats, summary_dict
 from qmr_core.diagnose.taxonomy import CAPABILITIES, DEGENERATE_KINDS, ERROR_TYPES
 from qmr_core.errors import QmrError
 
@@ -81,18 +83,7 @@ def compare_command(
     """
     if by not in ("subject", "level", "both", "none"):
         raise QmrError("--by must be subject, level, both or none")
-    store = open_store(db)
-    summaries = []
-    for q in quant:
-        quant_id = resolve_run(store, q)
-        base_id: str | None
-        if base is not None:
-            base_id = resolve_run(store, base)
-        else:
-            base_id = infer_base_run(store, quant_id)
-            if base_id is None:
-                raise QmrError(f"cannot infer the base run of {quant_id}; pass --base")
-        summaries.append(compare_runs(store, base_id, quant_id, write=True))
+    summaries = compare(lazy_store(db), quant, base)
     if as_json:
         console.print_json(json.dumps([summary_dict(s) for s in summaries]))
         return
@@ -147,26 +138,14 @@ def diagnose_command(
     Example: qmr diagnose --run 3c0d12 --base 768079 --judge symbolic --judge hf:smollm2-135m --db qmr-demo.duckdb
     """
     from qmr_core.diagnose.judge import JudgeSettings
-    from qmr_core.diagnose.pipeline import diagnose_run
 
-    if batch_size < 1:
-        raise QmrError("--batch-size must be >= 1")
-    store = open_store(db)
-    run_id = resolve_run(store, run)
-    base_id = resolve_run(store, base) if base else None
-    judges = judge or ["symbolic"]
+    store = lazy_store(db)
     settings = JudgeSettings(judge_max_tokens, judge_temperature, judge_samples, judge_constrained)
-    with _progress() as progress:
-        tasks: dict[str, TaskID] = {}
-
-        def on_progress(stage: str, done: int, total: int) -> None:
-            if stage not in tasks:
-                tasks[stage] = progress.add_task(stage, total=total)
-            progress.update(tasks[stage], completed=done)
-
-        report = diagnose_run(store, run_id, base_id, judges, only_lost=only_lost, teacher_forcing=teacher_forcing,
-                              control=control, divergence=divergence, device=device, batch_size=batch_size, force=force,
-                              progress=on_progress, judge_settings=settings)
+    with RichProgress() as progress:
+        report = diagnose(store, run, base, judge or ["symbolic"], only_lost=only_lost, teacher_forcing=teacher_forcing,
+                          control=control, divergence=divergence, device=device, batch_size=batch_size, force=force,
+                          judge_settings=settings, progress=progress)
+    run_id = report.run_id
     console.print(
         f"run [bold]{run_id}[/]: {report.n_failing} wrong samples diagnosed"
         + (f" against base [bold]{report.base_run_id}[/] ({len(report.lost)} lost)" if report.base_run_id else " (no base run)")
@@ -181,7 +160,7 @@ def diagnose_command(
     for note in report.notes:
         err_console.print(f"[yellow]warning[/] {escape(note)}")
     if report.combined:
-        console.print(_errors_tables(store, [run_id], "combined")[0])
+        console.print(_errors_tables(store(), [run_id], "combined")[0])
 
 
 def _errors_tables(store, run_ids: list[str], judge: str) -> tuple[Table, Table]:

@@ -2,145 +2,24 @@
 
 from __future__ import annotations
 
-import json
-import time
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.markup import escape
 from rich.panel import Panel
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from qmr_core.benchmarks.registry import LoadReport, Problem, load_benchmark, select
-from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store, resolve_run
-from qmr_core.engines import ENGINES, build_engine, engine_key, model_ref_for
+from qmr_core.api.evaluate import evaluate
+from qmr_core.benchmarks.prompts import TEMPLATES
+from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, open_store, resolve_run
+from qmr_core.cli.progress import RichProgress
+from qmr_core.engines import ENGINES
 from qmr_core.engines.base import Decoding
 from qmr_core.errors import QmrError
-from qmr_core.generate.evaluate import BatchStats, execute_run, finish_run, mark_complete, plan_run, register_model, start_run, store_problems
-from qmr_core.benchmarks.prompts import TEMPLATES, get_template
-from qmr_core.store import Store, lease
+from qmr_core.store import Store
 from qmr_core.store.runs import has_runs, list_run_ids, run_summaries
 from qmr_core.store.samples import find_problem, sample_detail
-
-
-def load_selection(
-    benchmark: str,
-    subjects: list[str] | None = None,
-    levels: list[int] | None = None,
-    limit: int | None = None,
-    seed: int | None = None,
-) -> tuple[str, list[Problem]]:
-    report = LoadReport(benchmark)
-    problems = load_benchmark(benchmark, report)
-    for line in report.skipped[:20]:
-        err_console.print(f"[yellow]skipped[/] {escape(line)}", highlight=False)
-    if len(report.skipped) > 20:
-        err_console.print(f"[yellow]skipped[/] ... and {len(report.skipped) - 20} more rows")
-    chosen = select(problems, subjects or (), levels or (), limit, seed)
-    if not chosen:
-        raise QmrError(f"no problems of '{benchmark}' match the filters")
-    return problems[0].benchmark, chosen
-
-
-def evaluate_model(
-    store: Store,
-    model: str,
-    benchmark_name: str,
-    problems: list[Problem],
-    template: str = "steps",
-    decoding: Decoding | None = None,
-    batch_size: int = 8,
-    engine: str = "hf",
-    device: str = "auto",
-    dtype: str = "auto",
-    engine_options: dict | None = None,
-    quiet: bool = False,
-    parent_run_id: str | None = None,
-) -> tuple[str, BatchStats]:
-    """Plan, load the model only if something is pending, run with a progress bar. Returns (run_id, stats)."""
-    decoding = decoding or Decoding()
-    if batch_size < 1:
-        raise QmrError("--batch-size must be >= 1")
-    ref = model_ref_for(engine, model, engine_options)
-    key = engine_key(engine, device=device, dtype=dtype, options=engine_options)
-    tmpl = get_template(template)
-    store_problems(store, problems)
-    plan = plan_run(store, ref, benchmark_name, problems, tmpl, decoding, key)
-    label = f"{ref.name} on {benchmark_name}"
-    if plan.pending:  # take the run's lease (refused while a live process generates it); re-plan under it
-        lease.acquire(store, plan.run_id)
-        plan = plan_run(store, ref, benchmark_name, problems, tmpl, decoding, key)
-        if not plan.pending:
-            lease.release(store, plan.run_id)
-    if not plan.pending:
-        if not quiet:
-            console.print(f"run [bold]{plan.run_id}[/] ({escape(label)}): all {len(problems) * decoding.n_samples} samples already stored; nothing to generate")
-        register_model(store, ref)
-        mark_complete(store, plan.run_id)
-        return plan.run_id, BatchStats()
-    loading = f"loading {escape(ref.name)} ..."
-    if engine == "vllm":
-        loading = f"starting vLLM for {escape(ref.name)} (minutes on CPU; log: {escape(str((engine_options or {}).get('log_stem')))}-*.log) ..."
-    try:
-        with console.status(loading, spinner="dots"):
-            eng = build_engine(engine, ref, device=device, dtype=dtype, options=engine_options)
-    except BaseException:
-        lease.release(store, plan.run_id)
-        raise
-    try:
-        return _run_with_progress(store, plan, eng, ref, problems, decoding, batch_size, quiet, parent_run_id)
-    finally:
-        lease.release(store, plan.run_id)
-        if hasattr(eng, "close"):  # served engines: connections; --engine vllm: its servers
-            eng.close()
-
-
-def _run_with_progress(store: Store, plan, eng, ref, problems: list[Problem], decoding: Decoding, batch_size: int,
-                       quiet: bool, parent_run_id: str | None) -> tuple[str, BatchStats]:
-    label = f"{ref.name} on {plan.benchmark}"
-    extra: dict = {}
-    if layer_errors := getattr(eng, "layer_errors", None):
-        extra["layer_errors_json"] = json.dumps(layer_errors)
-    if hasattr(eng, "model"):
-        extra["n_params"] = sum(p.numel() for p in eng.model.parameters())
-    register_model(store, ref, extra)
-    start_run(store, plan, eng.describe() | {"batch_size": batch_size}, parent_run_id=parent_run_id)
-    done_before = len(problems) * decoding.n_samples - len(plan.pending)
-    if not quiet:
-        console.print(
-            f"run [bold]{plan.run_id}[/]: {escape(label)}, {len(plan.pending)} samples to generate"
-            + (f" ({done_before} already stored)" if done_before else "")
-        )
-    columns = [
-        SpinnerColumn(),
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TextColumn("acc {task.fields[acc]}"),
-        TextColumn("{task.fields[tps]} tok/s"),
-        TimeElapsedColumn(),
-        TimeRemainingColumn(),
-    ]
-    status = "failed"
-    try:
-        with Progress(*columns, console=console, transient=quiet, disable=quiet) as progress:
-            task = progress.add_task(ref.name[:32], total=len(plan.pending), acc="-", tps="-")
-
-            def on_batch(stats: BatchStats) -> None:
-                progress.update(
-                    task, completed=stats.done, acc=f"{stats.accuracy:.1%}", tps=f"{stats.tokens_per_s:.0f}"
-                )
-                lease.renew(store, plan.run_id)
-
-            stats = execute_run(store, plan, eng, batch_size=batch_size, on_batch=on_batch)
-        status = "done"
-    except KeyboardInterrupt:
-        status = "interrupted"
-        raise
-    finally:
-        finish_run(store, plan.run_id, status)
-    return plan.run_id, stats
 
 
 @app.command("eval")
@@ -189,28 +68,34 @@ def eval_command(
     if temperature == 0 and samples > 1:
         raise QmrError("--samples > 1 needs --temperature > 0 (greedy decoding gives identical samples)")
     decoding = Decoding(max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p, n_samples=samples, seed=sampling_seed)
-    options: dict = {}
-    if engine == "openai":
-        options = {"base_url": base_url, "concurrency": concurrency, "api_key_env": api_key_env,
-                   "max_retries": max_retries, "timeout_s": request_timeout, "connect_retry_s": connect_retry_s}
-    elif engine == "vllm":
-        if base_url:
-            raise QmrError("--engine vllm starts its own servers; for servers you started use --engine openai --base-url")
-        options = {"replicas": replicas, "vllm_args": vllm_args, "concurrency": concurrency, "max_retries": max_retries,
-                   "timeout_s": request_timeout, "log_stem": f"{db.expanduser().resolve()}.vllm", "model": model}
+    options = _engine_options(engine, model, db, base_url, concurrency, replicas, vllm_args, api_key_env, max_retries,
+                              request_timeout, connect_retry_s)
     if batch_size is None:
         batch_size = 2 * (concurrency or 8) if engine == "openai" else 8
     store = open_store(db, create=True)
-    name, problems = load_selection(benchmark, subject, level, limit, seed)
-    started = time.perf_counter()
-    run_id, stats = evaluate_model(
-        store, model, name, problems, prompt, decoding, batch_size, engine, device, dtype, options
-    )
-    summary = next(r for r in run_summaries(store) if r.run_id == run_id)
+    with RichProgress() as progress:
+        res = evaluate(store, model, benchmark, subjects=subject or (), levels=level or (), limit=limit, seed=seed,
+                       prompt=prompt, decoding=decoding, batch_size=batch_size, engine=engine, device=device, dtype=dtype,
+                       engine_options=options, progress=progress)
     console.print(
-        f"run [bold]{run_id}[/]: {summary.n} samples stored, accuracy {summary.accuracy or 0:.1%}"
-        + (f"; generated {stats.done} in {time.perf_counter() - started:.0f} s ({stats.tokens_per_s:.0f} tok/s)" if stats.done else "")
+        f"run [bold]{res.run_id}[/]: {res.n} samples stored, accuracy {res.accuracy or 0:.1%}"
+        + (f"; generated {res.generated} in {res.seconds:.0f} s ({res.tokens_per_s:.0f} tok/s)" if res.generated else "")
     )
+
+
+def _engine_options(engine: str, model: str, db: Path, base_url: list[str] | None, concurrency: int | None, replicas: int,
+                    vllm_args: str | None, api_key_env: str | None, max_retries: int, request_timeout: float,
+                    connect_retry_s: float) -> dict:
+    """What the served engines take from the command line (the hf engine takes nothing)."""
+    if engine == "openai":
+        return {"base_url": base_url, "concurrency": concurrency, "api_key_env": api_key_env,
+                "max_retries": max_retries, "timeout_s": request_timeout, "connect_retry_s": connect_retry_s}
+    if engine == "vllm":
+        if base_url:
+            raise QmrError("--engine vllm starts its own servers; for servers you started use --engine openai --base-url")
+        return {"replicas": replicas, "vllm_args": vllm_args, "concurrency": concurrency, "max_retries": max_retries,
+                "timeout_s": request_timeout, "log_stem": f"{db.expanduser().resolve()}.vllm", "model": model}
+    return {}
 
 
 def runs_table(store: Store, title: str | None = None) -> Table:

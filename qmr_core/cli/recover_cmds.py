@@ -10,7 +10,9 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store, resolve_run
+from qmr_core.api.recover import recover_build, recover_eval, recover_train
+from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store
+from qmr_core.cli.progress import RichProgress
 from qmr_core.errors import QmrError
 
 recover_app = typer.Typer(help="Recovery fine-tuning: curate examples at the first faulty step, train a LoRA, evaluate it.",
@@ -39,12 +41,7 @@ def build_command(
 
     Example: qmr recover build --base 768079 --quant 3c0d12 --error-type execution --db qmr-demo.duckdb
     """
-    from qmr_core.recover.build import build_set
-
-    store = open_store(db)
-    quant_id = resolve_run(store, quant)
-    base_id = resolve_run(store, base) if base else None
-    rep = build_set(store, quant_id, base_id, judge, error_type, holdout, seed, out)
+    rep = recover_build(open_store(db), quant, base, judge, error_type, holdout, seed, out)
     table = Table(title=f"recovery set {rep.set_id}", header_style="bold")
     for col in ("error type", "training examples", "held out"):
         table.add_column(col, justify="left" if col == "error type" else "right")
@@ -90,18 +87,14 @@ def train_command(
 
     Example: qmr recover train --set 1a2b3c --objective sft --max-steps 10 --db qmr-demo.duckdb
     """
-    from qmr_core.recover.train import TrainParams, train_adapter
+    from qmr_core.recover.train import TrainParams
 
     params = TrainParams(kind, objective, lr, rank, alpha, beta, epochs, max_steps, max_minutes, batch_size, seed)
     params.check()
     store = open_store(db)
-
-    def on_step(step: int, loss: float) -> None:
-        console.print(f"[dim]step {step}: loss {loss:.4f}[/]", highlight=False)
-
     try:
         with console.status("training ...", spinner="dots"):
-            res = train_adapter(store, set_id, params, out, on_step=on_step, device=device)
+            res = recover_train(store, set_id, params, out, device=device, progress=RichProgress())
     except KeyboardInterrupt:
         raise QmrError("interrupted: training stopped and no adapter was saved (use --max-minutes to stop early and keep it)") from None
     console.print(
@@ -139,18 +132,8 @@ def eval_command(
 
     Example: qmr recover eval recovery/1a2b3c/targeted-sft-9f8e7d --db qmr-demo.duckdb
     """
-    from qmr_core.cli.eval_cmds import evaluate_model
-    from qmr_core.recover.summary import plan_eval, summarize
-
-    store = open_store(db)
-    plan = plan_eval(store, adapter)
-    console.print(f"evaluating on {len(plan.problems)} problems of run {plan.parent_run_id} "
-                  f"({plan.n_excluded} training problems excluded)")
-    run_id, _stats = evaluate_model(
-        store, str(plan.adapter_dir), plan.benchmark, plan.problems, plan.template, plan.decoding, batch_size,
-        "hf", device, plan.dtype, parent_run_id=plan.parent_run_id,
-    )
-    summary = summarize(store, plan, run_id)
+    with RichProgress() as progress:
+        summary = recover_eval(open_store(db), adapter, batch_size, device, progress).summary
     acc = summary["acc"]
     console.print(_summary_table(summary))
     console.print(f"accuracy: full precision {_pct(acc['full_precision'])}, quantized {_pct(acc['quantized'])}, "

@@ -177,6 +177,70 @@ def _trainer(model, tokenizer, rows: list[dict], params: TrainParams, lora, work
                       peft_config=lora, callbacks=[recorder])
 
 
+def _require_training_libraries() -> None:
+    missing = [m for m in ("peft", "trl") if find_spec(m) is None]
+    if missing:
+        raise QmrError(f"recovery training needs peft and trl: pip install peft trl ({', '.join(missing)} missing)")
+    from qmr_core.quant.backend_common import import_quietly
+
+    import_quietly("peft")  # once imported quietly, trl's own import of it prints nothing
+
+
+def _examples(store: Store, set_id: str, kind: str) -> tuple[dict, list[dict]]:
+    """The set's row and its examples of `kind`."""
+    rec_set = _set_row(store, set_id)
+    rows = store.query_dicts(
+        "SELECT * FROM recovery_examples WHERE set_id = ? AND kind = ? ORDER BY problem_id, sample_idx",
+        [rec_set["set_id"], kind],
+    )
+    if not rows:
+        raise QmrError(f"recovery set {rec_set['set_id']} has no {kind} examples")
+    return rec_set, rows
+
+
+def _train(model, tokenizer, rows: list[dict], params: TrainParams, lora, recorder, placement: TrainPlacement,
+           out_dir: Path) -> tuple[int, float]:
+    """Train and save the adapter to out_dir; returns (optimizer steps, seconds)."""
+    import datasets
+    from transformers import PrinterCallback
+
+    from qmr_core.quant.float_copy import quiet_transformers
+
+    datasets.disable_progress_bars()
+    with tempfile.TemporaryDirectory(prefix="qmr-recover-") as work, quiet_transformers():
+        trainer = _trainer(model, tokenizer, rows, params, lora, work, recorder, placement)
+        trainer.remove_callback(PrinterCallback)  # per-step losses come through `on_step` instead
+        started = time.perf_counter()
+        trainer.train()
+        seconds = time.perf_counter() - started
+        try:
+            out_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise QmrError(f"cannot create {out_dir}: {exc}") from exc
+        trainer.model.save_pretrained(str(out_dir))
+    return int(trainer.state.global_step), seconds
+
+
+def _hparams(params: TrainParams, lora, placement: TrainPlacement, stopped_by_time: bool) -> dict:
+    hparams = asdict(params) | {"target_modules": sorted(lora.target_modules),
+                                "lora_dropout": 0.0, "max_length": MAX_LENGTH, "dtype": "float32", "device": placement.device,
+                                "stopped_by_time": stopped_by_time}
+    if placement.mixed_precision:
+        hparams["mixed_precision"] = placement.mixed_precision
+    return hparams
+
+
+def _record(store: Store, result: TrainResult, params: TrainParams, set_id: str, quant_run_id: str,
+            quant_model_id: str, hparams: dict) -> None:
+    store.upsert("recoveries", [{
+        "adapter_id": result.adapter_id, "set_id": set_id, "kind": params.kind, "objective": params.objective,
+        "quant_model_id": quant_model_id, "model_id": result.model_id, "parent_run_id": quant_run_id,
+        "hparams_json": json.dumps(hparams, sort_keys=True), "n_train": result.n_train, "steps": result.steps,
+        "train_seconds": result.seconds, "final_loss": result.final_loss, "losses_json": json.dumps(result.losses),
+        "adapter_path": str(result.adapter_dir),  # eval_run_id / summary_json stay: a retrained identical adapter keeps its evaluation
+    }])
+
+
 def train_adapter(
     store: Store,
     set_id: str,
@@ -187,29 +251,15 @@ def train_adapter(
 ) -> TrainResult:
     params.check()
     placement = pick_train_placement(device)
-    missing = [m for m in ("peft", "trl") if find_spec(m) is None]
-    if missing:
-        raise QmrError(f"recovery training needs peft and trl: pip install peft trl ({', '.join(missing)} missing)")
-    from qmr_core.quant.backend_common import import_quietly
-
-    import_quietly("peft")  # once imported quietly, trl's own import of it prints nothing
-    import datasets
+    _require_training_libraries()
     import torch
-    from transformers import PrinterCallback
 
-    from qmr_core.store.queries import run_model_spec
     from qmr_core.engines.hf import load_model_and_tokenizer
-    from qmr_core.quant.float_copy import quiet_transformers as _quiet_transformers
     from qmr_core.models.registry import resolve_model
+    from qmr_core.store.queries import run_model_spec
 
-    rec_set = _set_row(store, set_id)
+    rec_set, rows = _examples(store, set_id, params.kind)
     set_id, quant_run_id = rec_set["set_id"], rec_set["quant_run_id"]
-    rows = store.query_dicts(
-        "SELECT * FROM recovery_examples WHERE set_id = ? AND kind = ? ORDER BY problem_id, sample_idx",
-        [set_id, params.kind],
-    )
-    if not rows:
-        raise QmrError(f"recovery set {set_id} has no {params.kind} examples")
     base_spec = run_model_spec(store, quant_run_id)
     ref = resolve_model(base_spec)
     if ref.adapter:
@@ -224,39 +274,16 @@ def train_adapter(
         tokenizer.pad_token = tokenizer.eos_token
     lora = _lora_config(model, params)
     recorder = _callbacks(params.max_minutes, on_step)
-    datasets.disable_progress_bars()
-    with tempfile.TemporaryDirectory(prefix="qmr-recover-") as work, _quiet_transformers():
-        trainer = _trainer(model, tokenizer, rows, params, lora, work, recorder, placement)
-        trainer.remove_callback(PrinterCallback)  # per-step losses come through `on_step` instead
-        started = time.perf_counter()
-        trainer.train()
-        seconds = time.perf_counter() - started
-        steps = int(trainer.state.global_step)
-        try:
-            out_dir.mkdir(parents=True, exist_ok=True)
-        except OSError as exc:
-            raise QmrError(f"cannot create {out_dir}: {exc}") from exc
-        trainer.model.save_pretrained(str(out_dir))
-    problem_ids = sorted({r["problem_id"] for r in rows})
-    hparams = asdict(params) | {"target_modules": sorted(lora.target_modules),
-                                "lora_dropout": 0.0, "max_length": MAX_LENGTH, "dtype": "float32", "device": placement.device,
-                                "stopped_by_time": recorder.stopped_by_time}
-    if placement.mixed_precision:
-        hparams["mixed_precision"] = placement.mixed_precision
+    steps, seconds = _train(model, tokenizer, rows, params, lora, recorder, placement, out_dir)
+    hparams = _hparams(params, lora, placement, recorder.stopped_by_time)
     write_recipe(out_dir, {
         "base_model": base_spec, "set_id": set_id, "kind": params.kind, "objective": params.objective,
         "parent_run_id": quant_run_id, "quant_model_id": quant_model_id, "hparams": hparams,
-        "train_problem_ids": problem_ids, "steps": steps, "train_seconds": seconds,
+        "train_problem_ids": sorted({r["problem_id"] for r in rows}), "steps": steps, "train_seconds": seconds,
     })
     recovered = resolve_model(str(out_dir))
     adapter_id = recovered.model_id.rsplit("+lora-", 1)[1]
     result = TrainResult(adapter_id, out_dir.resolve(), recovered.model_id, len(rows), steps, seconds,
                          recorder.losses, recorder.stopped_by_time)
-    store.upsert("recoveries", [{
-        "adapter_id": adapter_id, "set_id": set_id, "kind": params.kind, "objective": params.objective,
-        "quant_model_id": quant_model_id, "model_id": recovered.model_id, "parent_run_id": quant_run_id,
-        "hparams_json": json.dumps(hparams, sort_keys=True), "n_train": len(rows), "steps": steps,
-        "train_seconds": seconds, "final_loss": result.final_loss, "losses_json": json.dumps(result.losses),
-        "adapter_path": str(result.adapter_dir),  # eval_run_id / summary_json stay: a retrained identical adapter keeps its evaluation
-    }])
+    _record(store, result, params, set_id, quant_run_id, quant_model_id, hparams)
     return result

@@ -12,104 +12,26 @@ keyword arguments the model passes it (mask, rotary embeddings). A configuration
 layer is i then replays layers i..L from the cached input. The replay is checked once against the
 model's own forward pass; where it does not reproduce the logits, every configuration runs the full
 model instead (slower, same numbers).
+
+The quantizers are in quantizers.py, the traces in traces.py, the whole resumable analysis in analysis.py.
 """
 
 from __future__ import annotations
 
-import hashlib
-import json
 import math
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import torch
 from torch import nn
 
-from qmr_core import __version__
 from qmr_core.errors import QmrError
-from qmr_core.quant.rtn import RTNSpec, fake_quantize
-from qmr_core.sensitivity.grid import ALL, EVERY_LAYER, KIND_ORDER, SCOPES, Row, record_analysis, record_rows, stored_rows
-from qmr_core.store import Store
+from qmr_core.sensitivity.grid import ALL, EVERY_LAYER, KIND_ORDER, SCOPES, Row
+from qmr_core.sensitivity.quantizers import Quantizer
+from qmr_core.sensitivity.traces import Encoded
 
 REPLAY_TOLERANCE = 1e-3  # max |logit| difference accepted between replay and the real forward pass
-
-
-# -- quantizers ------------------------------------------------------------------------------
-
-
-class Quantizer:
-    """Gives the quantized weight of a named Linear."""
-
-    method: str
-    bits: int | None = None
-    group_size: int | None = None
-    symmetric: bool | None = None
-
-    def weight(self, name: str, w: torch.Tensor) -> torch.Tensor:
-        raise NotImplementedError
-
-    def describe(self) -> dict:
-        raise NotImplementedError
-
-
-@dataclass
-class RTNQuantizer(Quantizer):
-    spec: RTNSpec
-    method: str = "rtn"
-
-    def __post_init__(self) -> None:
-        self.bits, self.group_size, self.symmetric = self.spec.bits, self.spec.group_size, self.spec.symmetric
-
-    def weight(self, name: str, w: torch.Tensor) -> torch.Tensor:
-        return fake_quantize(w, self.spec)
-
-    def describe(self) -> dict:
-        return self.spec.as_dict()
-
-
-@dataclass
-class CheckpointQuantizer(Quantizer):
-    """Weights swapped in from a quantized checkpoint (e.g. GPTQ), dequantized through its kernel."""
-
-    folder: Path
-    weights: dict[str, torch.Tensor]
-    method: str = "gptq"
-    bits: int | None = None
-    group_size: int | None = None
-    symmetric: bool | None = None
-
-    def weight(self, name: str, w: torch.Tensor) -> torch.Tensor:
-        if name not in self.weights:
-            raise QmrError(f"checkpoint {self.folder} has no quantized weight for {name}")
-        q = self.weights[name]
-        if q.shape != w.shape:
-            raise QmrError(f"checkpoint weight {name} has shape {tuple(q.shape)}, the model's has {tuple(w.shape)}")
-        return q.to(device=w.device, dtype=w.dtype)
-
-    def describe(self) -> dict:
-        return {"method": self.method, "checkpoint": str(self.folder), "bits": self.bits, "group_size": self.group_size}
-
-
-def checkpoint_quantizer(folder: Path, method: str) -> CheckpointQuantizer:
-    from qmr_core.quant import loading
-
-    folder = Path(folder).expanduser().resolve()
-    config = loading.read_quant_config(folder) if folder.is_dir() else None
-    if not config:
-        raise QmrError(f"{folder} is not a quantized checkpoint (no quantization_config); make one with qmr quantize --method {method}")
-    found = (loading.quant_method(folder) or "").lower()
-    if found != method:
-        raise QmrError(f"{folder} holds a '{found}' checkpoint, not '{method}'")
-    if method != "gptq":
-        raise QmrError(f"sensitivity swaps in per-module weights; '{method}' rescales norms as well, so only gptq checkpoints are read")
-    from qmr_core.quant.gptqmodel_backend import dequantized_weights
-
-    weights = dequantized_weights(folder)
-    if not weights:
-        raise QmrError(f"no GPTQ-quantized modules found in {folder} (a gptqmodel checkpoint is expected)")
-    return CheckpointQuantizer(folder, weights, method, config.get("bits"), config.get("group_size"), config.get("sym"))
 
 
 # -- model structure -------------------------------------------------------------------------
@@ -145,78 +67,6 @@ def model_layout(model: nn.Module) -> Layout:
                     kinds.append(kind)
     kinds.sort(key=lambda k: (KIND_ORDER.index(k) if k in KIND_ORDER else len(KIND_ORDER), k))
     return Layout(layers, norm, head, prefix, kinds, linears)
-
-
-# -- traces ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Trace:
-    problem_id: str
-    prompt: str  # exactly what the model saw
-    output: str
-
-
-def correct_traces(store: Store, run_id: str, limit: int) -> list[Trace]:
-    rows = store.query(
-        """SELECT problem_id, prompt, output FROM samples
-           WHERE run_id = ? AND correct AND prompt IS NOT NULL AND length(output) > 0
-           ORDER BY problem_id, sample_idx LIMIT ?""",
-        [run_id, limit],
-    )
-    return [Trace(*r) for r in rows]
-
-
-def pick_trace_run(store: Store, model_id: str) -> str:
-    """The full-precision run of the model with the most correct samples that carry their prompt."""
-    row = store.query(
-        """SELECT r.run_id FROM runs r JOIN samples s USING (run_id)
-           WHERE r.model_id = ? AND s.correct AND s.prompt IS NOT NULL
-           GROUP BY r.run_id ORDER BY count(*) DESC, r.run_id LIMIT 1""",
-        [model_id],
-    )
-    if not row:
-        raise QmrError(f"no run of {model_id} with correct samples in the store; run qmr eval --model {model_id} first (or pass --run)")
-    return row[0][0]
-
-
-@dataclass
-class Encoded:
-    input_ids: torch.Tensor  # [B, T], right padded
-    attention_mask: torch.Tensor
-    targets: torch.Tensor  # [N] token ids scored
-    rows: torch.Tensor  # [N] batch row of each scored position
-    cols: torch.Tensor  # [N] position whose logits predict it
-    n_tokens: int
-
-
-def encode_traces(tokenizer, traces: Sequence[Trace], max_output_tokens: int, prompt_special_tokens: bool = False) -> Encoded:
-    """Prompt and output tokenized apart, as generation produced them (teacher forcing does the same);
-    `prompt_special_tokens` follows the engine (BOS where there is no chat template)."""
-    seqs, spans = [], []
-    for t in traces:
-        prompt = tokenizer(t.prompt, add_special_tokens=prompt_special_tokens)["input_ids"]
-        out = tokenizer(t.output, add_special_tokens=False)["input_ids"][:max_output_tokens]
-        start = len(prompt) if prompt else 1  # with no prompt the first token has nothing to predict it
-        if len(prompt) + len(out) <= start:
-            continue
-        seqs.append(prompt + out)
-        spans.append((start, len(prompt) + len(out)))
-    if not seqs:
-        raise QmrError("no trace has output tokens to score")
-    width = max(len(s) for s in seqs)
-    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-    ids = torch.full((len(seqs), width), pad, dtype=torch.long)
-    mask = torch.zeros((len(seqs), width), dtype=torch.long)
-    rows, cols, targets = [], [], []
-    for b, (seq, (start, end)) in enumerate(zip(seqs, spans)):
-        ids[b, : len(seq)] = torch.tensor(seq)
-        mask[b, : len(seq)] = 1
-        for pos in range(start, end):
-            rows.append(b)
-            cols.append(pos - 1)
-            targets.append(seq[pos])
-    return Encoded(ids, mask, torch.tensor(targets), torch.tensor(rows), torch.tensor(cols), len(targets))
 
 
 # -- the measurement -------------------------------------------------------------------------
@@ -405,112 +255,3 @@ class Sensitivity:
         )
 
 
-# -- accuracy on a problem subset ------------------------------------------------------------
-
-
-def accuracy_probe(engine, problems: Sequence, template, decoding, batch_size: int) -> Callable[[], float]:
-    """Greedy accuracy of the engine's current weights on `problems` (graded like qmr eval)."""
-    from qmr_core.grading import grade
-
-    def run() -> float:
-        right = 0
-        for k in range(0, len(problems), batch_size):
-            chunk = problems[k : k + batch_size]
-            gens = engine.generate([template.render(p) for p in chunk], decoding)
-            right += sum(
-                grade(p.answer, g.text, p.kind, problem=p.problem, finish_reason=g.finish_reason).correct
-                for p, g in zip(chunk, gens)
-            )
-        return right / len(problems) if problems else float("nan")
-
-    return run
-
-
-# -- storage and the whole analysis ----------------------------------------------------------
-
-
-def sensitivity_id(model_id: str, quantizer: dict, trace_run_id: str, trace_ids: Sequence[str], max_tokens: int,
-                   setup: dict) -> str:
-    """Everything that changes the numbers: a resumed analysis must match all of it."""
-    payload = json.dumps([model_id, quantizer, trace_run_id, list(trace_ids), max_tokens, setup], sort_keys=True)
-    return hashlib.sha256(payload.encode()).hexdigest()[:12]
-
-
-def analysis_row(sens_id: str, model_id: str, quantizer: Quantizer, trace_run_id: str, n_traces: int, n_tokens: int,
-                 baseline_nll: float, baseline_acc: float | None, n_acc: int, seconds: float, device: str) -> dict:
-    return {
-        "sens_id": sens_id, "model_id": model_id, "method": quantizer.method, "bits": quantizer.bits,
-        "group_size": quantizer.group_size, "is_symmetric": quantizer.symmetric,
-        "quantizer_json": json.dumps(quantizer.describe(), sort_keys=True), "trace_run_id": trace_run_id,
-        "n_traces": n_traces, "n_tokens": n_tokens, "baseline_nll": baseline_nll, "baseline_acc": baseline_acc,
-        "n_acc_problems": n_acc or None, "seconds": seconds, "device": device, "qmr_version": __version__,
-    }
-
-
-@dataclass
-class AnalysisResult:
-    sens_id: str
-    baseline_nll: float
-    baseline_acc: float | None
-    rows: list[Row]
-    reused: int
-    replay: bool
-    seconds: float
-
-
-def analyze(
-    store: Store,
-    engine,
-    model_id: str,
-    quantizer: Quantizer,
-    trace_run_id: str,
-    n_traces: int = 8,
-    max_output_tokens: int = 256,
-    scopes: Iterable[str] = SCOPES,
-    acc_problems: Sequence = (),
-    acc_template=None,
-    acc_decoding=None,
-    batch_size: int = 8,
-    on_row: Callable[[Config, Row, int, int], None] | None = None,
-) -> AnalysisResult:
-    """Measure every configuration of `scopes` not already stored for the same analysis (resumable)."""
-    started = time.perf_counter()
-    traces = correct_traces(store, trace_run_id, n_traces)
-    if not traces:
-        raise QmrError(f"run {trace_run_id} has no correct samples with stored prompts to score")
-    layout = model_layout(engine.model)
-    configs = configurations(layout, scopes)
-    setup = {"device": str(engine.device), "dtype": str(engine.torch_dtype), "acc_problems": [p.problem_id for p in acc_problems],
-             "acc_template": getattr(acc_template, "name", None),
-             "acc_decoding": acc_decoding.as_dict() if acc_decoding is not None else None}
-    sens_id = sensitivity_id(model_id, quantizer.describe(), trace_run_id, [t.problem_id for t in traces],
-                             max_output_tokens, setup)
-    done = stored_rows(store, sens_id)
-    encoded = encode_traces(engine.tokenizer, traces, max_output_tokens, not engine.has_chat_template)
-    meter = Sensitivity(engine.model, layout, encoded, quantizer, device=engine.device)
-    probe = accuracy_probe(engine, acc_problems, acc_template, acc_decoding, batch_size) if acc_problems else None
-    known = store.query("SELECT baseline_acc FROM sensitivity_runs WHERE sens_id = ?", [sens_id])
-    baseline_acc = known[0][0] if known and known[0][0] is not None else (probe() if probe else None)
-    info = analysis_row(sens_id, model_id, quantizer, trace_run_id, len(traces), encoded.n_tokens, meter.baseline_nll,
-                        baseline_acc, len(acc_problems), 0.0, str(engine.device))
-    if known:
-        info["seconds"] = store.query("SELECT seconds FROM sensitivity_runs WHERE sens_id = ?", [sens_id])[0][0] or 0.0
-    record_analysis(store, info)
-    rows = [done[(c.layer, c.module)] for c in configs if (c.layer, c.module) in done]
-    todo = [c for c in configs if (c.layer, c.module) not in done]
-    pending: list[Row] = []
-    for k, cfg in enumerate(todo, 1):
-        coarse = cfg.module == ALL or cfg.layer == EVERY_LAYER  # accuracy is measured for these, not for cells
-        row = meter.measure(cfg, probe if coarse else None)
-        rows.append(row)
-        pending.append(row)
-        if on_row:
-            on_row(cfg, row, k, len(todo))
-        if len(pending) >= 16:
-            record_rows(store, sens_id, pending)
-            pending = []
-    record_rows(store, sens_id, pending)
-    elapsed = time.perf_counter() - started
-    info["seconds"] = (info["seconds"] or 0.0) + elapsed
-    record_analysis(store, info)
-    return AnalysisResult(sens_id, meter.baseline_nll, baseline_acc, rows, len(configs) - len(todo), meter.replay, elapsed)

@@ -130,7 +130,7 @@ def test_regrade_keeps_lighteval_verdicts_and_lists_disagreements(shared_data, t
 
 def test_imported_runs_pair_with_each_other_and_with_a_native_run(shared_data, tiny_model, tmp_path):
     from qmr_core.benchmarks.registry import load_benchmark, select
-    from qmr_core.cli.eval_cmds import evaluate_model
+    from qmr_core.api import evaluate
     from qmr_core.compare import compare_runs, infer_base_run
     from qmr_core.engines.base import Decoding
 
@@ -141,8 +141,8 @@ def test_imported_runs_pair_with_each_other_and_with_a_native_run(shared_data, t
     same = compare_runs(store, fp.run_id, q4.run_id, write=True)
     assert same.n == 6 and same.lost == [] and same.abs_drop == 0 and same.warnings == []
     pids = [r[0] for r in store.query("SELECT problem_id FROM samples WHERE run_id = ?", [fp.run_id])]
-    native, _ = evaluate_model(store, str(tiny_model), "gsm8k", select(load_benchmark("gsm8k"), ids=pids), "plain",
-                               Decoding(max_new_tokens=96), batch_size=6, device="cpu", quiet=True)
+    native = evaluate(store, str(tiny_model), "gsm8k", problems=select(load_benchmark("gsm8k"), ids=pids), prompt="plain",
+                      decoding=Decoding(max_new_tokens=96), batch_size=6, device="cpu").run_id
     cross = compare_runs(store, native, fp.run_id, write=False)
     assert cross.n == 6  # problem by problem, under qmr's own ids
     assert not any("decoding" in w for w in cross.warnings)  # same greedy decoding, same budget
@@ -153,15 +153,15 @@ def test_imported_runs_pair_with_each_other_and_with_a_native_run(shared_data, t
 def test_pairs_with_a_native_smollm2_run_without_warnings(shared_data, tmp_path):
     """`qmr eval --prompt plain` on the same six problems: same model id, same prompts, same greedy outputs."""
     from qmr_core.benchmarks.registry import load_benchmark, select
-    from qmr_core.cli.eval_cmds import evaluate_model
+    from qmr_core.api import evaluate
     from qmr_core.compare import compare_runs
     from qmr_core.engines.base import Decoding
 
     store = Store(tmp_path / "n.duckdb")
     (imported,) = import_lighteval(store, FIXTURES)
     problems = select(load_benchmark("gsm8k"), ids=[f"gsm8k/test/{i}" for i in range(6)])
-    native, _ = evaluate_model(store, "smollm2-135m", "gsm8k", problems, "plain", Decoding(max_new_tokens=96),
-                               batch_size=1, device="cpu", quiet=True)
+    native = evaluate(store, "smollm2-135m", "gsm8k", problems=problems, prompt="plain", decoding=Decoding(max_new_tokens=96),
+                      batch_size=1, device="cpu").run_id
     models = store.query("SELECT DISTINCT model_id FROM runs")
     assert models == [("smollm2-135m",)]
     summary = compare_runs(store, native, imported.run_id, write=False)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from qmr_core.benchmarks.registry import load_benchmark, select
 from qmr_core.cli import app
-from qmr_core.cli.eval_cmds import evaluate_model
+from qmr_core.api import evaluate
 from qmr_core.engines.base import Decoding
 from qmr_core.report.paper import ReportData, build_report
 from qmr_core.report.render import (
@@ -37,7 +37,7 @@ def made_store(tiny_model, tmp_path_factory) -> Path:
     problems = select(load_benchmark("sample"), subjects=["Algebra"], limit=3) + select(load_benchmark("sample"), subjects=["Geometry"], limit=3)
     dec = Decoding(max_new_tokens=6)
     for spec, probs in ((str(tiny_model), problems), (f"{tiny_model}@rtn-w4g64", problems), (f"{tiny_model}@rtn-w3g64", problems[:4])):
-        evaluate_model(store, spec, "sample", probs, "steps", dec, batch_size=6, device="cpu", quiet=True)
+        evaluate(store, spec, "sample", problems=probs, decoding=dec, batch_size=6, device="cpu")
     return path
 
 
@@ -142,8 +142,8 @@ def test_error_types_capabilities_and_first_error_position(store):
 def test_sampling_runs_report_pass1_over_samples_and_sd(tiny_model, tmp_path):
     store = Store(tmp_path / "s.duckdb")
     problems = select(load_benchmark("sample"), limit=3)
-    run_id, _ = evaluate_model(store, str(tiny_model), "sample", problems, "steps",
-                               Decoding(max_new_tokens=4, temperature=1.0, n_samples=2, seed=3), batch_size=6, device="cpu", quiet=True)
+    run_id = evaluate(store, str(tiny_model), "sample", problems=problems,
+                      decoding=Decoding(max_new_tokens=4, temperature=1.0, n_samples=2, seed=3), batch_size=6, device="cpu").run_id
     pids = _pids(store, run_id)[::2]
     store.execute("UPDATE samples SET correct = false")
     # problem 0: both samples right; problem 1: sample 0 right; problem 2: none -> pass@1 = (1 + 0.5 + 0) / 3

@@ -10,6 +10,9 @@ import torch
 from typer.testing import CliRunner
 
 from qmr_core.sensitivity import layers as sens
+from qmr_core.sensitivity.analysis import analyze
+from qmr_core.sensitivity.quantizers import RTNQuantizer
+from qmr_core.sensitivity.traces import Trace, encode_traces
 from qmr_core.cli import app
 from qmr_core.engines.hf import HFEngine
 from qmr_core.models.registry import resolve_model
@@ -46,9 +49,9 @@ def _store_with_traces(path, engine, model_id: str, n: int = 3) -> Store:
 
 
 def _encoded(engine, n=3):
-    traces = [sens.Trace(f"t/{k}", engine.render([{"role": "user", "content": f"Problem {k}: compute it."}]), o)
+    traces = [Trace(f"t/{k}", engine.render([{"role": "user", "content": f"Problem {k}: compute it."}]), o)
               for k, o in enumerate(OUTPUTS[:n])]
-    return sens.encode_traces(engine.tokenizer, traces, 64)
+    return encode_traces(engine.tokenizer, traces, 64)
 
 
 def _reference_nll_and_output(engine, enc, modules: dict[str, torch.Tensor], watch: int) -> tuple[float, torch.Tensor]:
@@ -66,7 +69,7 @@ def _reference_nll_and_output(engine, enc, modules: dict[str, torch.Tensor], wat
 
 
 def test_replay_reproduces_the_forward_pass(engine):
-    meter = sens.Sensitivity(engine.model, sens.model_layout(engine.model), _encoded(engine), sens.RTNQuantizer(RTNSpec(2, 32)))
+    meter = sens.Sensitivity(engine.model, sens.model_layout(engine.model), _encoded(engine), RTNQuantizer(RTNSpec(2, 32)))
     assert meter.replay and meter.replay_diff < 1e-4
     ref_nll, _ = _reference_nll_and_output(engine, meter.encoded, {}, 0)
     assert meter.baseline_nll == pytest.approx(ref_nll, abs=1e-5)
@@ -76,7 +79,7 @@ def test_replay_reproduces_the_forward_pass(engine):
 def test_a_cell_matches_an_independent_computation(engine, replay):
     layout = sens.model_layout(engine.model)
     spec = RTNSpec(2, 32)
-    meter = sens.Sensitivity(engine.model, layout, _encoded(engine), sens.RTNQuantizer(spec))
+    meter = sens.Sensitivity(engine.model, layout, _encoded(engine), RTNQuantizer(spec))
     meter.replay = replay
     before = {k: v.clone() for k, v in engine.model.state_dict().items()}
     row = meter.measure(sens.Config(1, "q_proj"))
@@ -114,8 +117,8 @@ def test_more_bits_do_less_damage(engine):
     enc = _encoded(engine)
     layout = sens.model_layout(engine.model)
     whole = sens.Config(sens.EVERY_LAYER, sens.ALL)
-    d2 = sens.Sensitivity(engine.model, layout, enc, sens.RTNQuantizer(RTNSpec(2, 32))).measure(whole)
-    d8 = sens.Sensitivity(engine.model, layout, enc, sens.RTNQuantizer(RTNSpec(8, 32))).measure(whole)
+    d2 = sens.Sensitivity(engine.model, layout, enc, RTNQuantizer(RTNSpec(2, 32))).measure(whole)
+    d8 = sens.Sensitivity(engine.model, layout, enc, RTNQuantizer(RTNSpec(8, 32))).measure(whole)
     assert d2.weight_err > 10 * d8.weight_err
     assert abs(d8.delta_nll) < abs(d2.delta_nll)
     assert d2.out_err > d8.out_err
@@ -135,23 +138,23 @@ def test_configurations_cover_cells_layers_kinds(engine):
 
 def test_analyze_stores_and_resumes(tmp_path, engine, tiny_model):
     store = _store_with_traces(tmp_path / "s.duckdb", engine, "tiny")
-    q = sens.RTNQuantizer(RTNSpec(3, 32))
+    q = RTNQuantizer(RTNSpec(3, 32))
     seen = []
-    first = sens.analyze(store, engine, "tiny", q, "fp-run", n_traces=8, max_output_tokens=32,
+    first = analyze(store, engine, "tiny", q, "fp-run", n_traces=8, max_output_tokens=32,
                          on_row=lambda c, r, k, n: seen.append((c, k, n)))
     assert first.replay and first.reused == 0 and len(first.rows) == 24 and len(seen) == 24
     info = store.query_dicts("SELECT * FROM sensitivity_runs")[0]
     assert info["n_traces"] == 3 and info["method"] == "rtn" and info["bits"] == 3 and info["group_size"] == 32
     assert info["baseline_nll"] == pytest.approx(first.baseline_nll)
     assert store.query("SELECT count(*) FROM sensitivity WHERE sens_id = ?", [first.sens_id])[0][0] == 24
-    again = sens.analyze(store, engine, "tiny", q, "fp-run", n_traces=8, max_output_tokens=32)
+    again = analyze(store, engine, "tiny", q, "fp-run", n_traces=8, max_output_tokens=32)
     assert again.sens_id == first.sens_id and again.reused == 24
     grid = load_grid(store)
     assert grid.n_layers == 2 and len(grid.kinds) == 7
     whole = grid.value(-1, "all")
     assert whole is not None and all(math.isfinite(r.nll) for r in grid.cells.values())
     # A different bit width is a different analysis.
-    other = sens.analyze(store, engine, "tiny", sens.RTNQuantizer(RTNSpec(4, 32)), "fp-run", 8, 32, ["layers"])
+    other = analyze(store, engine, "tiny", RTNQuantizer(RTNSpec(4, 32)), "fp-run", 8, 32, ["layers"])
     assert other.sens_id != first.sens_id and len(other.rows) == 3
 
 
@@ -162,7 +165,7 @@ def test_accuracy_probe_runs_for_coarse_configs_only(tmp_path, engine):
 
     store = _store_with_traces(tmp_path / "s.duckdb", engine, "tiny")
     problems = [Problem("t/0", "t", "0", "What is 2+2?", "4")]
-    result = sens.analyze(store, engine, "tiny", sens.RTNQuantizer(RTNSpec(3, 32)), "fp-run", 2, 16,
+    result = analyze(store, engine, "tiny", RTNQuantizer(RTNSpec(3, 32)), "fp-run", 2, 16,
                           ["layers", "cells"], problems, get_template("steps"), Decoding(max_new_tokens=4))
     assert result.baseline_acc is not None
     for row in result.rows:
@@ -202,7 +205,7 @@ def test_cli_measures_shows_and_refuses_bad_input(tmp_path, engine, tiny_model):
 def test_weights_are_restored_when_the_quantizer_fails(engine):
     layout = sens.model_layout(engine.model)
 
-    class Failing(sens.RTNQuantizer):
+    class Failing(RTNQuantizer):
         def weight(self, name, w):
             if "up_proj" in name:
                 raise RuntimeError("boom")

@@ -89,7 +89,7 @@ def test_import_maps_ids_regrades_and_is_idempotent(shared_data, tmp_path):
 def test_imported_runs_compare_with_native_runs_and_open_in_the_browser(shared_data, tiny_model, tmp_path):
     from qmr_core.browse.runs import comparison_for_run, list_runs
     from qmr_core.browse.trace import load_trace
-    from qmr_core.cli.eval_cmds import evaluate_model
+    from qmr_core.api import evaluate
     from qmr_core.compare import compare_runs, infer_base_run
     from qmr_core.engines.base import Decoding
 
@@ -105,8 +105,8 @@ def test_imported_runs_compare_with_native_runs_and_open_in_the_browser(shared_d
     # a native qmr run on the same problems pairs with the imported one problem by problem
     pids = [r[0] for r in store.query("SELECT problem_id FROM samples WHERE run_id = ?", [fp_run])]
     problems = select(load_benchmark("math500"), ids=pids)
-    native, _ = evaluate_model(store, str(tiny_model), "math500", problems, "steps", Decoding(max_new_tokens=4),
-                               batch_size=4, device="cpu", quiet=True)
+    native = evaluate(store, str(tiny_model), "math500", problems=problems, decoding=Decoding(max_new_tokens=4),
+                      batch_size=4, device="cpu").run_id
     cross = compare_runs(store, fp_run, native, write=False)
     assert cross.n == len(pids)
     # the TUI's browse layer sees the pair like any other
