@@ -10,6 +10,7 @@ literals, percent and LaTeX braces are read by grading/exact_numbers.py, which t
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -414,3 +415,27 @@ def _pow(base: Fraction, exp: Fraction) -> Fraction:
     return base**e
 
 
+def eq_segments(toks: list[Tok], kinds: set[str] | frozenset[str]) -> Iterator[tuple[int, int]]:
+    """Maximal runs [i, j) of tokens whose kinds are in `kinds` that contain an '='."""
+    i, n = 0, len(toks)
+    while i < n:
+        if toks[i].kind not in kinds:
+            i += 1
+            continue
+        j = i
+        while j < n and toks[j].kind in kinds:
+            j += 1
+        if any(t.kind == "EQ" for t in toks[i:j]):
+            yield i, j
+        i = j
+
+
+def split_at_eq(seg: list[Tok]) -> list[list[Tok]]:
+    """The sides of a chain 'a = b = c' (a side may be empty)."""
+    sides: list[list[Tok]] = [[]]
+    for t in seg:
+        if t.kind == "EQ":
+            sides.append([])
+        else:
+            sides[-1].append(t)
+    return sides

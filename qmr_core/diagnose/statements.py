@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from qmr_core.diagnose.arith import MAX_TEXT, Tok, normalize, tokenize
+from qmr_core.diagnose.arith import MAX_TEXT, Tok, eq_segments, normalize, split_at_eq, tokenize
 from qmr_core.diagnose.units import mark_plain_units
 
 MAX_STATEMENTS = 300  # per step
@@ -132,33 +132,21 @@ def statements(step: int, text: str) -> list[Statement]:
     source = normalize(re.sub(r"\\\]\s*\\\[", r"\\] ; \\[", text[:MAX_TEXT]))
     toks = _drop_inner_delims(_mark_vars(mark_plain_units(tokenize(source)), source))
     out: list[Statement] = []
-    i, n = 0, len(toks)
-    while i < n and len(out) < MAX_STATEMENTS:
-        if toks[i].kind not in _MATH:
-            i += 1
-            continue
-        j = i
-        while j < n and toks[j].kind in _MATH:
-            j += 1
+    for i, j in eq_segments(toks, _MATH):
+        if len(out) >= MAX_STATEMENTS:
+            break
         seg = toks[i:j]
-        if any(t.kind == "EQ" for t in seg):
-            sides: list[list[Tok]] = [[]]
-            for t in seg:
-                if t.kind == "EQ":
-                    sides.append([])
-                else:
-                    sides[-1].append(t)
-            name = None
-            if not sides[0]:
-                name = _name_before(toks, i)
-                sides = sides[1:]
-            elif all(t.kind == "UNIT" for t in sides[0]):  # \text{Total Score} = 570
-                name = name_key(" ".join(t.text for t in sides[0]))
-                sides = sides[1:]
-            sides = _trim_ends(toks, i, j, sides, named=name is not None)
-            if sides and all(sides):
-                out.append(Statement(step, seg[0].start, seg[-1].end, name, tuple(tuple(s) for s in sides), source))
-        i = j
+        sides = split_at_eq(seg)
+        name = None
+        if not sides[0]:
+            name = _name_before(toks, i)
+            sides = sides[1:]
+        elif all(t.kind == "UNIT" for t in sides[0]):  # \text{Total Score} = 570
+            name = name_key(" ".join(t.text for t in sides[0]))
+            sides = sides[1:]
+        sides = _trim_ends(toks, i, j, sides, named=name is not None)
+        if sides and all(sides):
+            out.append(Statement(step, seg[0].start, seg[-1].end, name, tuple(tuple(s) for s in sides), source))
     return out
 
 

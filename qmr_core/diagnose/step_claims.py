@@ -22,11 +22,12 @@ the text around it cannot change its meaning, so the checker skips (never flags)
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 from qmr_core.diagnose.arith import (
+    eq_segments,
+    split_at_eq,
     Refused,
     Tok,
     normalize,
@@ -115,31 +116,6 @@ _MATH_KINDS = {"NUM", "OP", "LP", "RP", "EQ", "FRAC", "SQRT", "UNIT", "BIG", "BO
 _CLEAN_ADJACENT = {"\u27ea", "\u27eb", "\u2016"}
 _PLAIN_PUNCT = {".", ",", ";", ":", "?", "!"} | _CLEAN_ADJACENT  # other symbols (– & | ~) may be operators
 _END_PUNCT = {".", ",", ";", "?"}
-
-
-def _segments(toks: list[Tok]) -> Iterator[tuple[int, int]]:
-    """Maximal runs of math tokens [i, j) that contain an '='."""
-    i, n = 0, len(toks)
-    while i < n:
-        if toks[i].kind not in _MATH_KINDS:
-            i += 1
-            continue
-        j = i
-        while j < n and toks[j].kind in _MATH_KINDS:
-            j += 1
-        if any(t.kind == "EQ" for t in toks[i:j]):
-            yield i, j
-        i = j
-
-
-def _split_sides(seg: list[Tok]) -> list[list[Tok]]:
-    sides: list[list[Tok]] = [[]]
-    for t in seg:
-        if t.kind == "EQ":
-            sides.append([])
-        else:
-            sides[-1].append(t)
-    return sides
 
 
 def _trim_outer_parens(side: list[Tok], leading: bool) -> list[Tok]:
@@ -264,7 +240,7 @@ def _word_claims(source: str, text: str, approx_context: bool, asserted: bool) -
 
 def _read_sides(toks: list[Tok], seg_start: int, seg_end: int, source: str) -> list[Side | None]:
     """The segment's sides, each evaluated, or None where the text around it may change its meaning."""
-    raw_sides = _split_sides(toks[seg_start:seg_end])
+    raw_sides = split_at_eq(toks[seg_start:seg_end])
     last = len(raw_sides) - 1
     sides: list[Side | None] = []
     for k, raw in enumerate(raw_sides):
@@ -299,7 +275,7 @@ def find_claims(text: str, context: str = "") -> StepCheck:
     approx_context = bool(APPROX_CONTEXT.search(source))
     asserted = not NOT_ASSERTED.search(text)
     check = StepCheck()
-    for seg_start, seg_end in _segments(toks):
+    for seg_start, seg_end in eq_segments(toks, _MATH_KINDS):
         sides = _read_sides(toks, seg_start, seg_end, source)
         for k in range(len(sides) - 1):
             lhs, rhs = sides[k], sides[k + 1]
