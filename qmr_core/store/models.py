@@ -17,7 +17,8 @@ def upsert_model(con: duckdb.DuckDBPyConnection, record: ModelRecord) -> None:
 
 def _known(con: duckdb.DuckDBPyConnection, model_id: str) -> tuple | None:
     """(source_precision,) of the model's row, or None when the store does not know the model."""
-    return con.execute("SELECT source_precision FROM models WHERE model_id = ?", [model_id]).fetchone()
+    rows = con.execute("SELECT source_precision FROM models WHERE model_id = ?", [model_id]).fetchall()  # fetchone would leave the result open
+    return rows[0] if rows else None
 
 
 def add_model(store: Store, record: ModelRecord, base: ModelRecord | None = None,

@@ -54,6 +54,8 @@ def test_sensitivity_replay_holds_on_smollm2(tmp_path):
     import json
 
     from qmr_core.sensitivity import layers as sens
+    from qmr_core.sensitivity.quantizers import RTNQuantizer
+    from qmr_core.sensitivity.traces import Trace, encode_traces
     from qmr_core.engines.hf import HFEngine
     from qmr_core.models.registry import resolve_model
     from qmr_core.paths import REPO_DIR
@@ -62,10 +64,10 @@ def test_sensitivity_replay_holds_on_smollm2(tmp_path):
 
     engine = HFEngine(resolve_model("smollm2-135m"), device="cpu")
     rows = [json.loads(line) for line in (REPO_DIR / "data" / "sample_math.jsonl").read_text().splitlines()[:2]]
-    traces = [sens.Trace(r["unique_id"], engine.render(get_template("steps").render(r["problem"])), r["solution"]) for r in rows]
-    enc = sens.encode_traces(engine.tokenizer, traces, 40)
+    traces = [Trace(r["unique_id"], engine.render(get_template("steps").render(r["problem"])), r["solution"]) for r in rows]
+    enc = encode_traces(engine.tokenizer, traces, 40)
     layout = sens.model_layout(engine.model)
-    meter = sens.Sensitivity(engine.model, layout, enc, sens.RTNQuantizer(RTNSpec(3, 64)))
+    meter = sens.Sensitivity(engine.model, layout, enc, RTNQuantizer(RTNSpec(3, 64)))
     assert len(layout.layers) == 30 and layout.kinds[0] == "q_proj"
     assert meter.replay, f"replay differs from the forward pass by {meter.replay_diff}"
     whole = meter.measure(sens.Config(sens.EVERY_LAYER, sens.ALL))
