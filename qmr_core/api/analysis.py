@@ -35,7 +35,8 @@ def compare(db: StoreLike, quant: str | Sequence[str], base: str | None = None, 
 def diagnose(db: StoreLike, run: str, base: str | None = None, judges: Sequence[str] = ("symbolic",), *,
              only_lost: bool = False, teacher_forcing: bool = True, control: bool = True, divergence: bool = True,
              device: str = "auto", batch_size: int = 4, force: bool = False,
-             judge_settings: JudgeSettings | None = None, progress: Progress | None = None) -> DiagnoseReport:
+             judge_settings: JudgeSettings | None = None, fp_locator: bool = False,
+             progress: Progress | None = None) -> DiagnoseReport:
     """Locate and label the first error of every wrong sample of `run` (see `qmr diagnose --help`)."""
     from qmr_core.diagnose.pipeline import diagnose_run
 
@@ -47,7 +48,7 @@ def diagnose(db: StoreLike, run: str, base: str | None = None, judges: Sequence[
     return diagnose_run(store, run_id, base_id, judges, only_lost=only_lost, teacher_forcing=teacher_forcing,
                         control=control, divergence=divergence, device=device, batch_size=batch_size, force=force,
                         progress=lambda stage, done, total: emit(progress, StageProgress(stage, done, total)),
-                        judge_settings=judge_settings)
+                        judge_settings=judge_settings, fp_locator=fp_locator)
 
 
 @dataclass(frozen=True)

@@ -121,6 +121,7 @@ def diagnose_command(
     teacher_forcing: Annotated[bool, typer.Option("--teacher-forcing/--no-teacher-forcing", help="Score the base trace under this run's model.")] = True,
     control: Annotated[bool, typer.Option("--control/--no-control", help="Teacher forcing also runs the base model, to ignore tokens it would not produce itself.")] = True,
     divergence: Annotated[bool, typer.Option("--divergence/--no-divergence", help="Score lost and both-right problems both ways: KL(fp||quant) on the fp trace, fp surprisal of the quantized trace.")] = True,
+    fp_locator: Annotated[bool, typer.Option("--fp-locator/--no-fp-locator", help="Also locate with the first step the full-precision model would not have written (stored divergence): its own `fp-divergence` verdict and one more locator in the combined verdict. Off by default: not yet measured to help (README).")] = False,
     device: Annotated[str, typer.Option("--device", help="auto | cpu | cuda[:N] for judges and teacher forcing.")] = "auto",
     batch_size: Annotated[int, typer.Option("--batch-size", "-k", help="Sequences per forward pass / judge batch.")] = 4,
     force: Annotated[bool, typer.Option("--force", help="Redo teacher forcing and LLM votes already stored.")] = False,
@@ -133,7 +134,7 @@ def diagnose_command(
     """Locate and label the first error of every wrong sample of a run; writes `diagnoses` (one row per
     judge plus `combined`), `judge_votes`, `symbolic_flags`, and with a base run `pairs` and `flips`.
 
-    Combined verdict: the first faulty step is the earliest step any locator puts forward (symbolic flags, the majority of the LLM votes that located a step, each Degenerate subtype at the step where it begins). Its type comes from the source that located it; where the LLM majority located the same step, the LLM's type. Every disagreement is stored; agreement counts only votes that located a step; when nothing located the error the verdict says so.
+    Combined verdict: the first faulty step is the earliest step any locator puts forward (symbolic flags, the majority of the LLM votes that located a step, each Degenerate subtype at the step where it begins; with --fp-locator, the first step the full-precision model would not have written). Its type comes from the source that located it; where the LLM majority located the same step, the LLM's type. Every disagreement is stored; agreement counts only votes that located a step; when nothing located the error the verdict says so.
 
     Example: qmr diagnose --run 3c0d12 --base 768079 --judge symbolic --judge hf:smollm2-135m --db qmr-demo.duckdb
     """
@@ -144,7 +145,7 @@ def diagnose_command(
     with RichProgress() as progress:
         report = diagnose(store, run, base, judge or ["symbolic"], only_lost=only_lost, teacher_forcing=teacher_forcing,
                           control=control, divergence=divergence, device=device, batch_size=batch_size, force=force,
-                          judge_settings=settings, progress=progress)
+                          judge_settings=settings, fp_locator=fp_locator, progress=progress)
     run_id = report.run_id
     console.print(
         f"run [bold]{run_id}[/]: {report.n_failing} wrong samples diagnosed"

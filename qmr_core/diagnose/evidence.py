@@ -24,6 +24,7 @@ from qmr_core.store import diagnoses as diag_store
 
 RULES = "rules"
 COMBINED = "combined"
+FP_DIVERGENCE = "fp-divergence"  # the fp-referenced locator as a judge of its own (`qmr diagnose --fp-locator`)
 WRITE_EVERY = 32
 
 

@@ -19,7 +19,9 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
 from qmr_core.compare import compare_runs, infer_base_run
-from qmr_core.diagnose.evidence import COMBINED, RULES, Evidence, checked_evidence, judge_for, llm_votes
+from qmr_core.diagnose.evidence import (
+    COMBINED, FP_DIVERGENCE, RULES, Evidence, checked_evidence, diag_row, judge_for, llm_votes,
+)
 from qmr_core.diagnose.judge import JudgeSettings, JudgeSpec, LLMJudge, parse_judge_specs
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
@@ -224,7 +226,8 @@ def _collect_evidence(job: _Job, specs: list[JudgeSpec], report: DiagnoseReport,
 
 def _diagnosis_rows(job: _Job, evidence: dict[tuple[str, int], Evidence], report: DiagnoseReport,
                     fp_locator: dict[tuple[str, int], int | None] | None) -> list[dict]:
-    """Each judge's rows and the combined row per sample; counts the combined verdicts into ``report``."""
+    """Each judge's rows and the combined row per sample; counts the combined verdicts into ``report``.
+    With ``fp_locator``, each sample it scored also gets an `fp-divergence` row (step only, no type)."""
     run_id, base_run_id = job.run_id, job.base_run_id
     flips: dict[tuple[str, int], int | None] = {}
     first_divergent: dict[str, int | None] = {}
@@ -237,6 +240,9 @@ def _diagnosis_rows(job: _Job, evidence: dict[tuple[str, int], Evidence], report
         extra = {"first_flip_step": flips.get(flip_key), "first_divergent_step": first_divergent.get(pid),
                  "lost": (pid in report.lost) if base_run_id else None}
         rows += ev.rows
+        if fp_locator is not None and (pid, idx) in fp_locator:
+            rows.append(diag_row(run_id, ev.sample, FP_DIVERGENCE, fp_locator[(pid, idx)], None, FP_RATIONALE,
+                                 base_run_id, located_by="divergence"))
         combined = ev.combined_row(run_id, base_run_id, extra, (fp_locator or {}).get((pid, idx)))
         rows.append(combined)
         label = combined["error_type"] or "unlocated"
@@ -246,6 +252,20 @@ def _diagnosis_rows(job: _Job, evidence: dict[tuple[str, int], Evidence], report
         else:
             report.n_located += 1
     return rows
+
+
+FP_RATIONALE = "first step the full-precision model would not have written (a token it ranks below its top choice, p < 5%)"
+
+
+def _fp_locations(store: Store, run_id: str, base_run_id: str | None,
+                  fp_locator: bool | dict[tuple[str, int], int | None]) -> dict[tuple[str, int], int | None] | None:
+    if isinstance(fp_locator, dict):
+        return fp_locator
+    if not fp_locator or base_run_id is None:
+        return None
+    from qmr_core.diagnose.divergence_store import fp_locator as stored_locations
+
+    return stored_locations(store, base_run_id, run_id)
 
 
 def diagnose_run(
@@ -265,7 +285,7 @@ def diagnose_run(
     progress: Progress | None = None,
     llm_judges: dict[str, LLMJudge] | None = None,
     judge_settings: JudgeSettings | None = None,
-    fp_locator: dict[tuple[str, int], int | None] | None = None,
+    fp_locator: bool | dict[tuple[str, int], int | None] = False,
 ) -> DiagnoseReport:
     """Diagnose the failing samples of ``run_id``; see the module docstring for what is written.
 
@@ -274,12 +294,15 @@ def diagnose_run(
     first, ``only_lost`` can restrict the work to lost problems, and teacher forcing scores the
     base trace under this run's model (``control``: also under the base model). LLM votes
     already stored for the same judge and protocol are reused unless ``force``. ``judge_settings``:
-    tokens, temperature, samples per judge and constrained output (JudgeSettings). ``fp_locator``:
-    (problem, sample) -> the first step the full-precision model would not have written, a judge-free
-    locator that joins the combine rule as ``divergence`` (only where it is measured to help).
+    tokens, temperature, samples per judge and constrained output (JudgeSettings). ``fp_locator``: the
+    first step the full-precision model would not have written (stored `divergence` rows when True, or a
+    given (problem, sample) -> step map) becomes a judge-free locator: its own `fp-divergence` row and one
+    more locator in the combine rule. Off by default: it is not yet measured to help (README).
     """
     specs: list[JudgeSpec] = parse_judge_specs(judges)
     base_run_id, lost, problem_filter = _pair_with_base(store, run_id, base_run_id, infer_base, only_lost)
+    if fp_locator is True and base_run_id is None:
+        raise QmrError("--fp-locator needs a base run (--base, or a quantized model whose base run is stored)")
     failing = _failing_samples(store, run_id, problem_filter)
     report = DiagnoseReport(run_id, base_run_id, len(failing), [s.spec for s in specs], lost=lost)
     if not failing:
@@ -288,9 +311,11 @@ def diagnose_run(
     job = _Job(store, run_id, base_run_id, failing, base_rows, device, batch_size, force, progress)
     if base_run_id is not None:
         _measure_changes(job, base_run_id, report, teacher_forcing, control, divergence)
+    locations = _fp_locations(store, run_id, base_run_id, fp_locator)
     evidence = _collect_evidence(job, specs, report, judge_settings or JudgeSettings(), llm_judges)
-    rows = _diagnosis_rows(job, evidence, report, fp_locator)
+    rows = _diagnosis_rows(job, evidence, report, locations)
     symbolic = any(sp.is_symbolic for sp in specs)
-    diag_store.replace_diagnoses(store, run_id, [RULES, COMBINED] + [sp.spec for sp in specs], list(evidence), rows,
+    judges_written = [RULES, COMBINED, FP_DIVERGENCE] + [sp.spec for sp in specs]  # a rerun without the locator drops its rows
+    diag_store.replace_diagnoses(store, run_id, judges_written, list(evidence), rows,
                                  [r for ev in evidence.values() for r in ev.flag_rows] if symbolic else None)
     return report

@@ -233,6 +233,21 @@ def test_symbolic_diagnosis_and_flags_on_a_hand_built_store(tmp_path):
     hooked = st.query_dicts("SELECT * FROM diagnoses WHERE judge = 'combined'")[0]
     assert (hooked["first_error_step"], hooked["error_type"], hooked["located_by"]) == (0, None, "divergence")
     assert json.loads(hooked["evidence_json"])["disagreements"][0]["source"] == "symbolic"
+    fp_row = st.query_dicts("SELECT * FROM diagnoses WHERE judge = 'fp-divergence'")[0]
+    assert (fp_row["first_error_step"], fp_row["error_type"], fp_row["located_by"]) == (0, None, "divergence")
+    # from the stored divergence rows (what `qmr diagnose --fp-locator` reads): step 1 is the symbolic flag's step too
+    st.upsert("divergence", [{"base_run_id": "base", "quant_run_id": "quant", "problem_id": "p1", "sample_idx": 0,
+                              "base_sample_idx": 0, "fp_n_tokens": 3, "q_n_tokens": 3, "n_seams": 0,
+                              "unlikely_nats": 3.0, "first_unlikely_step": 1}])
+    diagnose_run(st, "quant", judges=["symbolic"], teacher_forcing=False, divergence=False, fp_locator=True)
+    both = st.query_dicts("SELECT * FROM diagnoses WHERE judge = 'combined'")[0]
+    assert (both["first_error_step"], both["error_type"], both["located_by"]) == (1, "Execution", "symbolic")
+    assert st.query("SELECT first_error_step FROM diagnoses WHERE judge = 'fp-divergence'") == [(1,)]
+    # a rerun without the locator drops its rows, so no stale verdict stays beside the new combined one
+    diagnose_run(st, "quant", judges=["symbolic"], teacher_forcing=False, divergence=False)
+    assert st.query("SELECT count(*) FROM diagnoses WHERE judge = 'fp-divergence'") == [(0,)]
+    with pytest.raises(Exception, match="--fp-locator needs a base run"):
+        diagnose_run(st, "quant", judges=["symbolic"], infer_base=False, fp_locator=True)
     ev = json.loads(rows["combined"]["evidence_json"])
     assert ev["first_divergent_step"] == 1 and ev["lost"] is True
     with pytest.raises(Exception, match="--only-lost"):
