@@ -14,6 +14,7 @@ from qmr_core.api.recover import recover_build, recover_eval, recover_train
 from qmr_core.cli.common import DEFAULT_DB, DbOption, app, cli_errors, console, err_console, open_store
 from qmr_core.cli.progress import RichProgress
 from qmr_core.errors import QmrError
+from qmr_core.store.recovery import recoveries
 
 recover_app = typer.Typer(help="Recovery fine-tuning: curate examples at the first faulty step, train a LoRA, evaluate it.",
                           no_args_is_help=True)
@@ -152,7 +153,7 @@ def show_command(db: DbOption = DEFAULT_DB) -> None:
     Example: qmr recover show --db qmr-demo.duckdb
     """
     store = open_store(db)
-    rows = store.query_dicts("SELECT * FROM recoveries ORDER BY created_at")
+    rows = recoveries(store)
     if not rows:
         console.print(f"no recovery adapters in {db} yet (qmr recover build, then train)")
         return

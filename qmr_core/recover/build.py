@@ -23,7 +23,11 @@ from pathlib import Path
 from qmr_core.compare import compare_runs, infer_base_run
 from qmr_core.diagnose.taxonomy import ERROR_TYPES, normalize_type
 from qmr_core.errors import QmrError
-from qmr_core.store import Store, upsert_rows
+from qmr_core.store import Store
+from qmr_core.store.diagnoses import judge_verdicts
+from qmr_core.store.divergence import samples_with_spans
+from qmr_core.store.pairs import first_divergent_steps, problems_with_outcome
+from qmr_core.store.recovery import first_sample_idx, replace_set, run_judges
 
 KINDS = ("targeted", "control")
 COMBINED = "combined"
@@ -113,20 +117,16 @@ def parse_error_types(names: Sequence[str] | None) -> list[str]:
 
 def _lost_ids(store: Store, base_run_id: str, quant_run_id: str) -> dict[str, int | None]:
     """Lost problem id -> first divergent step, running the comparison first if it is not stored."""
-    sql = "SELECT problem_id, outcome, first_divergent_step FROM pairs WHERE base_run_id = ? AND quant_run_id = ?"
-    rows = store.query(sql, [base_run_id, quant_run_id])
-    if not rows:
+    divergent = first_divergent_steps(store, base_run_id, quant_run_id)
+    if not divergent:
         compare_runs(store, base_run_id, quant_run_id)
-        rows = store.query(sql, [base_run_id, quant_run_id])
-    return {pid: div for pid, outcome, div in rows if outcome == "lost"}
+        divergent = first_divergent_steps(store, base_run_id, quant_run_id)
+    return {pid: divergent[pid] for pid in problems_with_outcome(store, base_run_id, quant_run_id, ["lost"])}
 
 
 def _diagnoses(store: Store, run_id: str, judge: str) -> dict[tuple[str, int, str], tuple[int | None, str | None]]:
-    rows = store.query(
-        "SELECT problem_id, sample_idx, judge, first_error_step, error_type FROM diagnoses WHERE run_id = ? AND judge IN (?, ?)",
-        [run_id, judge, COMBINED],
-    )
-    return {(p, i, j): (step, etype) for p, i, j, step, etype in rows}
+    return {(p, i, j): (step, etype) for _run, p, i, j, step, etype in judge_verdicts(store, [run_id])
+            if j in (judge, COMBINED)}
 
 
 def locate(diag: dict, pid: str, idx: int, judge: str, divergent: int | None) -> tuple[int | None, str | None, str]:
@@ -143,23 +143,15 @@ def locate(diag: dict, pid: str, idx: int, judge: str, divergent: int | None) ->
 def error_types_of(store: Store, run_id: str, problem_ids: Sequence[str], judge: str) -> dict[str, str | None]:
     """The quantized run's error type per problem (first wrong sample; judge, else combined)."""
     diag = _diagnoses(store, run_id, judge)
-    first_wrong = dict(store.query(
-        """SELECT problem_id, min(sample_idx) FROM samples WHERE run_id = ? AND NOT correct
-           AND problem_id IN (SELECT unnest(?)) GROUP BY problem_id""",
-        [run_id, list(problem_ids)],
-    ))
+    first_wrong = first_sample_idx(store, run_id, problem_ids, correct=False)
     return {pid: locate(diag, pid, idx, judge, None)[1] for pid, idx in first_wrong.items()}
 
 
-def _spans(store: Store, run_id: str, ids: list[str]) -> dict[tuple[str, int], list[tuple[int, int]]]:
-    spans: dict[tuple[str, int], list[tuple[int, int]]] = {}
-    for pid, idx, start, end in store.query(
-        """SELECT problem_id, sample_idx, span_start, span_end FROM steps WHERE run_id = ?
-           AND problem_id IN (SELECT unnest(?)) ORDER BY problem_id, sample_idx, step_idx""",
-        [run_id, ids],
-    ):
-        spans.setdefault((pid, idx), []).append((start, end))
-    return spans
+def _first_samples(store: Store, run_id: str, ids: list[str], correct: bool) -> dict[str, dict]:
+    """problem -> its first right (or wrong) sample: prompt, output, finish reason and step spans."""
+    first = first_sample_idx(store, run_id, ids, correct)
+    samples = samples_with_spans(store, run_id, list(first))
+    return {pid: samples[(pid, idx)] for pid, idx in first.items()}
 
 
 def trace_ended(finish_reason: str | None) -> bool | None:
@@ -173,24 +165,8 @@ def trace_ended(finish_reason: str | None) -> bool | None:
 def load_lost_traces(store: Store, base_run_id: str, quant_run_id: str, judge: str, skipped: Counter) -> tuple[int, list[LostTrace]]:
     lost = _lost_ids(store, base_run_id, quant_run_id)
     ids = sorted(lost)
-    quant_rows = store.query_dicts(
-        """SELECT problem_id, sample_idx, prompt, output, finish_reason FROM samples WHERE run_id = ? AND NOT correct
-           AND problem_id IN (SELECT unnest(?)) ORDER BY problem_id, sample_idx""",
-        [quant_run_id, ids],
-    )
-    base_rows = store.query_dicts(
-        """SELECT problem_id, sample_idx, output, finish_reason FROM samples WHERE run_id = ? AND correct
-           AND problem_id IN (SELECT unnest(?)) ORDER BY problem_id, sample_idx""",
-        [base_run_id, ids],
-    )
-    quant: dict[str, dict] = {}
-    for r in quant_rows:
-        quant.setdefault(r["problem_id"], r)  # the first wrong sample
-    full: dict[str, dict] = {}
-    for r in base_rows:
-        full.setdefault(r["problem_id"], r)  # the first right sample
-    spans = _spans(store, quant_run_id, ids)
-    full_spans = _spans(store, base_run_id, ids)
+    quant = _first_samples(store, quant_run_id, ids, correct=False)
+    full = _first_samples(store, base_run_id, ids, correct=True)
     diag = _diagnoses(store, quant_run_id, judge)
     traces = []
     for pid in ids:
@@ -209,8 +185,8 @@ def load_lost_traces(store: Store, base_run_id: str, quant_run_id: str, judge: s
         if step is None:
             skipped["no located faulty step"] += 1
             continue
-        traces.append(LostTrace(pid, q["sample_idx"], q["prompt"], q["output"], spans.get((pid, q["sample_idx"]), []),
-                                f["output"], int(step), etype, by, full_spans.get((pid, f["sample_idx"]), []),
+        traces.append(LostTrace(pid, q["sample_idx"], q["prompt"], q["output"], q["spans"],
+                                f["output"], int(step), etype, by, f["spans"],
                                 trace_ended(q["finish_reason"]), trace_ended(f["finish_reason"])))
     return len(ids), traces
 
@@ -294,7 +270,7 @@ def build_set(
         if base_run_id is None:
             raise QmrError(f"cannot tell which run is the full-precision base of {quant_run_id}; pass --base")
     if judge != COMBINED:
-        known = sorted(r[0] for r in store.query("SELECT DISTINCT judge FROM diagnoses WHERE run_id = ?", [quant_run_id]))
+        known = run_judges(store, quant_run_id)
         if judge not in known:
             raise QmrError(f"run {quant_run_id} has no diagnoses by judge '{judge}' (it has: {', '.join(known) or 'none'}); "
                            f"run qmr diagnose --run {quant_run_id} --judge ... first")
@@ -325,14 +301,11 @@ def build_set(
     )
     filters = {"error_types": types, "holdout": holdout, "n_lost": n_lost, "skipped": dict(skipped),
                "located_by": dict(report.located_by)}
-    with store.transaction() as con:
-        con.execute("DELETE FROM recovery_examples WHERE set_id = ?", [set_id])
-        upsert_rows(con, "recovery_sets", [{
-            "set_id": set_id, "base_run_id": base_run_id, "quant_run_id": quant_run_id, "judge": judge,
-            "filters_json": json.dumps(filters, sort_keys=True), "seed": seed, "n_targeted": len(targeted),
-            "n_control": len(control), "holdout_json": json.dumps(held), "export_dir": str(out_dir.resolve()),
-        }])
-        upsert_rows(con, "recovery_examples", targeted + control)
+    replace_set(store, {
+        "set_id": set_id, "base_run_id": base_run_id, "quant_run_id": quant_run_id, "judge": judge,
+        "filters_json": json.dumps(filters, sort_keys=True), "seed": seed, "n_targeted": len(targeted),
+        "n_control": len(control), "holdout_json": json.dumps(held), "export_dir": str(out_dir.resolve()),
+    }, targeted + control)
     report.files = export_jsonl(out_dir, targeted, control)
     return report
 

@@ -29,6 +29,8 @@ from qmr_core.device import TrainPlacement, pick_train_placement
 from qmr_core.errors import QmrError
 from qmr_core.recover.recipe import write_recipe
 from qmr_core.store import Store
+from qmr_core.store.diagnoses import run_model_id
+from qmr_core.store.recovery import examples_of_kind, sets_with_prefix, write_recovery
 
 OBJECTIVES = ("sft", "dpo")
 KINDS = ("targeted", "control")
@@ -83,7 +85,7 @@ class TrainResult:
 
 
 def _set_row(store: Store, set_id: str) -> dict:
-    rows = store.query_dicts("SELECT * FROM recovery_sets WHERE set_id LIKE ? ORDER BY set_id", [set_id + "%"])
+    rows = sets_with_prefix(store, set_id)
     if not rows:
         raise QmrError(f"no recovery set '{set_id}' in {store.path} (build one with `qmr recover build`)")
     if len(rows) > 1 and rows[0]["set_id"] != set_id:
@@ -189,10 +191,7 @@ def _require_training_libraries() -> None:
 def _examples(store: Store, set_id: str, kind: str) -> tuple[dict, list[dict]]:
     """The set's row and its examples of `kind`."""
     rec_set = _set_row(store, set_id)
-    rows = store.query_dicts(
-        "SELECT * FROM recovery_examples WHERE set_id = ? AND kind = ? ORDER BY problem_id, sample_idx",
-        [rec_set["set_id"], kind],
-    )
+    rows = examples_of_kind(store, rec_set["set_id"], kind)
     if not rows:
         raise QmrError(f"recovery set {rec_set['set_id']} has no {kind} examples")
     return rec_set, rows
@@ -232,13 +231,13 @@ def _hparams(params: TrainParams, lora, placement: TrainPlacement, stopped_by_ti
 
 def _record(store: Store, result: TrainResult, params: TrainParams, set_id: str, quant_run_id: str,
             quant_model_id: str, hparams: dict) -> None:
-    store.upsert("recoveries", [{
+    write_recovery(store, {
         "adapter_id": result.adapter_id, "set_id": set_id, "kind": params.kind, "objective": params.objective,
         "quant_model_id": quant_model_id, "model_id": result.model_id, "parent_run_id": quant_run_id,
         "hparams_json": json.dumps(hparams, sort_keys=True), "n_train": result.n_train, "steps": result.steps,
         "train_seconds": result.seconds, "final_loss": result.final_loss, "losses_json": json.dumps(result.losses),
         "adapter_path": str(result.adapter_dir),  # eval_run_id / summary_json stay: a retrained identical adapter keeps its evaluation
-    }])
+    })
 
 
 def train_adapter(
@@ -264,7 +263,7 @@ def train_adapter(
     ref = resolve_model(base_spec)
     if ref.adapter:
         raise QmrError(f"run {quant_run_id} already used a recovery adapter; train on a quantized model's run")
-    quant_model_id = store.query("SELECT model_id FROM runs WHERE run_id = ?", [quant_run_id])[0][0]
+    quant_model_id = run_model_id(store, quant_run_id)
     out_dir = Path(out_dir) if out_dir else (
         store.path.parent / "recovery" / set_id / f"{params.kind}-{params.objective}-{params.short_hash()}")
 
