@@ -74,10 +74,13 @@ def _accuracy_subset(store: Store, run_id: str, accuracy: int, acc_max_new_token
     from qmr_core.benchmarks.registry import Problem
     from qmr_core.engines.base import Decoding
     from qmr_core.store.queries import run_problem_rows
+    from qmr_core.store.recovery_eval import run_row
 
     if not accuracy:
         return [], None, None
-    prompt = store.query("SELECT prompt_template FROM runs WHERE run_id = ?", [run_id])[0][0]
+    run_info = run_row(store, run_id)
+    assert run_info is not None  # resolved or picked from the store's runs
+    prompt = run_info["prompt_template"]
     problems = [Problem.from_row(r) for r in run_problem_rows(store, run_id)[:accuracy]]
     return problems, get_template(prompt), Decoding(max_new_tokens=acc_max_new_tokens)
 

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
+from qmr_core.store.runs import list_run_ids
 
 StoreLike = Store | str | Path | Callable[[], Store]
 
@@ -23,9 +24,9 @@ def as_store(db: StoreLike, create: bool = False, write: bool = True) -> Store:
 
 def resolve_run(store: Store, run: str) -> str:
     """Accept a full run id or a unique prefix of one."""
-    rows = store.query("SELECT run_id FROM runs WHERE run_id LIKE ? ORDER BY run_id", [run + "%"])
-    if not rows:
+    ids = sorted(list_run_ids(store, run))  # sorted: an empty prefix lists every run oldest first
+    if not ids:
         raise QmrError(f"no run '{run}' in {store.path} (see `qmr runs`)")
-    if len(rows) > 1 and rows[0][0] != run:
-        raise QmrError(f"run prefix '{run}' is ambiguous: {', '.join(r[0] for r in rows[:5])}")
-    return rows[0][0]
+    if len(ids) > 1 and ids[0] != run:
+        raise QmrError(f"run prefix '{run}' is ambiguous: {', '.join(ids[:5])}")
+    return ids[0]

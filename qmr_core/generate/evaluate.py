@@ -27,7 +27,9 @@ from qmr_core.models.precision import source_precision
 from qmr_core.models.registry import ModelRef
 from qmr_core.benchmarks.prompts import Messages, PromptTemplate
 from qmr_core.benchmarks.steps import split_steps
-from qmr_core.store import Store, upsert_rows
+from qmr_core.store import Store
+from qmr_core.store.eval_runs import (mark_run_done, open_run, problem_hashes, set_run_status, stored_sample_keys,
+                                     write_problems, write_samples)
 from qmr_core.store.models import add_model
 from qmr_core.store.records import ModelRecord
 
@@ -103,8 +105,7 @@ def store_problems(store: Store, problems: Sequence[Problem]) -> None:
     """Upsert problems; refuse if an id already stands for different content (a different file)."""
     if not problems:
         return
-    ids = [p.problem_id for p in problems]
-    known = dict(store.query("SELECT problem_id, content_hash FROM problems WHERE problem_id IN (SELECT unnest(?))", [ids]))
+    known = problem_hashes(store, [p.problem_id for p in problems])
     for p in problems:
         stored = known.get(p.problem_id)
         if stored is not None and stored != p.content_hash():
@@ -117,7 +118,7 @@ def store_problems(store: Store, problems: Sequence[Problem]) -> None:
         row = p.as_row()
         row["content_hash"] = p.content_hash()
         rows.append(row)
-    store.upsert("problems", rows)
+    write_problems(store, rows)
 
 
 def plan_run(
@@ -130,10 +131,7 @@ def plan_run(
     engine_key: dict,
 ) -> RunPlan:
     run_id = make_run_id(model.model_id, benchmark, template, decoding, engine_key)
-    done = {
-        (pid, idx)
-        for pid, idx in store.query("SELECT problem_id, sample_idx FROM samples WHERE run_id = ?", [run_id])
-    }
+    done = stored_sample_keys(store, run_id)
     pending = [
         (p, k) for k in range(decoding.n_samples) for p in problems if (p.problem_id, k) not in done
     ]
@@ -141,44 +139,28 @@ def plan_run(
 
 
 def start_run(store: Store, plan: RunPlan, engine_json: dict, parent_run_id: str | None = None) -> None:
-    with store.transaction() as con:
-        exists = con.execute("SELECT 1 FROM runs WHERE run_id = ?", [plan.run_id]).fetchone()
-        if not exists:
-            upsert_rows(
-                con,
-                "runs",
-                [
-                    {
-                        "run_id": plan.run_id,
-                        "model_id": plan.model.model_id,
-                        "benchmark": plan.benchmark,
-                        "prompt_template": plan.template.name,
-                        "prompt_text": plan.template.text(),
-                        "decoding_json": json.dumps(plan.decoding.as_dict(), sort_keys=True),
-                        "engine": engine_json.get("engine") or plan.engine_key.get("engine", "hf"),
-                        "engine_json": json.dumps(engine_json, sort_keys=True),
-                        "parent_run_id": parent_run_id,
-                        "status": "running",
-                        "qmr_version": __version__,
-                    }
-                ],
-            )
-        else:
-            con.execute(
-                "UPDATE runs SET status = 'running', engine_json = ?, finished_at = NULL WHERE run_id = ?",
-                [json.dumps(engine_json, sort_keys=True), plan.run_id],
-            )
+    open_run(store, {
+        "run_id": plan.run_id,
+        "model_id": plan.model.model_id,
+        "benchmark": plan.benchmark,
+        "prompt_template": plan.template.name,
+        "prompt_text": plan.template.text(),
+        "decoding_json": json.dumps(plan.decoding.as_dict(), sort_keys=True),
+        "engine": engine_json.get("engine") or plan.engine_key.get("engine", "hf"),
+        "engine_json": json.dumps(engine_json, sort_keys=True),
+        "parent_run_id": parent_run_id,
+        "status": "running",
+        "qmr_version": __version__,
+    })
 
 
 def finish_run(store: Store, run_id: str, status: str = "done") -> None:
-    store.execute("UPDATE runs SET status = ?, finished_at = current_timestamp WHERE run_id = ?", [status, run_id])
+    set_run_status(store, run_id, status)
 
 
 def mark_complete(store: Store, run_id: str) -> None:
     """A re-run found every sample stored: the run is done, whatever an earlier process left it as."""
-    store.execute(
-        "UPDATE runs SET status = 'done', finished_at = coalesce(finished_at, current_timestamp) "
-        "WHERE run_id = ? AND status <> 'done'", [run_id])
+    mark_run_done(store, run_id)
 
 
 def sample_rows(run_id: str, problem: Problem, sample_idx: int, gen: Generation) -> tuple[dict, list[dict]]:
@@ -219,17 +201,7 @@ def sample_rows(run_id: str, problem: Problem, sample_idx: int, gen: Generation)
 
 
 def write_batch(store: Store, samples: list[dict], steps: list[dict]) -> None:
-    with store.transaction() as con:
-        if samples:
-            keys = [(s["problem_id"], s["sample_idx"]) for s in samples]
-            # steps of a re-generated sample are replaced whole, never mixed with an older split
-            for pid, idx in keys:
-                con.execute(
-                    "DELETE FROM steps WHERE run_id = ? AND problem_id = ? AND sample_idx = ?",
-                    [samples[0]["run_id"], pid, idx],
-                )
-        upsert_rows(con, "samples", samples)
-        upsert_rows(con, "steps", steps)
+    write_samples(store, samples, steps)
 
 
 def execute_run(

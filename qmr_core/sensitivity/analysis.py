@@ -15,6 +15,7 @@ from qmr_core.sensitivity.layers import Config, Sensitivity, configurations, mod
 from qmr_core.sensitivity.quantizers import Quantizer
 from qmr_core.sensitivity.traces import correct_traces, encode_traces
 from qmr_core.store import Store
+from qmr_core.store.sensitivity import analysis_progress
 
 
 def accuracy_probe(engine, problems: Sequence, template, decoding, batch_size: int) -> Callable[[], float]:
@@ -98,12 +99,12 @@ def analyze(
     encoded = encode_traces(engine.tokenizer, traces, max_output_tokens, not engine.has_chat_template)
     meter = Sensitivity(engine.model, layout, encoded, quantizer, device=engine.device)
     probe = accuracy_probe(engine, acc_problems, acc_template, acc_decoding, batch_size) if acc_problems else None
-    known = store.query("SELECT baseline_acc FROM sensitivity_runs WHERE sens_id = ?", [sens_id])
-    baseline_acc = known[0][0] if known and known[0][0] is not None else (probe() if probe else None)
+    known = analysis_progress(store, sens_id)
+    baseline_acc = known["baseline_acc"] if known and known["baseline_acc"] is not None else (probe() if probe else None)
     info = analysis_row(sens_id, model_id, quantizer, trace_run_id, len(traces), encoded.n_tokens, meter.baseline_nll,
                         baseline_acc, len(acc_problems), 0.0, str(engine.device))
     if known:
-        info["seconds"] = store.query("SELECT seconds FROM sensitivity_runs WHERE sens_id = ?", [sens_id])[0][0] or 0.0
+        info["seconds"] = known["seconds"] or 0.0
     record_analysis(store, info)
     rows = [done[(c.layer, c.module)] for c in configs if (c.layer, c.module) in done]
     todo = [c for c in configs if (c.layer, c.module) not in done]

@@ -7,6 +7,8 @@ from dataclasses import dataclass
 
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
+from qmr_core.store.sensitivity import analyses_by_prefix, analysis_rows, analysis_summaries
+from qmr_core.store.summary_reads import latest_sensitivity_id
 
 ALL = "all"  # module column for "every module of the layer"
 EVERY_LAYER = -1
@@ -33,10 +35,9 @@ class Row:
 
 
 def stored_rows(store: Store, sens_id: str) -> dict[tuple[int, str], Row]:
-    rows = store.query_dicts("SELECT * FROM sensitivity WHERE sens_id = ?", [sens_id])
     return {
         (r["layer"], r["module"]): Row(**{k: r[k] for k in Row.__dataclass_fields__})
-        for r in rows
+        for r in analysis_rows(store, sens_id)
     }
 
 
@@ -79,11 +80,10 @@ def _kind_key(kind: str) -> tuple:
 
 def load_grid(store: Store, sens_id: str | None = None) -> Grid:
     if sens_id is None:
-        found = store.query("SELECT sens_id FROM sensitivity_runs ORDER BY created_at DESC LIMIT 1")
-        if not found:
+        sens_id = latest_sensitivity_id(store, None)  # no model to prefer: the newest
+        if sens_id is None:
             raise QmrError("no sensitivity analysis in this store; run qmr sensitivity first")
-        sens_id = found[0][0]
-    info = store.query_dicts("SELECT * FROM sensitivity_runs WHERE sens_id = ? OR sens_id LIKE ? || '%'", [sens_id, sens_id])
+    info = analyses_by_prefix(store, sens_id)
     if len(info) != 1:
         raise QmrError(f"no sensitivity analysis '{sens_id}' in this store" if not info else f"'{sens_id}' is ambiguous")
     cells = stored_rows(store, info[0]["sens_id"])
@@ -93,9 +93,4 @@ def load_grid(store: Store, sens_id: str | None = None) -> Grid:
 
 
 def list_analyses(store: Store) -> list[dict]:
-    return store.query_dicts(
-        """SELECT a.sens_id, a.model_id, a.method, a.bits, a.group_size, a.n_traces, a.n_tokens, a.baseline_nll,
-                  count(s.layer) AS n_configs, max(s.delta_nll) AS max_delta_nll, a.created_at
-           FROM sensitivity_runs a LEFT JOIN sensitivity s USING (sens_id)
-           GROUP BY ALL ORDER BY a.created_at"""
-    )
+    return analysis_summaries(store)

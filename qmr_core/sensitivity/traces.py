@@ -9,6 +9,7 @@ import torch
 
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
+from qmr_core.store.sensitivity import correct_trace_rows, richest_trace_run
 
 
 @dataclass
@@ -19,26 +20,15 @@ class Trace:
 
 
 def correct_traces(store: Store, run_id: str, limit: int) -> list[Trace]:
-    rows = store.query(
-        """SELECT problem_id, prompt, output FROM samples
-           WHERE run_id = ? AND correct AND prompt IS NOT NULL AND length(output) > 0
-           ORDER BY problem_id, sample_idx LIMIT ?""",
-        [run_id, limit],
-    )
-    return [Trace(*r) for r in rows]
+    return [Trace(*r) for r in correct_trace_rows(store, run_id, limit)]
 
 
 def pick_trace_run(store: Store, model_id: str) -> str:
     """The full-precision run of the model with the most correct samples that carry their prompt."""
-    row = store.query(
-        """SELECT r.run_id FROM runs r JOIN samples s USING (run_id)
-           WHERE r.model_id = ? AND s.correct AND s.prompt IS NOT NULL
-           GROUP BY r.run_id ORDER BY count(*) DESC, r.run_id LIMIT 1""",
-        [model_id],
-    )
-    if not row:
+    run_id = richest_trace_run(store, model_id)
+    if run_id is None:
         raise QmrError(f"no run of {model_id} with correct samples in the store; run qmr eval --model {model_id} first (or pass --run)")
-    return row[0][0]
+    return run_id
 
 
 @dataclass
