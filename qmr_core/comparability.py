@@ -14,6 +14,7 @@ import json
 from typing import Any
 
 from qmr_core.store import Store
+from qmr_core.store.imports import paired_prompt_counts
 
 OUTPUT_DECODING_KEYS = ("temperature", "top_p", "max_new_tokens", "seed")
 
@@ -51,14 +52,7 @@ def decoding_differences(base_json: str | None, quant_json: str | None) -> tuple
 
 def prompt_differences(store: Store, base: dict, quant: dict, problem_ids: list[str]) -> tuple[list[str], list[str]]:
     """(warnings, notes) from the rendered prompts of the paired problems (first sample of each)."""
-    rows = store.query(
-        """SELECT count(*) FILTER (WHERE b.prompt IS NOT NULL AND q.prompt IS NOT NULL),
-                  count(*) FILTER (WHERE b.prompt IS NOT NULL AND q.prompt IS NOT NULL AND b.prompt <> q.prompt)
-           FROM samples b JOIN samples q USING (problem_id, sample_idx)
-           WHERE b.run_id = ? AND q.run_id = ? AND b.sample_idx = 0 AND b.problem_id IN (SELECT unnest(?))""",
-        [base["run_id"], quant["run_id"], problem_ids],
-    )
-    known, differ = rows[0] if rows else (0, 0)
+    known, differ = paired_prompt_counts(store, base["run_id"], quant["run_id"], problem_ids)
     same_recipe = base["prompt_text"] == quant["prompt_text"]
     if known == 0:
         if same_recipe:

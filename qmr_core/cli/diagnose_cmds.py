@@ -17,6 +17,7 @@ from qmr_core.cli.progress import RichProgress
 from qmr_core.compare import ComparisonSummary, GroupStats, summary_dict
 from qmr_core.diagnose.taxonomy import CAPABILITIES, DEGENERATE_KINDS, ERROR_TYPES
 from qmr_core.errors import QmrError
+from qmr_core.store.error_reads import combined_evidence, count_diagnoses, diagnosed_run_ids, error_type_counts
 
 
 def _pct(x: float | None) -> str:
@@ -165,13 +166,7 @@ def diagnose_command(
 
 
 def _errors_tables(store, run_ids: list[str], judge: str) -> tuple[Table, Table]:
-    rows = store.query_dicts(
-        """SELECT d.run_id, coalesce(m.name, r.model_id) AS model, d.error_type, d.capability, d.subtype, count(*) AS n
-           FROM diagnoses d JOIN runs r USING (run_id) LEFT JOIN models m USING (model_id)
-           WHERE d.judge = ? AND d.run_id IN (SELECT unnest(?))
-           GROUP BY ALL ORDER BY d.run_id""",
-        [judge, run_ids],
-    )
+    rows = error_type_counts(store, run_ids, judge)
     totals: dict[str, int] = {}
     models: dict[str, str] = {}
     by_type: dict[tuple[str, str], int] = {}
@@ -229,11 +224,11 @@ def errors_command(
     if run:
         run_ids = [resolve_run(store, r) for r in run]
     else:
-        run_ids = [r[0] for r in store.query("SELECT DISTINCT run_id FROM diagnoses WHERE judge = ? ORDER BY 1", [judge])]
+        run_ids = diagnosed_run_ids(store, judge)
     if not run_ids:
         console.print(f"no diagnoses by '{escape(judge)}' in {db} yet (run `qmr diagnose`)")
         return
-    n = store.query("SELECT count(*) FROM diagnoses WHERE judge = ? AND run_id IN (SELECT unnest(?))", [judge, run_ids])[0][0]
+    n = count_diagnoses(store, judge, run_ids)
     if not n:
         console.print(f"no diagnoses by '{escape(judge)}' for the selected run(s) (run `qmr diagnose`)")
         return
@@ -252,9 +247,7 @@ def errors_command(
 def _degenerate_findings(store, run_ids: list[str]) -> Table:
     """Every judge-free Degenerate finding, whichever locator's step the combined verdict took."""
     counts: dict[tuple[str, str], int] = {}
-    for run_id, ev in store.query(
-        "SELECT run_id, evidence_json FROM diagnoses WHERE judge = 'combined' AND run_id IN (SELECT unnest(?))", [run_ids]
-    ):
+    for run_id, ev in combined_evidence(store, run_ids):
         found = json.loads(ev or "{}").get("rules") or []
         for kind in {f["kind"] for f in found if isinstance(found, list)}:
             counts[(run_id, kind)] = counts.get((run_id, kind), 0) + 1

@@ -22,7 +22,8 @@ from qmr_core.errors import QmrError
 from qmr_core.generate.evaluate import register_model, sample_rows, store_problems, write_batch
 from qmr_core.importers.verdicts import ExternalVerdict, write_external_verdicts
 from qmr_core.models.registry import ModelRef, alias_of_float_copy, resolve_model
-from qmr_core.store import Store, upsert_rows
+from qmr_core.store import Store
+from qmr_core.store.imports import write_imported_run
 
 BATCH = 256
 
@@ -188,17 +189,11 @@ def write_run(store: Store, spec: RunSpec, samples: list[ImportedSample], model_
     run_id = spec.run_id
     register_model(store, spec.ref, model_extra)
     store_problems(store, list({s.problem.problem_id: s.problem for s in samples}.values()))
-    with store.transaction() as con:
-        row = {"run_id": run_id, "model_id": spec.ref.model_id, "benchmark": spec.benchmark,
-               "prompt_template": spec.prompt_template, "prompt_text": spec.prompt_text,
-               "decoding_json": json.dumps(spec.decoding, sort_keys=True), "engine": spec.tool,
-               "engine_json": json.dumps(spec.engine_json, sort_keys=True, default=str), "status": "done"}
-        if con.execute("SELECT 1 FROM runs WHERE run_id = ?", [run_id]).fetchone():
-            con.execute("UPDATE runs SET engine_json = ?, status = 'done', finished_at = current_timestamp WHERE run_id = ?",
-                        [row["engine_json"], run_id])
-        else:
-            upsert_rows(con, "runs", [row])
-            con.execute("UPDATE runs SET finished_at = current_timestamp WHERE run_id = ?", [run_id])
+    write_imported_run(store, {
+        "run_id": run_id, "model_id": spec.ref.model_id, "benchmark": spec.benchmark,
+        "prompt_template": spec.prompt_template, "prompt_text": spec.prompt_text,
+        "decoding_json": json.dumps(spec.decoding, sort_keys=True), "engine": spec.tool,
+        "engine_json": json.dumps(spec.engine_json, sort_keys=True, default=str), "status": "done"})
     result = WriteResult()
     rows: list[dict] = []
     steps: list[dict] = []

@@ -6,6 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from qmr_core.store import Store
+from qmr_core.store.imports import verdict_agreement, verdict_disagreements
+from qmr_core.store.imports import write_external_verdicts as write_verdict_rows
 
 
 @dataclass(frozen=True)
@@ -38,8 +40,7 @@ class ExternalVerdict:
 
 
 def write_external_verdicts(store: Store, verdicts: list[ExternalVerdict]) -> None:
-    if verdicts:
-        store.upsert("external_verdicts", [v.as_row() for v in verdicts])
+    write_verdict_rows(store, [v.as_row() for v in verdicts])
 
 
 @dataclass(frozen=True)
@@ -55,24 +56,10 @@ class Agreement:
 
 def agreement(store: Store, run_ids: list[str] | None = None) -> list[Agreement]:
     """Per (run, tool metric): samples with a right/wrong verdict from both, and how often they disagree."""
-    rows = store.query(
-        """SELECT e.run_id, e.source, e.metric, count(*), count(*) FILTER (WHERE e.correct),
-                  count(*) FILTER (WHERE s.correct), count(*) FILTER (WHERE e.correct <> s.correct)
-           FROM external_verdicts e JOIN samples s USING (run_id, problem_id, sample_idx)
-           WHERE e.correct IS NOT NULL AND (? OR e.run_id IN (SELECT unnest(?)))
-           GROUP BY ALL ORDER BY ALL""",
-        [run_ids is None, run_ids or []],
-    )
+    rows = verdict_agreement(store, run_ids)
     return [Agreement(*r) for r in rows]
 
 
 def disagreements(store: Store, run_id: str, metric: str | None = None) -> list[dict]:
     """The samples where the tool and qmr disagree: problem, both verdicts, both extracted answers."""
-    return store.query_dicts(
-        """SELECT e.problem_id, e.sample_idx, e.source, e.metric, e.correct AS tool_correct, e.extracted AS tool_answer,
-                  s.correct AS qmr_correct, s.extracted_answer AS qmr_answer, s.grade_rule
-           FROM external_verdicts e JOIN samples s USING (run_id, problem_id, sample_idx)
-           WHERE e.run_id = ? AND e.correct IS NOT NULL AND e.correct <> s.correct AND (? IS NULL OR e.metric = ?)
-           ORDER BY e.problem_id, e.sample_idx, e.metric""",
-        [run_id, metric, metric],
-    )
+    return verdict_disagreements(store, run_id, metric)
