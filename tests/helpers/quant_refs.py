@@ -50,3 +50,11 @@ def read_tensors(folder: Path) -> dict:
         with safe_open(str(file), "pt") as fh:
             out.update({k: fh.get_tensor(k) for k in fh.keys()})
     return out
+
+
+def float_linear_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """Every nn.Linear weight of a float checkpoint, by module name."""
+    from transformers import AutoModelForCausalLM
+
+    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
+    return {n: m.weight.detach().clone() for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}

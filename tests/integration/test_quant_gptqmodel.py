@@ -13,22 +13,10 @@ from qmr_core.quant.spec import QuantSpec
 
 pytest.importorskip("gptqmodel")
 pytest.importorskip("optimum")
-from tests.helpers.quant_refs import read_tensors, reference_awq, reference_gptq  # noqa: E402
+from tests.helpers.quant_refs import float_linear_weights, read_tensors, reference_awq, reference_gptq  # noqa: E402
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def _source(folder) -> dict[str, torch.Tensor]:
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    return {n: m.weight.detach().clone() for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 @pytest.mark.parametrize("method, fmt, reference", [("gptq", "gptq", reference_gptq), ("awq", "awq", reference_awq)])
@@ -39,7 +27,7 @@ def test_gptqmodel_checkpoint_round_trip(tiny_model, tmp_path, method, fmt, refe
     config = json.loads((qm.out_dir / "config.json").read_text())["quantization_config"]
     assert (config["quant_method"], config["bits"], config["group_size"]) == (fmt, 4, 64)
     tensors = read_tensors(qm.out_dir)
-    source = _source(tiny_model)
+    source = float_linear_weights(tiny_model)
     if method == "gptq":
         assert len(qm.layer_errors) == 14
         name = "model.layers.1.mlp.down_proj"

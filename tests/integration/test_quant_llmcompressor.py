@@ -14,6 +14,7 @@ from qmr_core.quant.api import quantize, read_recipe
 from qmr_core.quant.rtn import RTNSpec, fake_quantize
 from qmr_core.quant.spec import QuantSpec, default_spec
 from qmr_core.store import Store
+from tests.helpers.quant_refs import float_linear_weights
 
 pytest.importorskip("llmcompressor")
 
@@ -21,20 +22,7 @@ runner = CliRunner()
 LINEARS = 14  # 2 layers x (q, k, v, o, gate, up, down); lm_head stays float
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    # torch's OpenMP threads spin-wait; on a shared 2-core box one thread is up to 40x faster here
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
-
-
-def _float_weights(folder) -> dict[str, torch.Tensor]:
-    from transformers import AutoModelForCausalLM
-
-    model = AutoModelForCausalLM.from_pretrained(folder, dtype=torch.float32)
-    return {n: m.weight.detach().clone() for n, m in model.named_modules() if isinstance(m, torch.nn.Linear)}
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def _loaded_weights(folder) -> dict[str, torch.Tensor]:
@@ -47,7 +35,7 @@ def test_builtin_rtn_matches_llmcompressor_rtn(tiny_model, tmp_path, bits, group
     """qmr's in-place RTN and llm-compressor's RTN checkpoint give the same dequantized weights."""
     spec = QuantSpec("rtn", bits, group)
     qm = quantize(str(tiny_model), spec, tmp_path / "ckpt")
-    source = _float_weights(tiny_model)
+    source = float_linear_weights(tiny_model)
     loaded = _loaded_weights(qm.out_dir)
     compared = 0
     for name, weight in loaded.items():

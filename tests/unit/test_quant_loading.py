@@ -32,12 +32,7 @@ except ImportError:
 needs_gptqmodel = pytest.mark.skipif(not HAS_GPTQMODEL, reason="gptqmodel/optimum not installed (the 'quant' extra)")
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(previous)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_autogptq_layout_gets_a_view_and_autoawq_loads_as_is(tmp_path, monkeypatch):
