@@ -165,6 +165,9 @@ def diagnose_command(
         console.print(_errors_tables(store(), [run_id], "combined")[0])
 
 
+UNTYPED = "located, no type"
+
+
 def _errors_tables(store, run_ids: list[str], judge: str) -> tuple[Table, Table]:
     rows = error_type_counts(store, run_ids, judge)
     totals: dict[str, int] = {}
@@ -174,8 +177,9 @@ def _errors_tables(store, run_ids: list[str], judge: str) -> tuple[Table, Table]
     for r in rows:
         totals[r["run_id"]] = totals.get(r["run_id"], 0) + r["n"]
         models[r["run_id"]] = r["model"]
-        t = r["error_type"] or "unlocated"
-        c = r["capability"] or "unlocated"
+        missing = UNTYPED if r["located"] else "unlocated"  # untyped: located by --fp-locator alone
+        t = r["error_type"] or missing
+        c = r["capability"] or missing
         by_type[(r["run_id"], t)] = by_type.get((r["run_id"], t), 0) + r["n"]
         by_cap[(r["run_id"], c)] = by_cap.get((r["run_id"], c), 0) + r["n"]
         if r["subtype"] and t == "Degenerate":
@@ -200,9 +204,10 @@ def _errors_tables(store, run_ids: list[str], judge: str) -> tuple[Table, Table]
     section_ends = {CAPABILITIES[1]}  # the paper's two capabilities, then problem understanding and degenerate output
     subtypes = [f"  {k}" for k in DEGENERATE_KINDS]
 
+    untyped = [UNTYPED] if any(label == UNTYPED for _run, label in by_type) else []
     return (
-        table(f"error types ({judge})", list(ERROR_TYPES) + subtypes + ["unlocated"], by_type),
-        table(f"capabilities ({judge})", list(CAPABILITIES) + ["unlocated"], by_cap),
+        table(f"error types ({judge})", list(ERROR_TYPES) + subtypes + untyped + ["unlocated"], by_type),
+        table(f"capabilities ({judge})", list(CAPABILITIES) + untyped + ["unlocated"], by_cap),
     )
 
 

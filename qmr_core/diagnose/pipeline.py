@@ -245,7 +245,7 @@ def _diagnosis_rows(job: _Job, evidence: dict[tuple[str, int], Evidence], report
                                  base_run_id, located_by="divergence"))
         combined = ev.combined_row(run_id, base_run_id, extra, (fp_locator or {}).get((pid, idx)))
         rows.append(combined)
-        label = combined["error_type"] or "unlocated"
+        label = combined["error_type"] or ("located, no type" if combined["first_error_step"] is not None else "unlocated")
         report.combined[label] = report.combined.get(label, 0) + 1
         if combined["first_error_step"] is None:
             report.n_unlocated += 1

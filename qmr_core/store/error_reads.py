@@ -19,9 +19,10 @@ def count_diagnoses(store: Store, judge: str, run_ids: Sequence[str]) -> int:
 
 
 def error_type_counts(store: Store, run_ids: Sequence[str], judge: str) -> list[dict[str, Any]]:
-    """Rows of (run_id, model, error_type, capability, subtype, n) for one judge, by run."""
+    """Rows of (run_id, model, error_type, capability, subtype, located, n) for one judge, by run."""
     return store.query_dicts(
-        """SELECT d.run_id, coalesce(m.name, r.model_id) AS model, d.error_type, d.capability, d.subtype, count(*) AS n
+        """SELECT d.run_id, coalesce(m.name, r.model_id) AS model, d.error_type, d.capability, d.subtype,
+                  d.first_error_step IS NOT NULL AS located, count(*) AS n
            FROM diagnoses d JOIN runs r USING (run_id) LEFT JOIN models m USING (model_id)
            WHERE d.judge = ? AND d.run_id IN (SELECT unnest(?))
            GROUP BY ALL ORDER BY d.run_id""",

@@ -234,6 +234,10 @@ def test_symbolic_diagnosis_and_flags_on_a_hand_built_store(tmp_path):
     assert (hooked["first_error_step"], hooked["error_type"], hooked["located_by"]) == (0, None, "divergence")
     assert json.loads(hooked["evidence_json"])["disagreements"][0]["source"] == "symbolic"
     fp_row = st.query_dicts("SELECT * FROM diagnoses WHERE judge = 'fp-divergence'")[0]
+    untyped = run("errors", "--db", tmp_path / "h.duckdb").output  # located but untyped is not "unlocated"
+    first_table = untyped.split("capabilities")[0]
+    row = {ln.split("│")[1].strip(): ln.split("│")[2].strip() for ln in first_table.splitlines() if ln.count("│") == 3}
+    assert row["located, no type"] == "1 (100%)" and row["unlocated"] == "-"
     assert (fp_row["first_error_step"], fp_row["error_type"], fp_row["located_by"]) == (0, None, "divergence")
     # from the stored divergence rows (what `qmr diagnose --fp-locator` reads): step 1 is the symbolic flag's step too
     st.upsert("divergence", [{"base_run_id": "base", "quant_run_id": "quant", "problem_id": "p1", "sample_idx": 0,
