@@ -210,6 +210,8 @@ def error_tables(data: ReportData, judge: str | None = None) -> list[ReportTable
         by_run[run_id].append(d)
     from qmr_core.diagnose.taxonomy import capability_of  # the taxonomy's own roll-up
 
+    untyped = any(d.get("error_type") is None and d.get("first_error_step") is not None for d in diag.values())
+    extra = [NO_TYPE] if untyped else []  # located by --fp-locator alone: a step, no type
     tables = []
     for name, title, order, field_ in (
         ("error_types", f"Error types of wrong answers ({source})", ERROR_TYPE_ORDER, "error_type"),
@@ -217,27 +219,33 @@ def error_tables(data: ReportData, judge: str | None = None) -> list[ReportTable
     ):
         t = _run_table(
             data, name, title + ", % of diagnosed wrong samples",
-            ["diagnosed"] + [c if len(c) < 14 else c.split()[0] for c in order] + ["unlocated", "run"],
-            [INT] + [PCT] * (len(order) + 1) + [TEXT],
+            ["diagnosed"] + [c if len(c) < 14 else c.split()[0] for c in order] + extra + ["unlocated", "run"],
+            [INT] + [PCT] * (len(order) + len(extra) + 1) + [TEXT],
         )
         for r in sorted(data.runs, key=_sort_key):
             ds = by_run.get(r.run_id)
-            if not ds:
-                continue
-            values = []
-            for d in ds:
-                v = d.get(field_)
-                if field_ == "capability" and v is None and d.get("error_type"):
-                    try:
-                        v = capability_of(d["error_type"])
-                    except QmrError:
-                        v = None
-                values.append(v)
-            counts = Counter(values)
-            n = len(ds)
-            t.rows.append(_run_cells(data, r) + [n] + [counts.get(c, 0) / n for c in order] + [counts.get(None, 0) / n, r.run_id])
+            if ds:
+                counts = Counter(_label(d, field_, capability_of) for d in ds)
+                shares = [counts.get(c, 0) / len(ds) for c in [*order, *extra, None]]
+                t.rows.append(_run_cells(data, r) + [len(ds)] + shares + [r.run_id])
         tables.append(t)
     return tables
+
+
+NO_TYPE = "no type"
+
+
+def _label(d: dict, field_: str, capability_of) -> str | None:
+    """The diagnosis's type or capability; NO_TYPE for a located step without a type; None: unlocated."""
+    v = d.get(field_)
+    if field_ == "capability" and v is None and d.get("error_type"):
+        try:
+            v = capability_of(d["error_type"])
+        except QmrError:
+            v = None
+    if v is None and d.get("error_type") is None and d.get("first_error_step") is not None:
+        return NO_TYPE
+    return v
 
 
 def first_error_positions(data: ReportData, judge: str | None = None) -> dict[str, list[float]]:
