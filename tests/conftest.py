@@ -106,3 +106,13 @@ def one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(previous)
+
+
+@pytest.fixture(scope="module")
+def tiny_engines(tiny_model):
+    """The tiny Llama in float and as RTN w2g64 on the CPU: (full precision, quantized)."""
+    from qmr_core.engines.hf import HFEngine
+    from qmr_core.models.registry import resolve_model
+
+    return (HFEngine(resolve_model(str(tiny_model)), device="cpu"),
+            HFEngine(resolve_model(f"{tiny_model}@rtn-w2g64"), device="cpu"))

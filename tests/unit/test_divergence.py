@@ -10,8 +10,6 @@ from qmr_core.diagnose.divergence import DivItem, divergence, first_unlikely, pe
 from qmr_core.diagnose.divergence_store import fp_locator, pending_pairs, score_divergence
 from qmr_core.diagnose.rules import step_at
 from qmr_core.diagnose.teacher_forcing import TFItem
-from qmr_core.engines.hf import HFEngine
-from qmr_core.models.registry import resolve_model
 from qmr_core.benchmarks.prompts import get_template
 from qmr_core.benchmarks.steps import split_steps
 from qmr_core.store import Store
@@ -26,12 +24,6 @@ QUANT = [
     "Step 1: 2 + 3 = 6.",
 ]
 
-
-@pytest.fixture(scope="module")
-def engines(tiny_model):
-    fp = HFEngine(resolve_model(str(tiny_model)), device="cpu")
-    quant = HFEngine(resolve_model(f"{tiny_model}@rtn-w2g64"), device="cpu")
-    return fp, quant
 
 
 def _tf(engine, k: int, out: str, eos: bool) -> TFItem:
@@ -59,8 +51,8 @@ def naive_rows(engine, item: TFItem) -> tuple[list[int], list[int], list[torch.T
     return ids, offsets, rows
 
 
-def test_both_directions_match_the_naive_loop(engines):
-    fp, quant = engines
+def test_both_directions_match_the_naive_loop(tiny_engines):
+    fp, quant = tiny_engines
     items = make_items(fp)
     for batch_size in (1, 3):
         results = divergence(fp, quant, items, batch_size=batch_size)
@@ -90,8 +82,8 @@ def test_both_directions_match_the_naive_loop(engines):
             assert row["surprisal_max"] == pytest.approx(max(surprisal), abs=2e-3)
 
 
-def test_a_model_against_itself_has_no_divergence(engines):
-    fp, _quant = engines
+def test_a_model_against_itself_has_no_divergence(tiny_engines):
+    fp, _quant = tiny_engines
     res = divergence(fp, fp, make_items(fp), batch_size=2)
     assert all(k == pytest.approx(0.0, abs=1e-4) for r in res for k in r.kl_tokens)
     # the fp model on a trace it did not write: every token it would not write itself is a seam, and every other

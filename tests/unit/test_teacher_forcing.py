@@ -5,8 +5,6 @@ import torch
 
 from qmr_core.diagnose.rules import step_at
 from qmr_core.diagnose.teacher_forcing import TFItem, teacher_force
-from qmr_core.engines.hf import HFEngine
-from qmr_core.models.registry import resolve_model
 from qmr_core.benchmarks.prompts import get_template
 from qmr_core.benchmarks.steps import split_steps
 
@@ -16,12 +14,6 @@ OUTPUTS = [
     "Step 1: 2 + 3 = 5.\nStep 2: So the answer is \\boxed{5}.\nStep 3: Done.",
 ]
 
-
-@pytest.fixture(scope="module")
-def engines(tiny_model):
-    base = HFEngine(resolve_model(str(tiny_model)), device="cpu")
-    quant = HFEngine(resolve_model(f"{tiny_model}@rtn-w2g64"), device="cpu")
-    return base, quant
 
 
 def make_items(engine) -> list[TFItem]:
@@ -54,8 +46,8 @@ def naive(engine, item: TFItem):
     return ids, lps, args, offsets
 
 
-def test_batched_scoring_matches_the_naive_loop(engines):
-    base, quant = engines
+def test_batched_scoring_matches_the_naive_loop(tiny_engines):
+    base, quant = tiny_engines
     items = make_items(base)
     for batch_size in (1, 3):
         results = teacher_force(quant, items, batch_size=batch_size)
@@ -78,8 +70,8 @@ def test_batched_scoring_matches_the_naive_loop(engines):
             assert len(res.step_logprobs) == len(item.spans)
 
 
-def test_control_run_with_the_base_model(engines):
-    base, quant = engines
+def test_control_run_with_the_base_model(tiny_engines):
+    base, quant = tiny_engines
     items = make_items(base)
     # the base model against itself, with itself as control: no token can flip
     assert all(r.n_flips == 0 and r.first_flip_token is None for r in teacher_force(base, items, control=base))
@@ -92,8 +84,8 @@ def test_control_run_with_the_base_model(engines):
         assert res.n_control_mismatch == sum(b != i for b, i in zip(b_args, ids, strict=True))
 
 
-def test_deterministic_and_empty_output(engines):
-    base, quant = engines
+def test_deterministic_and_empty_output(tiny_engines):
+    base, quant = tiny_engines
     items = make_items(base) + [TFItem(("empty", 0), "<|im_start|>user\nhi<|im_end|>\n", "", [], False)]
     a = teacher_force(quant, items, batch_size=4)
     b = teacher_force(quant, items, batch_size=4)
