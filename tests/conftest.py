@@ -82,9 +82,15 @@ def shared_data() -> Path:
 
 
 def count_samples(db: Path) -> int:
-    """Samples stored so far, read while another process may be writing; -1 while the writer holds the file."""
+    """Samples stored so far, read while another process may be writing; -1 while the writer holds the file.
+
+    Like qmr's own readers it first lets a waiting writer in: a raw read-only poll every few ms can otherwise
+    hold the file lock so often that the writer waits for minutes while generation goes on."""
     import duckdb
 
+    from qmr_core.store.turns import yield_to_writer
+
+    yield_to_writer(db)
     try:
         con = duckdb.connect(str(db), read_only=True)
     except duckdb.Error:
