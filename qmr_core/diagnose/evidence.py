@@ -10,7 +10,7 @@ from typing import Any
 
 import json
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from qmr_core.diagnose import rules
 from qmr_core.diagnose.combine import DIVERGENCE, SYMBOLIC, Combined, Locator, combine, llm_locator
@@ -21,6 +21,7 @@ from qmr_core.diagnose.step_claims import CHECKER_VERSION
 from qmr_core.diagnose.taxonomy import capability_of
 from qmr_core.store import Store
 from qmr_core.store import diagnoses as diag_store
+from qmr_core.store.records import JudgeVote
 
 RULES = "rules"
 COMBINED = "combined"
@@ -135,22 +136,22 @@ def checked_evidence(run_id: str, s, symbolic: bool, base_run_id: str | None, ba
 # -- LLM votes ----------------------------------------------------------------------------------
 
 
-def _stored_votes(store: Store, run_id: str, judge: Judge) -> dict[tuple[str, int], dict[int, dict]]:
+def _stored_votes(store: Store, run_id: str, judge: Judge) -> dict[tuple[str, int], dict[int, JudgeVote]]:
     protocol = json.dumps(judge.protocol(), sort_keys=True)
-    out: dict[tuple[str, int], dict[int, dict]] = {}
-    for r in diag_store.stored_votes(store, run_id, judge.name, protocol):
-        out.setdefault((r["problem_id"], r["sample_idx"]), {})[r["vote_idx"]] = r
+    out: dict[tuple[str, int], dict[int, JudgeVote]] = {}
+    for vote in diag_store.stored_votes(store, run_id, judge.name, protocol):
+        out.setdefault((vote.problem_id, vote.sample_idx), {})[vote.vote_idx] = vote
     return out
 
 
-def _reread(row: dict, n_steps: int) -> tuple[JudgeVerdict, dict | None]:
+def _reread(vote: JudgeVote, n_steps: int) -> tuple[JudgeVerdict, JudgeVote | None]:
     """A stored vote read again from its raw output (reading is cheap and deterministic, so a fix of the
-    reader applies to stored votes); the row to store when the reading changed."""
-    v = parse_verdict(row["raw_output"], n_steps)
-    same = (bool(row["parsed"]), row["parse_error"], row["first_error_step"], row["error_type"]) == (
+    reader applies to stored votes); the vote to store when the reading changed."""
+    v = parse_verdict(vote.raw_output or "", n_steps)
+    same = (bool(vote.parsed), vote.parse_error, vote.first_error_step, vote.error_type) == (
         v.parsed, v.error, v.first_error_step, v.error_type)
-    updated = None if same else {**row, "parsed": v.parsed, "parse_error": v.error, "first_error_step": v.first_error_step,
-                                 "error_type": v.error_type, "rationale": v.rationale, "verdict_form": v.form}
+    updated = None if same else replace(vote, parsed=v.parsed, parse_error=v.error, first_error_step=v.first_error_step,
+                                        error_type=v.error_type, rationale=v.rationale, verdict_form=v.form)
     return v, updated
 
 
@@ -173,23 +174,23 @@ def llm_votes(store: Store, run_id: str, base_run_id: str | None, judge: Judge, 
     for s in todo:
         base = base_of(s)
         cases.append(JudgeCase(problem=s.problem, steps=s.steps, gold=s.gold, reference=s.solution,
-                               base_trace=base["output"] if base else None,
-                               base_correct=bool(base["correct"]) if base else None))
+                               base_trace=base.output if base else None,
+                               base_correct=bool(base.correct) if base else None))
     for start in range(0, len(cases), WRITE_EVERY):  # stored chunk by chunk: a rerun reuses them
         chunk = todo[start : start + WRITE_EVERY]
         voted = judge.judge_samples(cases[start : start + WRITE_EVERY], batch_size)
         protocol = json.dumps(judge.protocol(), sort_keys=True)  # after voting: a refused schema changes it
-        rows = []
+        rows: list[JudgeVote] = []
         for s, sample_votes in zip(chunk, voted, strict=True):
             result[(s.problem_id, s.sample_idx)] = [v for _raw, v, _ms in sample_votes]
             for i, (raw, v, latency) in enumerate(sample_votes):
-                rows.append({
-                    "run_id": run_id, "problem_id": s.problem_id, "sample_idx": s.sample_idx, "judge": judge.name,
-                    "vote_idx": i, "base_run_id": base_run_id, "prompt_version": judge.protocol()["version"],
-                    "protocol_json": protocol, "raw_output": raw, "parsed": v.parsed, "parse_error": v.error,
-                    "first_error_step": v.first_error_step, "error_type": v.error_type, "rationale": v.rationale,
-                    "verdict_form": v.form, "latency_ms": latency,
-                })
+                rows.append(JudgeVote(
+                    run_id=run_id, problem_id=s.problem_id, sample_idx=s.sample_idx, judge=judge.name,
+                    vote_idx=i, base_run_id=base_run_id, prompt_version=judge.protocol()["version"],
+                    protocol_json=protocol, raw_output=raw, parsed=v.parsed, parse_error=v.error,
+                    first_error_step=v.first_error_step, error_type=v.error_type, rationale=v.rationale,
+                    verdict_form=v.form, latency_ms=latency,
+                ))
         diag_store.write_votes(store, rows)
         if progress:
             progress(judge.name, start + len(chunk), len(cases))

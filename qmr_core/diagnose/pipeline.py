@@ -27,6 +27,7 @@ from qmr_core.errors import QmrError
 from qmr_core.store import Store
 from qmr_core.store import diagnoses as diag_store
 from qmr_core.store.pairs import first_divergent_steps
+from qmr_core.store.records import BaseSample, FailingSample
 from qmr_core.store.queries import run_model_spec
 
 WRITE_EVERY = 32  # teacher-forced traces and judge votes are stored in chunks of this many samples
@@ -71,24 +72,24 @@ class DiagnoseReport:
 def _failing_samples(store: Store, run_id: str, problem_ids: set[str] | None = None) -> list[Sample]:
     rows = diag_store.failing_samples(store, run_id)
     if problem_ids is not None:
-        rows = [r for r in rows if r["problem_id"] in problem_ids]
+        rows = [r for r in rows if r.problem_id in problem_ids]
     steps = diag_store.step_spans(store, run_id)
-    return [_sample(run_id, r, steps.get((r["problem_id"], r["sample_idx"]), [])) for r in rows]
+    return [_sample(run_id, r, steps.get((r.problem_id, r.sample_idx), [])) for r in rows]
 
 
-def _sample(run_id: str, r: dict, steps: list[tuple[str, int, int]]) -> Sample:
+def _sample(run_id: str, r: FailingSample, steps: list[tuple[str, int, int]]) -> Sample:
     return Sample(
         run_id=run_id,
-        problem_id=r["problem_id"],
-        sample_idx=r["sample_idx"],
-        problem=r["problem"],
-        gold=r["answer"],
-        solution=r.get("solution"),
-        output=r["output"],
-        prompt=r.get("prompt"),
-        extracted_answer=r.get("extracted_answer"),
-        extract_method=r.get("extract_method"),
-        finish_reason=r.get("finish_reason"),
+        problem_id=r.problem_id,
+        sample_idx=r.sample_idx,
+        problem=r.problem,
+        gold=r.answer,
+        solution=r.solution,
+        output=r.output,
+        prompt=r.prompt,
+        extracted_answer=r.extracted_answer,
+        extract_method=r.extract_method,
+        finish_reason=r.finish_reason,
         steps=[s[0] for s in steps],
         spans=[(s[1], s[2]) for s in steps],
     )
@@ -102,13 +103,13 @@ class _Job:
     run_id: str
     base_run_id: str | None
     failing: list[Sample]
-    base_rows: dict[tuple[str, int], dict]
+    base_rows: dict[tuple[str, int], BaseSample]
     device: str
     batch_size: int
     force: bool
     progress: Progress | None
 
-    def base_of(self, s: Sample) -> dict | None:
+    def base_of(self, s: Sample) -> BaseSample | None:
         return self.base_rows.get((s.problem_id, s.sample_idx)) or self.base_rows.get((s.problem_id, 0))
 
 
@@ -116,11 +117,11 @@ def _tf_items(job: _Job, base_run_id: str) -> list:
     """The base traces to teacher-force under the quantized model (those not stored yet, unless force)."""
     from qmr_core.diagnose.teacher_forcing import TFItem  # torch: only the commands that use it load it
 
-    wanted: dict[tuple[str, int], dict] = {}
+    wanted: dict[tuple[str, int], BaseSample] = {}
     for s in job.failing:
         base = job.base_of(s)
-        if base is not None and base.get("prompt"):
-            wanted[(base["problem_id"], base["sample_idx"])] = base
+        if base is not None and base.prompt:
+            wanted[(base.problem_id, base.sample_idx)] = base
     if not job.force and wanted:
         done = set(diag_store.first_flip_steps(job.store, base_run_id, job.run_id))
         wanted = {k: v for k, v in wanted.items() if k not in done}
@@ -128,9 +129,9 @@ def _tf_items(job: _Job, base_run_id: str) -> list:
         return []
     base_steps = diag_store.step_spans(job.store, base_run_id)
     items = []
-    for (pid, idx), base in sorted(wanted.items()):
+    for (pid, idx), base in sorted(wanted.items(), key=lambda kv: kv[0]):
         spans = [(start, end) for _t, start, end in base_steps.get((pid, idx), [])]
-        items.append(TFItem((pid, idx), base["prompt"], base["output"], spans, base["finish_reason"] == "eos"))
+        items.append(TFItem((pid, idx), base.prompt or "", base.output, spans, base.finish_reason == "eos"))
     return items
 
 
@@ -209,7 +210,7 @@ def _collect_evidence(job: _Job, specs: list[JudgeSpec], report: DiagnoseReport,
     for s in job.failing:
         base = job.base_of(s)
         evidence[(s.problem_id, s.sample_idx)] = checked_evidence(
-            job.run_id, s, symbolic, job.base_run_id, base["extracted_answer"] if base else None, benchmark)
+            job.run_id, s, symbolic, job.base_run_id, base.extracted_answer if base else None, benchmark)
     report.n_flags = sum(len(e.flag_rows) for e in evidence.values())
     for spec in (sp for sp in specs if not sp.is_symbolic):
         judge = judge_for(spec, job.device, settings, llm_judges)

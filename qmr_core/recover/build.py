@@ -125,8 +125,8 @@ def _lost_ids(store: Store, base_run_id: str, quant_run_id: str) -> dict[str, in
 
 
 def _diagnoses(store: Store, run_id: str, judge: str) -> dict[tuple[str, int, str], tuple[int | None, str | None]]:
-    return {(p, i, j): (step, etype) for _run, p, i, j, step, etype in judge_verdicts(store, [run_id])
-            if j in (judge, COMBINED)}
+    return {(v.problem_id, v.sample_idx, v.judge): (v.first_error_step, v.error_type)
+            for v in judge_verdicts(store, [run_id]) if v.judge in (judge, COMBINED)}
 
 
 def locate(diag: dict, pid: str, idx: int, judge: str, divergent: int | None) -> tuple[int | None, str | None, str]:

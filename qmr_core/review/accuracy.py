@@ -83,9 +83,9 @@ def _diagnoses(store: Store, keys: Sequence[SampleKey]) -> dict[SampleKey, dict[
     runs = sorted({k[0] for k in keys})
     wanted = set(keys)
     out: dict[SampleKey, dict[str, tuple[int | None, str | None]]] = defaultdict(dict)
-    for run_id, pid, idx, judge, step, etype in judge_verdicts(store, runs):
-        if (run_id, pid, idx) in wanted:
-            out[(run_id, pid, idx)][judge] = (step, etype)
+    for v in judge_verdicts(store, runs):
+        if (v.run_id, v.problem_id, v.sample_idx) in wanted:
+            out[(v.run_id, v.problem_id, v.sample_idx)][v.judge] = (v.first_error_step, v.error_type)
     return out
 
 

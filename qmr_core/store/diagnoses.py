@@ -1,6 +1,7 @@
 """Reads and writes of `qmr diagnose`: failing samples, `diagnoses`, `symbolic_flags`, `judge_votes`, `flips`.
 
-Rows go in and out as dicts (one per table row); the diagnosis itself lives in qmr_core/diagnose/.
+Reads return the frozen records of store/records.py; `diagnoses`, `symbolic_flags` and `flips` rows are written
+as dicts built by qmr_core/diagnose/, where the diagnosis itself lives.
 """
 
 from __future__ import annotations
@@ -10,20 +11,21 @@ from typing import Any
 
 import pyarrow as pa
 
+from qmr_core.store.records import BaseSample, FailingSample, JudgeVote, StoredVerdict
 from qmr_core.store.store import Store, upsert_rows
 
 SampleKey = tuple[str, int]  # (problem_id, sample_idx) within one run
 
 
-def failing_samples(store: Store, run_id: str) -> list[dict[str, Any]]:
+def failing_samples(store: Store, run_id: str) -> list[FailingSample]:
     """The run's wrong samples with their problem (text, gold answer, reference solution), in order."""
-    return store.query_dicts(
+    return [FailingSample(**r) for r in store.query_dicts(
         """SELECT s.problem_id, s.sample_idx, p.problem, p.answer, p.solution, s.output, s.prompt,
                   s.extracted_answer, s.extract_method, s.finish_reason
            FROM samples s JOIN problems p USING (problem_id)
            WHERE s.run_id = ? AND NOT s.correct ORDER BY s.problem_id, s.sample_idx""",
         [run_id],
-    )
+    )]
 
 
 def step_spans(store: Store, run_id: str) -> dict[SampleKey, list[tuple[str, int, int]]]:
@@ -37,14 +39,14 @@ def step_spans(store: Store, run_id: str) -> dict[SampleKey, list[tuple[str, int
     return out
 
 
-def samples_of(store: Store, run_id: str, problem_ids: Sequence[str]) -> dict[SampleKey, dict[str, Any]]:
+def samples_of(store: Store, run_id: str, problem_ids: Sequence[str]) -> dict[SampleKey, BaseSample]:
     """(problem, sample) -> prompt, output, correct, finish reason and extracted answer, for these problems."""
     rows = store.query_dicts(
         """SELECT problem_id, sample_idx, prompt, output, correct, finish_reason, extracted_answer FROM samples
            WHERE run_id = ? AND problem_id IN (SELECT unnest(?))""",
         [run_id, list(problem_ids)],
     )
-    return {(r["problem_id"], r["sample_idx"]): r for r in rows}
+    return {(r["problem_id"], r["sample_idx"]): BaseSample(**r) for r in rows}
 
 
 def run_model_id(store: Store, run_id: str) -> str:
@@ -66,14 +68,16 @@ def write_flips(store: Store, rows: Sequence[dict[str, Any]]) -> None:
     store.upsert("flips", rows)
 
 
-def stored_votes(store: Store, run_id: str, judge: str, protocol_json: str) -> list[dict[str, Any]]:
+def stored_votes(store: Store, run_id: str, judge: str, protocol_json: str) -> list[JudgeVote]:
     """Every `judge_votes` row of one judge under one protocol for a run."""
-    return store.query_dicts("SELECT * FROM judge_votes WHERE run_id = ? AND judge = ? AND protocol_json = ?",
-                             [run_id, judge, protocol_json])
+    return [JudgeVote(**r) for r in store.query_dicts(
+        "SELECT * FROM judge_votes WHERE run_id = ? AND judge = ? AND protocol_json = ?", [run_id, judge, protocol_json])]
 
 
-def write_votes(store: Store, rows: Sequence[dict[str, Any]]) -> None:
-    store.upsert("judge_votes", rows)
+def write_votes(store: Store, votes: Sequence[JudgeVote]) -> None:
+    """New votes get the store's creation time; votes written again (re-read from their raw output) keep theirs."""
+    for fresh in (True, False):
+        store.upsert("judge_votes", [v.row() for v in votes if (v.created_at is None) == fresh])
 
 
 def replace_diagnoses(store: Store, run_id: str, judges: Sequence[str], keys: Sequence[SampleKey],
@@ -100,10 +104,10 @@ def replace_diagnoses(store: Store, run_id: str, judges: Sequence[str], keys: Se
         upsert_rows(con, "diagnoses", diagnoses)
 
 
-def judge_verdicts(store: Store, run_ids: Sequence[str]) -> list[tuple[str, str, int, str, int | None, str | None]]:
-    """(run, problem, sample, judge, first error step, error type) of every diagnosis of these runs."""
-    return store.query(
+def judge_verdicts(store: Store, run_ids: Sequence[str]) -> list[StoredVerdict]:
+    """Every diagnosis of these runs: which judge located which step, with which type."""
+    return [StoredVerdict(*r) for r in store.query(
         """SELECT run_id, problem_id, sample_idx, judge, first_error_step, error_type FROM diagnoses
            WHERE run_id IN (SELECT unnest(?))""",
         [list(run_ids)],
-    )
+    )]

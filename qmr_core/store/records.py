@@ -144,6 +144,77 @@ class Diagnosis:
 
 
 @dataclass(frozen=True)
+class FailingSample:
+    """A wrong sample of a run with its problem, as `qmr diagnose` reads it."""
+
+    problem_id: str
+    sample_idx: int
+    problem: str
+    answer: str
+    solution: str | None
+    output: str
+    prompt: str | None
+    extracted_answer: str | None
+    extract_method: str | None
+    finish_reason: str | None
+
+
+@dataclass(frozen=True)
+class BaseSample:
+    """The base run's sample that a diagnosis compares a quantized one with."""
+
+    problem_id: str
+    sample_idx: int
+    prompt: str | None
+    output: str
+    correct: bool
+    finish_reason: str | None
+    extracted_answer: str | None
+
+
+@dataclass(frozen=True)
+class JudgeVote:
+    """A `judge_votes` row (migrations 003, 008): one vote of one LLM judge on one sample."""
+
+    run_id: str
+    problem_id: str
+    sample_idx: int
+    judge: str
+    vote_idx: int
+    base_run_id: str | None
+    prompt_version: str
+    protocol_json: str | None
+    raw_output: str | None
+    parsed: bool
+    parse_error: str | None
+    first_error_step: int | None
+    error_type: str | None
+    rationale: str | None
+    verdict_form: str | None
+    latency_ms: float | None
+    created_at: dt.datetime | None = None  # set by the store on insert
+
+    def row(self) -> dict[str, Any]:
+        """The row to store: a vote written again keeps its creation time; a new one gets the store's."""
+        row = asdict(self)
+        if row["created_at"] is None:
+            del row["created_at"]
+        return row
+
+
+@dataclass(frozen=True)
+class StoredVerdict:
+    """One `diagnoses` row's verdict: which judge located which step, and the type it gave."""
+
+    run_id: str
+    problem_id: str
+    sample_idx: int
+    judge: str
+    first_error_step: int | None
+    error_type: str | None
+
+
+@dataclass(frozen=True)
 class SymbolicFlag:
     """A `symbolic_flags` row: a claim of a step that exact arithmetic finds false."""
 

@@ -124,10 +124,13 @@ def test_compare_diagnose_errors_on_the_tiny_model(tiny_store, tiny_model):
     # a stored vote is read again from its raw output: a reading stored by an older reader is corrected
     con = duckdb.connect(str(db))
     con.execute("UPDATE judge_votes SET parsed = false, parse_error = 'no-verdict', first_error_step = NULL")
+    created = con.execute("SELECT problem_id, sample_idx, created_at FROM judge_votes ORDER BY ALL").fetchall()
     con.close()
     assert run("diagnose", "--run", quant, "--judge", "symbolic", "--judge", judge, "--device", "cpu", "--db", db).exit_code == 0
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM judge_votes WHERE parsed AND parse_error IS NULL").fetchone()[0] == n_failing
+    # corrected in place: the vote keeps its creation time
+    assert con.execute("SELECT problem_id, sample_idx, created_at FROM judge_votes ORDER BY ALL").fetchall() == created
     con.close()
 
     errors = run("errors", "--db", db)
