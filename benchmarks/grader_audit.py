@@ -32,7 +32,14 @@ DEFAULT_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 KNOWN_EXCEPTIONS = {
     "test/prealgebra/177.json": "answer field is a text fragment; the solution boxes several "
     "intermediate values (true answer 6)",
+    # The answer field is the solution's last box, where the solution boxes two answers joined by
+    # "and" (qmr reads such a run of boxes as one list answer, grader 1.2):
+    "test/precalculus/679.json": "answer field holds 1 of the 2 solutions the solution boxes",
+    "test/algebra/1878.json": "answer field holds 1 of the 2 solutions the solution boxes",
+    "test/intermediate_algebra/702.json": "asks for one vertex; the solution boxes both",
+    "test/intermediate_algebra/25.json": "asks for one focus; the solution boxes both",
 }
+NOT_AN_ANSWER = {"test/prealgebra/177.json"}  # answer fields that are no answer: no rewritten forms
 
 
 def audit(path: Path) -> tuple[int, int, list[tuple[str, str, str, str]]]:
@@ -65,17 +72,17 @@ def main() -> int:
         t0 = time.perf_counter()
         total, passed, failures = audit(path)
         dt = time.perf_counter() - t0
-        print(f"\n{name}: {passed}/{total} golds equal to their own last box ({dt:.1f} s)")
+        print(f"\n{name}: {passed}/{total} golds equal to their own boxed answer ({dt:.1f} s)")
         for uid, gold, pred, reason in failures:
             known = KNOWN_EXCEPTIONS.get(uid)
             tag = f"known exception: {known}" if known else f"UNEXPECTED ({reason})"
             unexpected += 0 if known else 1
-            print(f"  {uid}\n    answer:    {gold[:120]!r}\n    last box:  {pred[:120]!r}")
+            print(f"  {uid}\n    answer:    {gold[:120]!r}\n    boxed:     {pred[:120]!r}")
             print(f"    verdict:   {reason}; {tag}")
         if not failures:
             print("  no exceptions")
         rows = [json.loads(line) for line in path.open(encoding="utf-8")]
-        forms = [(r["unique_id"], r["answer"], f) for r in rows if r["unique_id"] not in KNOWN_EXCEPTIONS
+        forms = [(r["unique_id"], r["answer"], f) for r in rows if r["unique_id"] not in NOT_AN_ANSWER
                  for f in rewrites(r["answer"])]
         bad = [(u, g, f, check(g, f)[1]) for u, g, f in forms if not check(g, f)[0]]
         print(f"{name}: {len(forms) - len(bad)}/{len(forms)} golds equal to rewritten forms of themselves")

@@ -15,7 +15,11 @@ from .rounding import Rounding, rounding_request
 
 # 1.1: step labels are not answers; a truncated output without a stated answer has none;
 # decimals equal exact golds only where the problem asks for rounding; \boxed{5!} is 120.
-GRADER_VERSION = "qmr-grader/1.1"
+# 1.2: a run of boxes joined by commas/"and" is one list answer; "AB = 4", "|AB| = 1", "A:B = 1" give
+# their value as "x = 3" does; "7:32"/"12:00" are ratios (ordered parts, never a division); "a or b"
+# and "a and b" lists without a backslash; "7 = 11a+c" is an equation, not 11a+c; "x < 1" == "-x > -1";
+# "0 < f(x) < 1" is an interval; a prose "Final Answer: The volume is 120." answers 120.
+GRADER_VERSION = "qmr-grader/1.2"
 TRUNCATED = "truncated"  # extract_method of a truncated output that states no answer
 
 __all__ = [

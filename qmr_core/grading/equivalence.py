@@ -41,9 +41,10 @@ Grading policy (contested cases)
   ``10,\\!080`` / ``58,500`` are numbers (so ``100,200`` is 100200).  Any other comma
   separates list items (``1,2`` and ``1, 000`` are lists), and inside brackets commas
   always separate: ``(1,000)`` is the pair (1, 0).
-* **Assignments.**  ``x=3`` == ``3``; ``y=2x+3`` == ``2x+3`` == ``y = 3+2x``;
-  two assignments to different variables are not equal (``x=5`` != ``y=5``).
-  A purely numeric chain ``12\\cdot7=84`` is read as its last value;
+* **Assignments.**  ``x=3`` == ``3``; ``y=2x+3`` == ``2x+3`` == ``y = 3+2x``; so for a named
+  quantity (``AB=4``, ``|AB|=4``, ``\\angle ABC=30``, ``A:B=1``, ``names.is_name``), not for
+  ``x+y=10`` (!= 10); two assignments to different names are not equal (``x=5`` != ``y=5``).
+  A purely numeric chain ``12\\cdot7=84`` is read as its last value (``7 = 11a+c`` is an equation);
   ``\\frac13 \\approx 0.333`` is read as its exact part.
 * **Equations** are equal when ``lhs-rhs`` differ by a non-zero constant factor
   (``y=2x+3`` == ``2x-y+3=0``); inequalities by a positive factor, with ``a<b``
@@ -52,7 +53,9 @@ Grading policy (contested cases)
   ``-2, 3`` == ``3, -2`` == ``x=-2 or x=3`` == ``\\{3,-2\\}``.  A bare list in the
   prediction may stand for a gold tuple when it is in the same order.  ``a\\pm b``
   is the list ``a+b, a-b``.  A column/row vector equals the tuple of its entries.
-* **Intervals keep their brackets**: ``[1,5) != (1,5)``.  ``(a,b)`` is both an
+* **Ratios** ``7:32`` / times ``12:00`` are ordered parts, never a division or a fraction.
+* **Runs of boxes** joined by commas/"and" are one list (``extract``); "or" or text between: last box.
+* **Intervals keep their brackets**: ``[1,5) != (1,5)``; ``x<1`` == ``-x>-1``.  ``(a,b)`` is both an
   ordered pair and an open interval.  Unions are unordered.
 * **Multiple choice**: ``(B)`` == ``B`` == ``\\text{(B)}`` == ``\\textbf{(B)}``.
   Text answers compare case- and space-insensitively (``\\text{Monday}`` == ``monday``).
@@ -84,7 +87,7 @@ from .context import Check
 from .extract import MAX_ANSWER_CHARS, _clean, gold_answer
 from .guards import hazardous
 from .exact_numbers import Num, format_fraction, parse_number, percent
-from .node_views import as_interval, as_relation, choice_of, node_key, text_of, vector
+from .node_views import as_interval, as_relation, choice_of, node_key, ray_as_relation, text_of, vector
 from .normalize import canonical, clean, strip_markers
 from .rounding import Rounding, can_round, numbers_equal
 from .structure import (
@@ -272,6 +275,8 @@ def _compare_matrix(ctx: Check, g: Node, p: Node) -> bool:
 
 def _compare_intervals(ctx: Check, g: Node, p: Node) -> bool:
     ctx.note("interval")
+    if isinstance(g, Relation) or isinstance(p, Relation):
+        return _ray_eq(ctx, g, p)
     if isinstance(g, UnionSet) or isinstance(p, UnionSet):
         gp = g.parts if isinstance(g, UnionSet) else (g,)
         pp = p.parts if isinstance(p, UnionSet) else (p,)
@@ -282,7 +287,23 @@ def _compare_intervals(ctx: Check, g: Node, p: Node) -> bool:
     return gi is not None and pi is not None and _interval_eq(ctx, gi, pi)
 
 
+def _ray_eq(ctx: Check, g: Node, p: Node) -> bool:
+    """A half-line vs an inequality that is not in solved form: ``x < 1`` (an interval) vs ``-x > -1``."""
+    rel, other = (g, p) if isinstance(g, Relation) else (p, g)
+    iv = as_interval(other)
+    if iv is None or not isinstance(rel, Relation):
+        return False
+    ray = ray_as_relation(iv, rel)
+    if ray is None:
+        return False
+    ctx.note("interval")
+    return _relation_eq(ctx, ray, rel) if rel is p else _relation_eq(ctx, rel, ray)
+
+
 def _compare_seq(ctx: Check, g: Node, p: Node) -> bool:
+    if isinstance(g, Seq) and "ratio" in (g.kind, getattr(p, "kind", None)):
+        ctx.note("tuple")  # a ratio equals a ratio, part by part in order
+        return isinstance(p, Seq) and g.kind == p.kind and _ordered(ctx, g.items, p.items)
     if isinstance(g, Seq):
         if g.kind in ("tuple", "pair"):
             ctx.note("tuple")
@@ -320,7 +341,7 @@ def compare(ctx: Check, g: Node | None, p: Node | None) -> bool:
         if isinstance(g, Relation) and isinstance(p, Relation):
             return _relation_eq(ctx, g, p)
         ctx.note("equation")
-        return False
+        return _ray_eq(ctx, g, p)
     if _either(g, p, Seq):
         return _compare_seq(ctx, g, p)
     return isinstance(g, Scalar) and isinstance(p, Scalar) and scalar_eq(ctx, g, p)

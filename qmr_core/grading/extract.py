@@ -111,13 +111,26 @@ def _boxes(text: str) -> list[tuple[int, int, str, str]]:
     return found
 
 
+# Text that may stand between the boxes of one answer: "\\boxed{1}, \\boxed{2} \\text{ and } \\boxed{3}".
+# Not "or": "\\boxed{x+11} or \\boxed{11+x}" offers the same answer in two forms.
+_BOX_GAP = re.compile(r"(?:\s|[,;$]|\\[()\[\]]|\\q?quad\b|\\[,;: ]|\\text\{\s*(?:and)?\s*\}|\band\b)*")
+_MAX_BOX_GAP = 40
+
+
 def _last_box(text: str) -> Extraction | None:
+    """The last box; a run of boxes joined only by commas, "and", spacing or math delimiters
+    is one list answer (``\\boxed{1}, \\boxed{2}`` is "1, 2"), the same box repeated counts once."""
     boxes = _boxes(text)
     if not boxes:
         return None
-    _start, _end, content, method = boxes[-1]
-    answer = content.strip()
-    return Extraction(answer, method)
+    first = len(boxes) - 1
+    while first > 0:
+        gap = text[boxes[first - 1][1] : boxes[first][0]]
+        if len(gap) > _MAX_BOX_GAP or "\n\n" in gap or not _BOX_GAP.fullmatch(gap):
+            break
+        first -= 1
+    contents = list(dict.fromkeys(b[2].strip() for b in boxes[first:]))
+    return Extraction(", ".join(contents), boxes[-1][3])
 
 
 def _inline_math_or_clause(span: str) -> tuple[str, bool]:
@@ -217,10 +230,28 @@ def _answer_sentence(text: str, pattern: re.Pattern[str], method: str, gsm8k: bo
     if gsm8k:
         num = _gsm8k_number(clause)
         return Extraction(num, method) if num is not None else None
-    ans = _clean(clause, math)
+    ans = _clean(clause if math else _sentence_value(clause), math)
     if not ans:
         return None
     return Extraction(ans, method)
+
+
+_PROSE = re.compile(r"[a-zA-Z]{3}\s+[a-zA-Z]")
+_COPULA = re.compile(r"\b(?:is|are|equals|was|be)\b|=")
+
+
+def _sentence_value(clause: str) -> str:
+    """The value a prose answer sentence states: "The volume of $V$ is 120" -> "120" (after its last
+    "is"/"equals"/"="), "Jane started 3 hours ago" -> "3" (its only number); other text unchanged."""
+    if not _PROSE.search(clause):
+        return clause
+    last = None
+    for last in _COPULA.finditer(clause):
+        pass
+    if last is not None and clause[last.end() :].strip():
+        return clause[last.end() :]
+    numbers = [m.group(1) for m in _NUMBER.finditer(clause)]
+    return _plain_number(numbers[0]) if len(numbers) == 1 else clause
 
 
 def extract(text: str, benchmark: str = "math") -> Extraction:

@@ -5,6 +5,8 @@ relation. Pure functions of the node; the comparisons themselves are in equivale
 
 from __future__ import annotations
 
+import re
+
 from .structure import Assignment, Choice, Interval, Matrix, Node, Relation, Scalar, Seq, Text, UnionSet, text_key
 
 
@@ -59,4 +61,21 @@ def node_key(n: Node) -> str:
 def as_relation(a: Assignment) -> Relation | None:
     if isinstance(a.value, Scalar):
         return Relation((Scalar(a.var), a.value), ("=",))
+    return None
+
+
+_CMD = re.compile(r"\\[a-zA-Z]+")
+
+
+def ray_as_relation(iv: Interval, rel: Relation) -> Relation | None:
+    """A half-line ``(-\\infty, b)`` / ``[a, \\infty)`` as ``v < b`` / ``a \\leq v`` in the one variable of
+    ``rel`` (``x < 1`` read as an interval vs ``-x > -1``); None for a bounded interval or another relation."""
+    letters = set(re.findall(r"[a-zA-Z]", "".join(_CMD.sub("", p.text) for p in rel.parts)))
+    if len(rel.parts) != 2 or len(letters) != 1:
+        return None
+    var = Scalar(letters.pop())
+    if iv.lo.canon == "-\\infty" and iv.hi.canon != "\\infty":
+        return Relation((var, iv.hi), ("\\leq" if iv.right_closed else "<",))
+    if iv.hi.canon == "\\infty" and iv.lo.canon != "-\\infty":
+        return Relation((iv.lo, var), ("\\leq" if iv.left_closed else "<",))
     return None

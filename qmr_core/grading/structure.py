@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Union
 
+from .names import is_name, ratio_parts
 from .normalize import canonical, strip_markers
 
 MAX_PM_EXPANSIONS = 3
@@ -27,7 +28,7 @@ class Scalar:
 
 @dataclass(frozen=True)
 class Seq:
-    kind: str  # "tuple" (ordered), "pair" ((a,b): point or open interval), "list" / "set" (unordered)
+    kind: str  # "tuple" (ordered), "pair" ((a,b): point or open interval), "list" / "set" (unordered), "ratio" (a:b)
     items: tuple["Node", ...]
 
 
@@ -89,11 +90,12 @@ _TEXT_ONLY = re.compile(r"^\\text\{([^{}]*)\}$")
 _CHOICE = re.compile(r"^\(?\s*([A-Z])\s*\)?$")
 _VAR = re.compile(r"^(?:[a-zA-Z]|\\(?:alpha|beta|gamma|theta|phi|lambda|mu|omega|rho|sigma|tau|psi))(?:_\{?\w+\}?)?'*$")
 _FUNC_VAR = re.compile(r"^[a-zA-Z](?:\([a-zA-Z]\))?$|^\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z])+\s*\)$")
+_FUNC_OF_VAR = re.compile(r"^[a-zA-Z]\([a-zA-Z]\)$")  # "0 < f(x) < 1": the range of f
 _IN_PREFIX = re.compile(r"^(?:[a-zA-Z]|\\theta)\s*\\in\s*")
 _BASED = re.compile(r"^(-?[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)?)_\{?\(?(\d+)\)?\}?$")
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z '\-]*$")
 _REL = re.compile(r"\\leq|\\geq|\\neq|<|>|=")
-_ALT_SEP = re.compile(r"\s*(?:\\text\{\s*(?:or|and)\s*\}|\\(?:quad|qquad)?\s*\b(?:or|and)\b)\s*")
+_ALT_SEP = re.compile(r"\s*(?:\\text\{\s*(?:or|and)\s*\}|(?:\\q?quad\s*)?\b(?:or|and)\b)\s*")
 
 
 def _scan(s: str):
@@ -346,6 +348,9 @@ def _item(s: str) -> Node:
     rel = _relation(s)
     if rel is not None:
         return rel
+    ratio = ratio_parts(s, split_top)
+    if ratio is not None:  # "7:32", "12:00": ordered parts, never a division
+        return Seq("ratio", tuple(_item(p) for p in ratio))
     pm = _expand_pm(s)
     if len(pm) > 1:
         return Seq("pm", tuple(Scalar(p) for p in pm))
@@ -392,11 +397,11 @@ def _relation(s: str) -> Node | None:
     if any(not p for p in pieces):
         return None
     if all(o == "=" for o in ops):
-        if _VAR.match(pieces[0]) or _FUNC_VAR.match(pieces[0]):
+        if _VAR.match(pieces[0]) or _FUNC_VAR.match(pieces[0]) or is_name(pieces[0]):
             value = pieces[-1]
             return Assignment(pieces[0].replace(" ", ""), _item(value))
-        if all(not re.search(r"[a-zA-Z]", re.sub(r"\\(?:frac|sqrt|cdot|times|div|dfrac)", "", p)) for p in pieces[:-1]):
-            return _item(pieces[-1])  # "12 \times 7 = 84": the value is the last part
+        if all(not re.search(r"[a-zA-Z]", re.sub(r"\\(?:frac|sqrt|cdot|times|div|dfrac)", "", p)) for p in pieces):
+            return _item(pieces[-1])  # "12 \times 7 = 84": the value is the last part (not "7 = 11a+c")
     ineq = _inequality_interval(pieces, ops)
     if ineq is not None:
         return ineq
@@ -411,7 +416,7 @@ def _inequality_interval(pieces: list[str], ops: list[str]) -> Node | None:
     """``a < x \\leq b``, ``x > a`` ... over one variable -> Interval."""
     if any(o in ("=", "\\neq") for o in ops):
         return None
-    if len(ops) == 2 and _VAR.match(pieces[1]):
+    if len(ops) == 2 and (_VAR.match(pieces[1]) or _FUNC_OF_VAR.match(pieces[1])):
         if all(o in ("<", "\\leq") for o in ops):
             return Interval(ops[0] == "\\leq", Scalar(pieces[0]), Scalar(pieces[2]), ops[1] == "\\leq")
         if all(o in (">", "\\geq") for o in ops):

@@ -1,0 +1,42 @@
+"""Names of quantities on the left of an answer's ``=`` and ratios written with ``:``.
+
+``AB = 4``, ``|AB| = 1``, ``\\angle ABC = 30``, ``V_1 : V_2 = 11 : 21`` and ``\\frac{NO}{BO} = ...``
+state the value of a named quantity, as ``x = 3`` does: the value is the answer.  A name is a
+single letter (optionally subscripted or primed), a run of capital letters (a segment, angle or
+polygon), ``|name|``, ``\\angle``/``\\overline``/``m\\angle`` of one, or a ratio of two names
+(``A:B``, ``A/B``, ``\\frac{A}{B}``).  Sums, products of lower-case letters (``xy``) and
+anything with a number outside a subscript are not names, so ``x + y = 10`` stays an equation.
+All patterns are linear-time (no nested unbounded repeats).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+
+_SUB = r"(?:_\{[0-9A-Za-z ]{1,12}\}|_[0-9A-Za-z])?'*"
+_ATOM = r"(?:[A-Za-z]|[A-Z]{2,6}|\\(?:alpha|beta|gamma|theta|phi|lambda|mu|omega|rho|sigma|tau|psi))" + _SUB
+_DECORATED = rf"(?:(?:m\s*)?(?:\\angle\s*|\\triangle\s*)?{_ATOM}|\\overline\s*\{{\s*{_ATOM}\s*\}})"
+_ONE = rf"(?:\|\s*{_DECORATED}\s*\||{_DECORATED})"
+_NAME = re.compile(rf"{_ONE}(?:\s*[:/]\s*{_ONE})?|\\frac\s*\{{\s*{_ONE}\s*\}}\s*\{{\s*{_ONE}\s*\}}")
+_LOWER_RUN = re.compile(r"^[a-z]{2,}")
+
+
+def is_name(s: str) -> bool:
+    """True if ``s`` names a quantity (see the module docstring); bounded input length."""
+    s = s.strip()
+    if not s or len(s) > 60 or _LOWER_RUN.match(s):
+        return False
+    return _NAME.fullmatch(s) is not None
+
+
+def ratio_parts(s: str, split: Callable[[str, str, bool], list[str]]) -> list[str] | None:
+    """``7:32`` / ``12:00`` / ``a : b : c`` at the top level -> its parts; None if not a ratio.
+
+    ``split`` is the bracket-aware splitter of ``structure`` (``split_top``)."""
+    if ":" not in s or "\\colon" in s:
+        return None
+    parts = split(s, ":", False)
+    if len(parts) < 2 or len(parts) > 6 or not all(parts):
+        return None
+    return parts
