@@ -6,8 +6,6 @@ their protocol and reused by a rerun under the same protocol.
 
 from __future__ import annotations
 
-from typing import Any
-
 import json
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
@@ -21,7 +19,7 @@ from qmr_core.diagnose.step_claims import CHECKER_VERSION
 from qmr_core.diagnose.taxonomy import capability_of
 from qmr_core.store import Store
 from qmr_core.store import diagnoses as diag_store
-from qmr_core.store.records import JudgeVote
+from qmr_core.store.records import BaseSample, FailingSample, JudgeVote
 
 RULES = "rules"
 COMBINED = "combined"
@@ -45,7 +43,7 @@ def diag_row(run_id: str, s, judge: str, step: int | None, error_type: str | Non
 class Evidence:
     """What is known about one failing sample: rows per judge so far, and the locators."""
 
-    sample: Any  # pipeline.Sample (pipeline imports this module)
+    sample: FailingSample
     findings: list[rules.RuleVerdict]
     sym_step: int | None
     sym_text: str | None
@@ -99,7 +97,7 @@ class Evidence:
                         c.subtype if c.error_type == "Degenerate" else None, c.located_by)
 
 
-def checked_evidence(run_id: str, s, symbolic: bool, base_run_id: str | None, base_answer: str | None = None,
+def checked_evidence(run_id: str, s: FailingSample, symbolic: bool, base_run_id: str | None, base_answer: str | None = None,
                      benchmark: str = "math") -> Evidence:
     """The Degenerate subtypes and (when asked) the symbolic checker on one sample."""
     found = rules.findings(s.output, s.steps, s.spans, s.finish_reason, s.extracted_answer, s.extract_method,
@@ -155,8 +153,8 @@ def _reread(vote: JudgeVote, n_steps: int) -> tuple[JudgeVerdict, JudgeVote | No
     return v, updated
 
 
-def llm_votes(store: Store, run_id: str, base_run_id: str | None, judge: Judge, failing: list, base_of: Callable,
-              batch_size: int, force: bool, progress=None) -> dict[tuple[str, int], list[JudgeVerdict]]:
+def llm_votes(store: Store, run_id: str, base_run_id: str | None, judge: Judge, failing: list[FailingSample],
+              base_of: Callable[[FailingSample], BaseSample | None], batch_size: int, force: bool, progress=None) -> dict[tuple[str, int], list[JudgeVerdict]]:
     """K verdicts per failing sample from one judge: stored votes (same protocol) reused unless force."""
     k = judge.settings.samples
     stored = {} if force else _stored_votes(store, run_id, judge)

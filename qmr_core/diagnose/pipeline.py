@@ -34,21 +34,7 @@ WRITE_EVERY = 32  # teacher-forced traces and judge votes are stored in chunks o
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
-@dataclass
-class Sample:
-    run_id: str
-    problem_id: str
-    sample_idx: int
-    problem: str
-    gold: str
-    solution: str | None
-    output: str
-    prompt: str | None
-    extracted_answer: str | None
-    extract_method: str | None
-    finish_reason: str | None
-    steps: list[str]
-    spans: list[tuple[int, int]]
+Sample = FailingSample  # a failing sample with its steps: what every locator reads
 
 
 @dataclass
@@ -71,28 +57,7 @@ class DiagnoseReport:
 
 def _failing_samples(store: Store, run_id: str, problem_ids: set[str] | None = None) -> list[Sample]:
     rows = diag_store.failing_samples(store, run_id)
-    if problem_ids is not None:
-        rows = [r for r in rows if r.problem_id in problem_ids]
-    steps = diag_store.step_spans(store, run_id)
-    return [_sample(run_id, r, steps.get((r.problem_id, r.sample_idx), [])) for r in rows]
-
-
-def _sample(run_id: str, r: FailingSample, steps: list[tuple[str, int, int]]) -> Sample:
-    return Sample(
-        run_id=run_id,
-        problem_id=r.problem_id,
-        sample_idx=r.sample_idx,
-        problem=r.problem,
-        gold=r.answer,
-        solution=r.solution,
-        output=r.output,
-        prompt=r.prompt,
-        extracted_answer=r.extracted_answer,
-        extract_method=r.extract_method,
-        finish_reason=r.finish_reason,
-        steps=[s[0] for s in steps],
-        spans=[(s[1], s[2]) for s in steps],
-    )
+    return rows if problem_ids is None else [r for r in rows if r.problem_id in problem_ids]
 
 
 @dataclass

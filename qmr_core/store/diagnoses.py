@@ -18,14 +18,21 @@ SampleKey = tuple[str, int]  # (problem_id, sample_idx) within one run
 
 
 def failing_samples(store: Store, run_id: str) -> list[FailingSample]:
-    """The run's wrong samples with their problem (text, gold answer, reference solution), in order."""
-    return [FailingSample(**r) for r in store.query_dicts(
+    """The run's wrong samples with their problem (text, gold answer, reference solution) and steps, in order."""
+    rows = store.query_dicts(
         """SELECT s.problem_id, s.sample_idx, p.problem, p.answer, p.solution, s.output, s.prompt,
                   s.extracted_answer, s.extract_method, s.finish_reason
            FROM samples s JOIN problems p USING (problem_id)
            WHERE s.run_id = ? AND NOT s.correct ORDER BY s.problem_id, s.sample_idx""",
         [run_id],
-    )]
+    )
+    steps = step_spans(store, run_id)
+    out = []
+    for r in rows:
+        spans = steps.get((r["problem_id"], r["sample_idx"]), [])
+        out.append(FailingSample(run_id=run_id, **r, steps=[t for t, _s, _e in spans],
+                                 spans=[(start, end) for _t, start, end in spans]))
+    return out
 
 
 def step_spans(store: Store, run_id: str) -> dict[SampleKey, list[tuple[str, int, int]]]:

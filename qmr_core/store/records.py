@@ -145,8 +145,9 @@ class Diagnosis:
 
 @dataclass(frozen=True)
 class FailingSample:
-    """A wrong sample of a run with its problem, as `qmr diagnose` reads it."""
+    """A wrong sample of a run with its problem and its steps, as `qmr diagnose` reads it."""
 
+    run_id: str
     problem_id: str
     sample_idx: int
     problem: str
@@ -157,6 +158,12 @@ class FailingSample:
     extracted_answer: str | None
     extract_method: str | None
     finish_reason: str | None
+    steps: list[str]
+    spans: list[tuple[int, int]]  # each step's (start, end) in `output`
+
+    @property
+    def gold(self) -> str:
+        return self.answer
 
 
 @dataclass(frozen=True)
