@@ -1,0 +1,149 @@
+"""What a step says the problem states, checked against the problem's own words.
+
+- ``week``: a week taken as fewer than 7 days ("a standard workweek of 5 days", "he works 5 days a
+  week") where the problem states no such count and names no working, school or business days, no
+  weekday and no weekend: the problem's week has 7 days. A count the trace derived ("40 / 8 = 5, so
+  he works 5 days a week") is not read.
+- ``price``: a price the problem gives for several items ("$20.25 on 3 tickets", "4 apples cost
+  $5.20") stated as the price of one ("each ticket costs $20.25"), the amount not followed by an
+  operator ("each apple costs $5.20/4" divides it).
+- ``percent``: the problem's "30% of the watermelons were ready" restated as "20% of the 120
+  watermelons are ready": the same noun and the same first word after the verb, no negation, and a
+  percent that the problem never states, that is not its complement and that no ``=`` of the trace
+  derived. A sentence with an ``=`` before it or a word for another part ("remaining", "total") is not read.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from fractions import Fraction
+
+from qmr_core.diagnose.rates import _singular, plain
+from qmr_core.grading.exact_numbers import decimal_value
+
+_NUM = r"(\d+(?:\.\d+)?)"
+_NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
+_RESULT = re.compile(r"=\s*\$?\s*(\d+(?:\.\d+)?)")
+
+Finding = tuple[int, str, str, Fraction, Fraction]  # step, rule, quoted text, expected, stated
+
+
+def _numbers(text: str) -> set[Fraction]:
+    return {decimal_value(x)[0] for x in _NUMBER.findall(text)}
+
+
+def _results(text: str) -> set[Fraction]:
+    return {decimal_value(x)[0] for x in _RESULT.findall(text)}
+
+
+# -- a week of fewer than 7 days -----------------------------------------------------------------
+
+_SHORT_WEEK = re.compile(
+    r"(?i)\b(?:(?:work|working|business|school)\s*-?\s*week\s+(?:of|has|is)\s+([1-6])\s+days"
+    r"|([1-6])[- ]day\s+(?:work|working|business|school)?\s*-?\s*week"
+    r"|(?:works?|worked|working|goes|went|attends?)\s+([1-6])\s+days\s+(?:a|per|each|every|in\s+a)\s+week)\b"
+)
+_WEEK_WORDS = re.compile(
+    r"(?i)\b(?:week\s*days?|weekends?|monday|tuesday|wednesday|thursday|friday|saturday|sunday|work\s*-?\s*weeks?"
+    r"|(?:working|business|school|work)\s+(?:days?|weeks?)|days?\s+(?:a|per|each|every)\s+week|times\s+a\s+week)\b"
+)
+
+
+def _week_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
+    if not re.search(r"(?i)\bweek", problem) or _WEEK_WORDS.search(problem):
+        return []
+    given = _numbers(problem)
+    derived: set[Fraction] = set()
+    out: list[Finding] = []
+    for idx, step in enumerate(steps):
+        text = plain(step)
+        for m in _SHORT_WEEK.finditer(text):
+            days = Fraction(next(g for g in m.groups() if g))
+            if days not in given and days not in derived | _results(text[: m.start()]):
+                out.append((idx, "week", m.group(0), Fraction(7), days))
+        derived |= _results(text)
+    return out
+
+
+# -- a price for several items stated as the price of one -----------------------------------------
+
+_NOT_AFTER = r"(?!\s*(?:each|apiece|a\s+piece|per|a\b|an\b|/|÷|×|\*|\+|-|divided|times|x\s*\d))"
+_TOTAL_FIRST = re.compile(r"(?i)\$" + _NUM + r"\s+(?:on|for)\s+(\d+)\s+([a-z]+)" + _NOT_AFTER)
+_COUNT_FIRST = re.compile(
+    r"(?i)(?<![\w.$])(\d+)\s+([a-z]+)\s+(?:for|cost|costs|at)\s+(?:a\s+total\s+of\s+)?\$" + _NUM + r"\b(?!\.\d)" + _NOT_AFTER
+)
+_EACH_COSTS = re.compile(
+    r"(?i)\b(?:each|one|a\s+single|every)\s+([a-z]+)\s+(?:costs?|is|was|sells\s+for)\s+\$" + _NUM + r"\b(?!\.\d)" + _NOT_AFTER
+)
+
+
+def _group_prices(problem: str) -> dict[str, dict[Fraction, int]]:
+    """noun -> {amount: count} for the amounts the problem gives for two or more of them together."""
+    out: dict[str, dict[Fraction, int]] = {}
+    text = plain(problem)
+    for m in _TOTAL_FIRST.finditer(text):
+        amount, count, noun = m.groups()
+        if int(count) >= 2:
+            out.setdefault(_singular(noun), {})[decimal_value(amount)[0]] = int(count)
+    for m in _COUNT_FIRST.finditer(text):
+        count, noun, amount = m.groups()
+        if int(count) >= 2:
+            out.setdefault(_singular(noun), {})[decimal_value(amount)[0]] = int(count)
+    return out
+
+
+def _price_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
+    groups = _group_prices(problem)
+    if not groups:
+        return []
+    out: list[Finding] = []
+    for idx, step in enumerate(steps):
+        for m in _EACH_COSTS.finditer(plain(step)):
+            noun, amount = _singular(m.group(1)), decimal_value(m.group(2))[0]
+            count = groups.get(noun, {}).get(amount)
+            if count is not None:
+                out.append((idx, "price", m.group(0), amount / count, amount))
+    return out
+
+
+# -- a percent of the same things restated with another value ------------------------------------
+
+_PERCENT_OF = re.compile(
+    r"(?i)(?<![\d.])(\d+(?:\.\d+)?)\s*%\s+of\s+(?:the|his|her|their|its|all(?:\s+the)?)?\s*(?:\d+(?:\.\d+)?\s+)?"
+    r"([a-z]+)\s+(?:is|are|was|were|will\s+be)\s+(not\s+)?([a-z]+)"
+)
+_OTHER_PART = re.compile(
+    r"(?i)\b(remaining|rest|other|another|additional|more|total|overall|combined|altogether|in\s+all|new|now|then)\b"
+)
+
+
+def _percent_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
+    text = plain(problem)
+    stated: dict[tuple[str, str], set[Fraction]] = {}
+    for m in _PERCENT_OF.finditer(text):
+        if not m.group(3):
+            stated.setdefault((_singular(m.group(2)), m.group(4).lower()), set()).add(Fraction(m.group(1)))
+    if not stated:
+        return []
+    given = _numbers(text)
+    derived: set[Fraction] = set()
+    out: list[Finding] = []
+    for idx, step in enumerate(steps):
+        for sentence in re.split(r"(?<=[.;!?])\s+|\n", plain(step)):
+            for m in _PERCENT_OF.finditer(sentence):
+                value, quoted = Fraction(m.group(1)), stated.get((_singular(m.group(2)), m.group(4).lower()))
+                if (not quoted or len(quoted) != 1 or m.group(3) or "=" in sentence[: m.start()] or _OTHER_PART.search(sentence)
+                        or value in given | derived or any(value == 100 - q for q in quoted)):
+                    continue
+                out.append((idx, "percent", m.group(0), next(iter(quoted)), value))
+        results = _results(plain(step))
+        derived |= results | {100 * r for r in results}  # "0.3 + 0.15 = 0.45", then "45% of ..."
+    return out
+
+
+def misreading_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
+    """(step, rule, quoted text, the problem's value, the step's value) for each misread statement."""
+    if not problem:
+        return []
+    return _week_flags(problem, steps) + _price_flags(problem, steps) + _percent_flags(problem, steps)

@@ -1,0 +1,72 @@
+"""Statements of the problem that a step misreads: a week taken as 5 days, a price for several items
+taken as the price of one, a percent of the same things restated with another value. Each rule flags
+its error and leaves the correct reading alone."""
+
+from fractions import Fraction
+
+from qmr_core.diagnose.misreadings import misreading_flags
+from qmr_core.diagnose.step_checker import check_steps
+
+
+def found(problem: str, steps: list[str]) -> list[tuple[int, str, Fraction, Fraction]]:
+    return [(idx, rule, expected, stated) for idx, rule, _q, expected, stated in misreading_flags(problem, steps)]
+
+
+WEEK = "A gardener earns $40 every day. He worked for a whole week and spent $90. How much is left?"
+
+
+def test_week_taken_as_five_days():
+    steps = ["We find the weekly pay.", "Assuming a standard workweek of 5 days, he earns 5 × $40 = $200."]
+    assert found(WEEK, steps) == [(1, "week", Fraction(7), Fraction(5))]
+    flag = check_steps(steps, WEEK).flags[0]
+    assert (flag.step_idx, flag.claim.rule, flag.claim.error_type) == (1, "week", "Conceptual")
+    assert found(WEEK, ["Since she works 6 days a week, ..."]) == [(0, "week", Fraction(7), Fraction(6))]
+
+
+def test_week_of_working_days_given_or_derived_is_not_flagged():
+    assert found(WEEK, ["He works 7 days a week, so he earns 7 × $40 = $280."]) == []
+    for problem in ("He earns $40 every weekday. How much in a week?",
+                    "He earns $40 a day and works 5 days a week. How much in 3 weeks?",
+                    "He earns $40 a day from Monday to Friday. How much in a week?",
+                    "A school week: he reads 10 pages each school day. How many pages in a week?"):
+        assert found(problem, ["He works 5 days a week, so 5 × 40 = 200."]) == [], problem
+    derived = "She works 40 hours a week, 8 hours a day. How much does she earn in a week at $10 an hour?"
+    assert found(derived, ["40 / 8 = 5, so she works 5 days a week."]) == []
+    assert found("He reads 10 pages a day. How many in 5 days?", ["He works 5 days a week."]) == []  # no week
+
+
+TICKETS = "Three friends spent $20.25 on 3 tickets to the fair. How much did each pay?"
+
+
+def test_price_of_several_items_read_as_one():
+    assert found(TICKETS, ["Each ticket costs $20.25, so 3 tickets cost 3 × 20.25 = $60.75."]) \
+        == [(0, "price", Fraction(27, 4), Fraction(81, 4))]
+    apples = "In a store, four apples cost $5.20. How much do 5 apples cost?"
+    assert found(apples, ["Each apple costs $5.20, so 5 apples cost $26."]) == [(0, "price", Fraction(13, 10),
+                                                                                   Fraction(26, 5))]
+
+
+def test_price_divided_or_given_per_item_is_not_flagged():
+    assert found(TICKETS, ["Each ticket costs $20.25 / 3 = $6.75."]) == []
+    assert found(TICKETS, ["Each ticket costs $6.75."]) == []
+    assert found("She bought 3 tickets for $20.25 each.", ["Each ticket costs $20.25."]) == []
+    assert found("She paid $20.25 for 1 ticket.", ["Each ticket costs $20.25."]) == []
+
+
+MELONS = "A farm grew 120 melons. 30% of the melons were ready for harvest. How many were not ready?"
+
+
+def test_percent_restated_with_another_value():
+    assert found(MELONS, ["20% of the 120 melons are ready, so 0.2 × 120 = 24."]) \
+        == [(0, "percent", Fraction(30), Fraction(20))]
+
+
+def test_percent_complement_derived_or_other_part_is_not_flagged():
+    for ok in ("30% of the 120 melons are ready, so 0.3 × 120 = 36.",
+               "70% of the melons were not ready.",
+               "So 70% of the melons are left.",
+               "100% - 30% = 70%, so 70% of the melons are unripe.",
+               "In total 45% of the melons were ready after the second visit."):
+        assert found(MELONS, [ok]) == [], ok
+    assert found(MELONS, ["0.3 + 0.15 = 0.45", "So 45% of the melons were ready."]) == []
+    assert found(MELONS, ["x = 45% of the melons were ready"]) == []
