@@ -1,4 +1,5 @@
-"""What a step says the problem states, checked against the problem's own words.
+"""What a step says the problem states, checked against the problem's own words, and a product over several
+things that the step then states as the amount of one.
 
 - ``week``: a week taken as fewer than 7 days ("a standard workweek of 5 days", "he works 5 days a
   week") where the problem states no such count and names no working, school or business days, no
@@ -11,6 +12,8 @@
   watermelons are ready": the same noun and the same first word after the verb, no negation, and a
   percent that the problem never states, that is not its complement and that no ``=`` of the trace
   derived. A sentence with an ``=`` before it or a word for another part ("remaining", "total") is not read.
+- ``one of many``: ``8 portions × 2 kg/portion = 16 kg, so one portion has 16 kg``: the product of N >= 2
+  of a thing stated, later in the same step, as the amount of one of that same thing.
 """
 
 from __future__ import annotations
@@ -142,8 +145,36 @@ def _percent_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
     return out
 
 
+# -- a product over several things stated as the amount of one ------------------------------------
+
+_ONE_HAS = re.compile(
+    r"(?i)\b(?:1|a\s+single)\s+([a-z]+)\s+(?:has|is|weighs|costs|contains|holds|takes|needs|makes|equals|=)\s+\$?"
+    + _NUM + r"(?![\d.]*\s*(?:/|÷|×|\*|\+|-))"
+)
+_MAY_NAME_ONE = re.compile(r"(?i)\b(?:one|1|a\s+single)\s+[a-z]")  # cheap test before plain()
+_PRODUCT = re.compile(r"(?i)(?<![\w.])(\d+)\s+([a-z]+)\s*(?:×|\*|x(?=\s*\$?\d))[^=]{0,60}=\s*\$?" + _NUM)
+
+
+def _one_of_many_flags(steps: Sequence[str]) -> list[Finding]:
+    out: list[Finding] = []
+    for idx, step in enumerate(steps):
+        if not _MAY_NAME_ONE.search(step):
+            continue
+        text = plain(step)
+        products = [(int(m.group(1)), _singular(m.group(2)), decimal_value(m.group(3))[0], m.end())
+                    for m in _PRODUCT.finditer(text)]
+        for m in _ONE_HAS.finditer(text):
+            noun, value = _singular(m.group(1)), decimal_value(m.group(2))[0]
+            for count, noun_, result, end in products:
+                if count >= 2 and noun_ == noun and result == value and end <= m.start():
+                    out.append((idx, "one of many", m.group(0), value / count, value))
+                    break
+    return out
+
+
 def misreading_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
     """(step, rule, quoted text, the problem's value, the step's value) for each misread statement."""
+    found = _one_of_many_flags(steps)
     if not problem:
-        return []
-    return _week_flags(problem, steps) + _price_flags(problem, steps) + _percent_flags(problem, steps)
+        return found
+    return found + _week_flags(problem, steps) + _price_flags(problem, steps) + _percent_flags(problem, steps)

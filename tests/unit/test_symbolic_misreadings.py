@@ -70,3 +70,13 @@ def test_percent_complement_derived_or_other_part_is_not_flagged():
         assert found(MELONS, [ok]) == [], ok
     assert found(MELONS, ["0.3 + 0.15 = 0.45", "So 45% of the melons were ready."]) == []
     assert found(MELONS, ["x = 45% of the melons were ready"]) == []
+
+
+def test_product_over_several_stated_as_one():
+    wrong = ["8 portions * 2 kg/portion = 16 kg. So, one portion has 16 kilograms of flour."]
+    assert found("", wrong) == [(0, "one of many", Fraction(2), Fraction(16))]
+    for ok in ("8 portions * 2 kg/portion = 16 kg. So, one bag has 16 kilograms of flour.",
+               "8 portions * 2 kg/portion = 16 kg, and one portion has 2 kilograms.",
+               "1 portion has 16 / 8 = 2 kg, since 8 portions * 2 kg = 16 kg.",
+               "1 round trip is 2 trips × 30 miles = 60 miles."):
+        assert found("", [ok]) == [], ok
