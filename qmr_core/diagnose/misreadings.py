@@ -12,6 +12,9 @@ things that the step then states as the amount of one.
   watermelons are ready": the same noun and the same first word after the verb, no negation, and a
   percent that the problem never states, that is not its complement and that no ``=`` of the trace
   derived. A sentence with an ``=`` before it or a word for another part ("remaining", "total") is not read.
+- ``discount``: a price the problem gives as "at 75% of its original price" called a 75% discount, or the
+  problem's one discount "80% off" called a 20% discount (its complement), in a sentence without "not"
+  or "if"; 50% reads the same both ways and is not judged.
 - ``one of many``: ``8 portions × 2 kg/portion = 16 kg, so one portion has 16 kg``: the product of N >= 2
   of a thing stated, later in the same step, as the amount of one of that same thing.
 """
@@ -38,6 +41,11 @@ def _numbers(text: str) -> set[Fraction]:
 
 def _results(text: str) -> set[Fraction]:
     return {decimal_value(x)[0] for x in _RESULT.findall(text)}
+
+
+def _sentences(text: str) -> list[str]:
+    """The plain text's sentences; "Mr." and the like do not end one."""
+    return re.split(r"(?<=[.;!?])\s+|\n", re.sub(r"\b(Mr|Mrs|Ms|Dr|St)\.", r"\1", plain(text)))
 
 
 # -- a week of fewer than 7 days -----------------------------------------------------------------
@@ -133,7 +141,7 @@ def _percent_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
     derived: set[Fraction] = set()
     out: list[Finding] = []
     for idx, step in enumerate(steps):
-        for sentence in re.split(r"(?<=[.;!?])\s+|\n", plain(step)):
+        for sentence in _sentences(step):
             for m in _PERCENT_OF.finditer(sentence):
                 value, quoted = Fraction(m.group(1)), stated.get((_singular(m.group(2)), m.group(4).lower()))
                 if (not quoted or len(quoted) != 1 or m.group(3) or "=" in sentence[: m.start()] or _OTHER_PART.search(sentence)
@@ -142,6 +150,40 @@ def _percent_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
                 out.append((idx, "percent", m.group(0), next(iter(quoted)), value))
         results = _results(plain(step))
         derived |= results | {100 * r for r in results}  # "0.3 + 0.15 = 0.45", then "45% of ..."
+    return out
+
+
+# -- the share paid read as the discount, or the discount read as the share paid -------------------
+
+_PCT = r"(\d+(?:\.\d+)?)\s*%"
+_OFF = re.compile(r"(?i)" + _PCT + r"\s+(?:off|discount)\b|\bdiscount(?:ed)?\b[^.%\d=]{0,30}?(?:\bof|\bis|\bwas|\bby|:)\s+" + _PCT)
+_PAID_SHARE = re.compile(
+    r"(?i)\b(?:at|for|pays?|paid|sells?\s+(?:it\s+)?(?:at|for))\s+" + _PCT + r"\s+of\s+(?:the|its|his|her|their)?\s*"
+    r"(?:original|regular|full|list|normal|usual|initial)?\s*(?:price|cost|value)\b"
+)
+_NOT_PLAIN = re.compile(r"(?i)\b(?:not|if|suppose|assume|assuming)\b")
+
+
+def _percents(pattern: re.Pattern[str], text: str) -> set[Fraction]:
+    return {Fraction(next(g for g in m.groups() if g)) for m in pattern.finditer(text)}
+
+
+def _discount_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
+    text = " ".join(_sentences(problem))
+    off, paid = _percents(_OFF, text), _percents(_PAID_SHARE, text)
+    if not off and not paid:
+        return []
+    out: list[Finding] = []
+    for idx, step in enumerate(steps):
+        for sentence in _sentences(step):
+            if _NOT_PLAIN.search(sentence):
+                continue
+            for m in _OFF.finditer(sentence):
+                called = Fraction(next(g for g in m.groups() if g))
+                if called == 50 or called in off:
+                    continue
+                if called in paid or (len(off) == 1 and called == 100 - min(off) and called not in paid):
+                    out.append((idx, "discount", m.group(0), 100 - called, called))
     return out
 
 
@@ -177,4 +219,5 @@ def misreading_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
     found = _one_of_many_flags(steps)
     if not problem:
         return found
-    return found + _week_flags(problem, steps) + _price_flags(problem, steps) + _percent_flags(problem, steps)
+    return (found + _week_flags(problem, steps) + _price_flags(problem, steps) + _percent_flags(problem, steps)
+            + _discount_flags(problem, steps))

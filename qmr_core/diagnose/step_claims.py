@@ -48,7 +48,7 @@ from qmr_core.diagnose.units import explained, mark_plain_units, share_claims
 
 CHECKER_VERSION = "qmr-symbolic/4"
 # rules whose finding is a misread problem or quantity (rates.py, misreadings.py, wording.py)
-MISREAD_RULES = frozenset({"rate", "disputes problem", "week", "price", "percent", "one of many"})
+MISREAD_RULES = frozenset({"rate", "disputes problem", "week", "price", "percent", "discount", "one of many"})
 WORDING = {"self-correction": "says it is wrong", "disputes problem": "says the problem statement is wrong"}
 
 MAX_CLAIMS = 200  # per step

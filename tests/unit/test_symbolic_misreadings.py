@@ -80,3 +80,24 @@ def test_product_over_several_stated_as_one():
                "1 portion has 16 / 8 = 2 kg, since 8 portions * 2 kg = 16 kg.",
                "1 round trip is 2 trips × 30 miles = 60 miles."):
         assert found("", [ok]) == [], ok
+
+
+def test_share_paid_and_discount_swapped():
+    sale = "A $2000 watch was put on sale so that Mr. Lee bought it at 75% of its original price. What did he pay?"
+    assert found(sale, ["The discount for Mr. Lee is 75%, so he paid 2000 × 0.25 = $500."]) \
+        == [(0, "discount", Fraction(25), Fraction(75))]
+    off = "The radiator costs $400 but he gets it for 80% off. How much did he pay?"
+    assert found(off, ["The discount is 80%, so he got 20% off (100% - 80% = 20%)."]) \
+        == [(0, "discount", Fraction(80), Fraction(20))]
+
+
+def test_share_paid_and_discount_read_right_are_not_flagged():
+    sale = "Mr. Lee bought a $2000 watch at 75% of its original price. What did he pay?"
+    for ok in ("The discount is 25%, so he paid 2000 × 0.75 = $1500.", "This is not a 75% discount.",
+               "He pays 75% of the price: 0.75 × 2000 = 1500."):
+        assert found(sale, [ok]) == [], ok
+    off = "The radiator costs $400 but he gets it for 80% off. How much did he pay?"
+    assert found(off, ["With 80% off he pays 20% of the price: 0.2 × 400 = $80."]) == []
+    assert found("A coat at 50% of its price.", ["That is a 50% discount."]) == []
+    two = "Shirts are 20% off and hats are 80% off."
+    assert found(two, ["The shirts get 20% off."]) == []
