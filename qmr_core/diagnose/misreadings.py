@@ -12,6 +12,9 @@ things that the step then states as the amount of one.
   watermelons are ready": the same noun and the same first word after the verb, no negation, and a
   percent that the problem never states, that is not its complement and that no ``=`` of the trace
   derived. A sentence with an ``=`` before it or a word for another part ("remaining", "total") is not read.
+- ``percent base``: the problem's "20% of the original price" restated as "20% of the new price" (or the
+  reverse: "of the current value" read as "of the initial value"): the same percent and noun, the base
+  the problem names swapped for the other one.
 - ``discount``: a price the problem gives as "at 75% of its original price" called a 75% discount, or the
   problem's one discount "80% off" called a 20% discount (its complement), in a sentence without "not"
   or "if"; 50% reads the same both ways and is not judged.
@@ -32,7 +35,7 @@ _NUM = r"(\d+(?:\.\d+)?)"
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
 _RESULT = re.compile(r"=\s*\$?\s*(\d+(?:\.\d+)?)")
 
-Finding = tuple[int, str, str, Fraction, Fraction]  # step, rule, quoted text, expected, stated
+Finding = tuple[int, str, str, Fraction | None, Fraction | None]  # step, rule, quoted text, expected, stated
 
 
 def _numbers(text: str) -> set[Fraction]:
@@ -153,6 +156,37 @@ def _percent_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
     return out
 
 
+# -- a percent of the original amount read as a percent of the new one -----------------------------
+
+_BASES = {"original": "original", "initial": "original", "starting": "original", "new": "new", "current": "new",
+          "updated": "new", "latest": "new", "increased": "new", "reduced": "new", "discounted": "new"}
+_PERCENT_OF_BASE = re.compile(
+    r"(?i)(?<![\d.])(\d+(?:\.\d+)?)\s*%\s+of\s+(?:the|its|his|her|their)\s+(" + "|".join(_BASES) + r")\s+([a-z]+)"
+)
+
+
+def _bases(text: str) -> dict[tuple[Fraction, str], set[str]]:
+    out: dict[tuple[Fraction, str], set[str]] = {}
+    for m in _PERCENT_OF_BASE.finditer(text):
+        out.setdefault((Fraction(m.group(1)), _singular(m.group(3))), set()).add(_BASES[m.group(2).lower()])
+    return out
+
+
+def _percent_base_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
+    stated = _bases(plain(problem))
+    if not stated:
+        return []
+    out: list[Finding] = []
+    for idx, step in enumerate(steps):
+        for m in _PERCENT_OF_BASE.finditer(plain(step)):
+            value, base = Fraction(m.group(1)), _BASES[m.group(2).lower()]
+            bases = stated.get((value, _singular(m.group(3))))
+            if bases and base not in bases:
+                out.append((idx, "percent base", m.group(0), None, None))  # the base, not the value, differs
+                break
+    return out
+
+
 # -- the share paid read as the discount, or the discount read as the share paid -------------------
 
 _PCT = r"(\d+(?:\.\d+)?)\s*%"
@@ -220,4 +254,4 @@ def misreading_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
     if not problem:
         return found
     return (found + _week_flags(problem, steps) + _price_flags(problem, steps) + _percent_flags(problem, steps)
-            + _discount_flags(problem, steps))
+            + _percent_base_flags(problem, steps) + _discount_flags(problem, steps))

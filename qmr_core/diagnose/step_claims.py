@@ -48,8 +48,10 @@ from qmr_core.diagnose.units import explained, mark_plain_units, share_claims
 
 CHECKER_VERSION = "qmr-symbolic/4"
 # rules whose finding is a misread problem or quantity (rates.py, misreadings.py, wording.py)
-MISREAD_RULES = frozenset({"rate", "disputes problem", "week", "price", "percent", "discount", "one of many"})
-WORDING = {"self-correction": "says it is wrong", "disputes problem": "says the problem statement is wrong"}
+MISREAD_RULES = frozenset({"rate", "disputes problem", "week", "price", "percent", "percent base", "discount",
+                           "one of many"})
+WORDING = {"self-correction": "says it is wrong", "disputes problem": "says the problem statement is wrong",
+           "percent base": "takes the problem's percent of another base than the problem names"}
 
 MAX_CLAIMS = 200  # per step
 

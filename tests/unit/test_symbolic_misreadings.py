@@ -8,7 +8,7 @@ from qmr_core.diagnose.misreadings import misreading_flags
 from qmr_core.diagnose.step_checker import check_steps
 
 
-def found(problem: str, steps: list[str]) -> list[tuple[int, str, Fraction, Fraction]]:
+def found(problem: str, steps: list[str]) -> list[tuple[int, str, Fraction | None, Fraction | None]]:
     return [(idx, rule, expected, stated) for idx, rule, _q, expected, stated in misreading_flags(problem, steps)]
 
 
@@ -101,3 +101,16 @@ def test_share_paid_and_discount_read_right_are_not_flagged():
     assert found("A coat at 50% of its price.", ["That is a 50% discount."]) == []
     two = "Shirts are 20% off and hats are 80% off."
     assert found(two, ["The shirts get 20% off."]) == []
+
+
+def test_percent_of_the_original_read_as_percent_of_the_new():
+    problem = "A bag costs $20 and the price increases by 20% of the original price every two months."
+    steps = ["After 2 months: 20% of the original price is 0.2 × 20 = 4, so $24.",
+             "After 4 months the price increases by 20% of the new price: 0.2 × 24 = 4.80."]
+    assert found(problem, steps) == [(1, "percent base", None, None)]
+    flag = check_steps(steps, problem).flags[0]
+    assert "another base" in flag.claim.describe() and flag.claim.error_type == "Conceptual"
+    assert found(problem, steps[:1] + ["Again 20% of the original price: 24 + 4 = 28."]) == []
+    compound = "The price grows by 5% of the current price every year."
+    assert found(compound, ["5% of the initial price is 6."]) != []
+    assert found(compound, ["5% of the current price is 6."]) == []
