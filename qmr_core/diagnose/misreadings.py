@@ -27,10 +27,14 @@ from __future__ import annotations
 import re
 from collections.abc import Sequence
 from fractions import Fraction
+from itertools import islice
 
 from qmr_core.diagnose.rates import _singular, plain
 from qmr_core.grading.exact_numbers import decimal_value
 
+MAX_TEXT = 20_000  # per step and problem
+MAX_STEPS = 200
+MAX_MENTIONS = 200  # matches read per text
 _NUM = r"(\d+(?:\.\d+)?)"
 _NUMBER = re.compile(r"(?<![\w.])\d+(?:\.\d+)?")
 _RESULT = re.compile(r"=\s*\$?\s*(\d+(?:\.\d+)?)")
@@ -39,16 +43,16 @@ Finding = tuple[int, str, str, Fraction | None, Fraction | None]  # step, rule, 
 
 
 def _numbers(text: str) -> set[Fraction]:
-    return {decimal_value(x)[0] for x in _NUMBER.findall(text)}
+    return {decimal_value(m.group(0))[0] for m in islice(_NUMBER.finditer(text), 10 * MAX_MENTIONS)}
 
 
 def _results(text: str) -> set[Fraction]:
-    return {decimal_value(x)[0] for x in _RESULT.findall(text)}
+    return {decimal_value(m.group(1))[0] for m in islice(_RESULT.finditer(text), MAX_MENTIONS)}
 
 
 def _sentences(text: str) -> list[str]:
     """The plain text's sentences; "Mr." and the like do not end one."""
-    return re.split(r"(?<=[.;!?])\s+|\n", re.sub(r"\b(Mr|Mrs|Ms|Dr|St)\.", r"\1", plain(text)))
+    return re.split(r"(?<=[.;!?])\s+|\n", re.sub(r"\b(Mr|Mrs|Ms|Dr|St)\.", r"\1", text))
 
 
 # -- a week of fewer than 7 days -----------------------------------------------------------------
@@ -71,12 +75,13 @@ def _week_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
     derived: set[Fraction] = set()
     out: list[Finding] = []
     for idx, step in enumerate(steps):
-        text = plain(step)
-        for m in _SHORT_WEEK.finditer(text):
+        text = step
+        results = [(r.start(), decimal_value(r.group(1))[0]) for r in islice(_RESULT.finditer(text), MAX_MENTIONS)]
+        for m in islice(_SHORT_WEEK.finditer(text), MAX_MENTIONS):
             days = Fraction(next(g for g in m.groups() if g))
-            if days not in given and days not in derived | _results(text[: m.start()]):
+            if days not in given | derived and all(v != days for at, v in results if at < m.start()):
                 out.append((idx, "week", m.group(0), Fraction(7), days))
-        derived |= _results(text)
+        derived |= {v for _at, v in results}
     return out
 
 
@@ -95,7 +100,7 @@ _EACH_COSTS = re.compile(
 def _group_prices(problem: str) -> dict[str, dict[Fraction, int]]:
     """noun -> {amount: count} for the amounts the problem gives for two or more of them together."""
     out: dict[str, dict[Fraction, int]] = {}
-    text = plain(problem)
+    text = problem
     for m in _TOTAL_FIRST.finditer(text):
         amount, count, noun = m.groups()
         if int(count) >= 2:
@@ -113,7 +118,7 @@ def _price_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
         return []
     out: list[Finding] = []
     for idx, step in enumerate(steps):
-        for m in _EACH_COSTS.finditer(plain(step)):
+        for m in _EACH_COSTS.finditer(step):
             noun, amount = _singular(m.group(1)), decimal_value(m.group(2))[0]
             count = groups.get(noun, {}).get(amount)
             if count is not None:
@@ -133,7 +138,7 @@ _OTHER_PART = re.compile(
 
 
 def _percent_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
-    text = plain(problem)
+    text = problem
     stated: dict[tuple[str, str], set[Fraction]] = {}
     for m in _PERCENT_OF.finditer(text):
         if not m.group(3):
@@ -151,7 +156,7 @@ def _percent_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
                         or value in given | derived or any(value == 100 - q for q in quoted)):
                     continue
                 out.append((idx, "percent", m.group(0), next(iter(quoted)), value))
-        results = _results(plain(step))
+        results = _results(step)
         derived |= results | {100 * r for r in results}  # "0.3 + 0.15 = 0.45", then "45% of ..."
     return out
 
@@ -173,12 +178,12 @@ def _bases(text: str) -> dict[tuple[Fraction, str], set[str]]:
 
 
 def _percent_base_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
-    stated = _bases(plain(problem))
+    stated = _bases(problem)
     if not stated:
         return []
     out: list[Finding] = []
     for idx, step in enumerate(steps):
-        for m in _PERCENT_OF_BASE.finditer(plain(step)):
+        for m in _PERCENT_OF_BASE.finditer(step):
             value, base = Fraction(m.group(1)), _BASES[m.group(2).lower()]
             bases = stated.get((value, _singular(m.group(3))))
             if bases and base not in bases:
@@ -227,7 +232,7 @@ _ONE_HAS = re.compile(
     r"(?i)\b(?:1|a\s+single)\s+([a-z]+)\s+(?:has|is|weighs|costs|contains|holds|takes|needs|makes|equals|=)\s+\$?"
     + _NUM + r"(?![\d.]*\s*(?:/|÷|×|\*|\+|-))"
 )
-_MAY_NAME_ONE = re.compile(r"(?i)\b(?:one|1|a\s+single)\s+[a-z]")  # cheap test before plain()
+_MAY_NAME_ONE = re.compile(r"(?i)\b(?:1|a\s+single)\s+[a-z]")
 _PRODUCT = re.compile(r"(?i)(?<![\w.])(\d+)\s+([a-z]+)\s*(?:×|\*|x(?=\s*\$?\d))[^=]{0,60}=\s*\$?" + _NUM)
 
 
@@ -236,10 +241,10 @@ def _one_of_many_flags(steps: Sequence[str]) -> list[Finding]:
     for idx, step in enumerate(steps):
         if not _MAY_NAME_ONE.search(step):
             continue
-        text = plain(step)
+        text = step
         products = [(int(m.group(1)), _singular(m.group(2)), decimal_value(m.group(3))[0], m.end())
-                    for m in _PRODUCT.finditer(text)]
-        for m in _ONE_HAS.finditer(text):
+                    for m in islice(_PRODUCT.finditer(text), MAX_MENTIONS)]
+        for m in islice(_ONE_HAS.finditer(text), MAX_MENTIONS):
             noun, value = _singular(m.group(1)), decimal_value(m.group(2))[0]
             for count, noun_, result, end in products:
                 if count >= 2 and noun_ == noun and result == value and end <= m.start():
@@ -250,8 +255,10 @@ def _one_of_many_flags(steps: Sequence[str]) -> list[Finding]:
 
 def misreading_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
     """(step, rule, quoted text, the problem's value, the step's value) for each misread statement."""
+    steps = [plain(step[:MAX_TEXT]) for step in steps[:MAX_STEPS]]  # every rule reads the plain text
     found = _one_of_many_flags(steps)
     if not problem:
         return found
+    problem = plain(problem[:MAX_TEXT])
     return (found + _week_flags(problem, steps) + _price_flags(problem, steps) + _percent_flags(problem, steps)
             + _percent_base_flags(problem, steps) + _discount_flags(problem, steps))

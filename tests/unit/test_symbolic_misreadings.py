@@ -114,3 +114,14 @@ def test_percent_of_the_original_read_as_percent_of_the_new():
     compound = "The price grows by 5% of the current price every year."
     assert found(compound, ["5% of the initial price is 6."]) != []
     assert found(compound, ["5% of the current price is 6."]) == []
+
+
+def test_long_hostile_input_is_bounded():
+    import time
+
+    problem = "30% of the melons were ready. 4 apples cost $5.20. He worked a week at 75% of its original price. " * 400
+    step = ("20% of the 9 melons are ready. Each apple costs $5.20. He works 5 days a week. The discount is 75%. "
+            "1 apple is 3 " + "8 apples × 2 = 16 " * 50) * 200
+    started = time.perf_counter()
+    misreading_flags(problem, [step] * 300)
+    assert time.perf_counter() - started < 10
