@@ -93,7 +93,7 @@ _COUNT_FIRST = re.compile(
     r"(?i)(?<![\w.$])(\d+)\s+([a-z]+)\s+(?:for|cost|costs|at)\s+(?:a\s+total\s+of\s+)?\$" + _NUM + r"\b(?!\.\d)" + _NOT_AFTER
 )
 _EACH_COSTS = re.compile(
-    r"(?i)\b(?:each|one|a\s+single|every)\s+([a-z]+)\s+(?:costs?|is|was|sells\s+for)\s+\$" + _NUM + r"\b(?!\.\d)" + _NOT_AFTER
+    r"(?i)(?:\beach|\bone|(?<![\w.$])1|\ba\s+single|\bevery)\s+([a-z]+)\s+(?:costs?|is|was|sells\s+for)\s+\$" + _NUM + r"\b(?!\.\d)" + _NOT_AFTER
 )
 
 
@@ -195,7 +195,7 @@ def _percent_base_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
 # -- the share paid read as the discount, or the discount read as the share paid -------------------
 
 _PCT = r"(\d+(?:\.\d+)?)\s*%"
-_OFF = re.compile(r"(?i)" + _PCT + r"\s+(?:off|discount)\b|\bdiscount(?:ed)?\b[^.%\d=]{0,30}?(?:\bof|\bis|\bwas|\bby|:)\s+" + _PCT)
+_OFF = re.compile(r"(?i)" + _PCT + r"\s+(?:off|discount)\b|\bdiscount\b(?!\s*(?:price|cost|value|total|amount))[^.%\d=]{0,30}?(?:\bof|\bis|\bwas|\bby|:)\s+" + _PCT)
 _PAID_SHARE = re.compile(
     r"(?i)\b(?:at|for|pays?|paid|sells?\s+(?:it\s+)?(?:at|for))\s+" + _PCT + r"\s+of\s+(?:the|its|his|her|their)?\s*"
     r"(?:original|regular|full|list|normal|usual|initial)?\s*(?:price|cost|value)\b"

@@ -41,6 +41,7 @@ TICKETS = "Three friends spent $20.25 on 3 tickets to the fair. How much did eac
 def test_price_of_several_items_read_as_one():
     assert found(TICKETS, ["Each ticket costs $20.25, so 3 tickets cost 3 × 20.25 = $60.75."]) \
         == [(0, "price", Fraction(27, 4), Fraction(81, 4))]
+    assert [f[:2] for f in found(TICKETS, ["One ticket costs $20.25."])] == [(0, "price")]
     apples = "In a store, four apples cost $5.20. How much do 5 apples cost?"
     assert found(apples, ["Each apple costs $5.20, so 5 apples cost $26."]) == [(0, "price", Fraction(13, 10),
                                                                                    Fraction(26, 5))]
@@ -94,7 +95,8 @@ def test_share_paid_and_discount_swapped():
 def test_share_paid_and_discount_read_right_are_not_flagged():
     sale = "Mr. Lee bought a $2000 watch at 75% of its original price. What did he pay?"
     for ok in ("The discount is 25%, so he paid 2000 × 0.75 = $1500.", "This is not a 75% discount.",
-               "He pays 75% of the price: 0.75 × 2000 = 1500."):
+               "He pays 75% of the price: 0.75 × 2000 = 1500.", "The discounted price is 75% of $2000.",
+               "The discount price is 75% of the original, 0.75 × 2000 = 1500."):
         assert found(sale, [ok]) == [], ok
     off = "The radiator costs $400 but he gets it for 80% off. How much did he pay?"
     assert found(off, ["With 80% off he pays 20% of the price: 0.2 × 400 = $80."]) == []
