@@ -25,7 +25,7 @@ things that the step then states as the amount of one.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from fractions import Fraction
 from itertools import islice
 
@@ -48,6 +48,17 @@ def _numbers(text: str) -> set[Fraction]:
 
 def _results(text: str) -> set[Fraction]:
     return {decimal_value(m.group(1))[0] for m in islice(_RESULT.finditer(text), MAX_MENTIONS)}
+
+
+def _scan(steps: Sequence[str], pattern: re.Pattern[str],
+          judge: Callable[[int, re.Match[str]], Finding | None]) -> list[Finding]:
+    """What `judge` finds at each match of `pattern` in each step."""
+    out: list[Finding] = []
+    for idx, step in enumerate(steps):
+        for m in islice(pattern.finditer(step), MAX_MENTIONS):
+            if (finding := judge(idx, m)) is not None:
+                out.append(finding)
+    return out
 
 
 def _sentences(text: str) -> list[str]:
@@ -114,16 +125,13 @@ def _group_prices(problem: str) -> dict[str, dict[Fraction, int]]:
 
 def _price_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
     groups = _group_prices(problem)
-    if not groups:
-        return []
-    out: list[Finding] = []
-    for idx, step in enumerate(steps):
-        for m in _EACH_COSTS.finditer(step):
-            noun, amount = _singular(m.group(1)), decimal_value(m.group(2))[0]
-            count = groups.get(noun, {}).get(amount)
-            if count is not None:
-                out.append((idx, "price", m.group(0), amount / count, amount))
-    return out
+
+    def judge(idx: int, m: re.Match[str]) -> Finding | None:
+        noun, amount = _singular(m.group(1)), decimal_value(m.group(2))[0]
+        count = groups.get(noun, {}).get(amount)
+        return None if count is None else (idx, "price", m.group(0), amount / count, amount)
+
+    return _scan(steps, _EACH_COSTS, judge) if groups else []
 
 
 # -- a percent of the same things restated with another value ------------------------------------
@@ -179,17 +187,14 @@ def _bases(text: str) -> dict[tuple[Fraction, str], set[str]]:
 
 def _percent_base_flags(problem: str, steps: Sequence[str]) -> list[Finding]:
     stated = _bases(problem)
-    if not stated:
-        return []
-    out: list[Finding] = []
-    for idx, step in enumerate(steps):
-        for m in _PERCENT_OF_BASE.finditer(step):
-            value, base = Fraction(m.group(1)), _BASES[m.group(2).lower()]
-            bases = stated.get((value, _singular(m.group(3))))
-            if bases and base not in bases:
-                out.append((idx, "percent base", m.group(0), None, None))  # the base, not the value, differs
-                break
-    return out
+
+    def judge(idx: int, m: re.Match[str]) -> Finding | None:
+        bases = stated.get((Fraction(m.group(1)), _singular(m.group(3))))
+        if bases and _BASES[m.group(2).lower()] not in bases:
+            return idx, "percent base", m.group(0), None, None  # the base, not the value, differs
+        return None
+
+    return _scan(steps, _PERCENT_OF_BASE, judge) if stated else []
 
 
 # -- the share paid read as the discount, or the discount read as the share paid -------------------
