@@ -35,7 +35,8 @@ _CMD_REL = {
 _CMD_SPACE = {"quad", "qquad", "displaystyle", "boxed", "left", "right", "big", "Big", "bigg", "Bigg",
               "bigl", "bigr", "Bigl", "Bigr", "hspace", "mathstrut"}
 
-_LABEL_RE = re.compile(r"\(([A-Za-z][A-Za-z' \-]{0,40})\)")
+_LABEL_RE = re.compile(  # "(total cookies)" or "(\text{light blue})"
+    r"\((?:([A-Za-z][A-Za-z' \-]{0,40})|\s*\\(?:text|textrm|mathrm|mbox)\s*\{\s*([A-Za-z][A-Za-z' \-]{0,40})\}\s*)\)")
 
 
 def _is_label(content: str) -> bool:
@@ -178,8 +179,8 @@ class _Lexer:
             self.add("PUNCT", c, i, i + 1)
         elif c in _OPS:
             self.add("OP", c, i, i + 1)
-        elif c == "(" and (m := _LABEL_RE.match(self.s, i)) and _is_label(m.group(1)):
-            self.add("LABEL", m.group(1), i, m.end())  # "7995 (total cookies) - 2595 (rainbow cookies)"
+        elif c == "(" and (m := _LABEL_RE.match(self.s, i)) and _is_label(m.group(1) or m.group(2)):
+            self.add("LABEL", m.group(1) or m.group(2), i, m.end())  # "7995 (total cookies) - 2595 (rainbow cookies)"
             return m.end()
         else:
             kind = {"(": "LP", "{": "LP", ")": "RP", "}": "RP", "=": "EQ", "<": "REL", ">": "REL"}.get(c, "PUNCT")

@@ -1,5 +1,6 @@
 """Fixed facts a step may state wrongly: unit sizes ("60 minutes in an hour"), days in a named
-month ("30 days in March") and coin values ("a nickel is worth $0.10").
+month ("30 days in March"), coin values ("a nickel is worth $0.10") and what a frequency word means
+("quarterly, which means three times a year").
 
 Only exact, unambiguous facts are judged: a week has 7 days (5 or 6 in a school or work week), but a month has no fixed number of
 days or weeks, so "4 weeks in a month" is not judged; a year has 365 or 366 days and 52.14 weeks
@@ -94,7 +95,8 @@ def _coin_facts(text: str) -> list[tuple[str, Fraction, Fraction]]:
 def fact_claims(text: str) -> list[tuple[str, Fraction, Fraction]]:
     """(text, true value, stated value) of each false fixed fact the text states."""
     text = text[:MAX_TEXT]
-    return _count_facts(text) + _month_facts(text) + _coin_facts(text) + _interval_facts(text) + _dozen_facts(text) + _year_facts(text)
+    return (_count_facts(text) + _month_facts(text) + _coin_facts(text) + _frequency_facts(text)
+            + _interval_facts(text) + _dozen_facts(text) + _year_facts(text))
 
 
 # -- "half a dozen plates means 6/2 = 3 plates" ---------------------------------------------------
@@ -189,4 +191,34 @@ def _year_facts(text: str) -> list[tuple[str, Fraction, Fraction]]:
         allowed = _IN_YEAR[unit]
         if int(first) + int(rest) not in allowed:
             out.append((m.group(0), Fraction(min(allowed) - int(first)), Fraction(int(rest))))
+    return out
+
+
+# -- "quarterly, which means three times in a year" ------------------------------------------------
+
+_FREQUENCY = {  # word -> {period: admissible counts per period}
+    "hourly": {"day": {24}}, "daily": {"week": {7}, "year": {365, 366}}, "weekly": {"year": {52}},
+    "monthly": {"year": {12}}, "quarterly": {"year": {4}}, "semiannually": {"year": {2}},
+    "semi-annually": {"year": {2}}, "annually": {"year": {1}}, "yearly": {"year": {1}},
+}
+_TIMES = {"once": 1, "twice": 2, "thrice": 3, "two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7,
+          "eight": 8, "nine": 9, "ten": 10, "eleven": 11, "twelve": 12}
+_FREQ = re.compile(
+    r"(?i)\b(" + "|".join(_FREQUENCY) + r")\b[\s,(:]*(?:which\s+(?:means|is)|meaning|means|i\.e\.,?|that\s+is,?|or|=)?"
+    r"\s*(once|twice|thrice|(?:\d+|" + "|".join(list(_TIMES)[3:]) + r")\s+times)\s+(?:a|an|per|in\s+a|each|every)\s+"
+    r"(hour|day|week|month|year)\b"
+)
+
+
+def _frequency_facts(text: str) -> list[tuple[str, Fraction, Fraction]]:
+    """A frequency word restated as a count per period: "quarterly" is 4 times a year."""
+    out = []
+    for m in _FREQ.finditer(text):
+        word, count, period = m.group(1).lower(), m.group(2).lower().split()[0], m.group(3).lower()
+        allowed = _FREQUENCY[word].get(period)
+        if allowed is None:
+            continue  # "weekly, about 4 times a month": no fixed count
+        stated = int(count) if count.isdigit() else _TIMES[count]
+        if stated not in allowed:
+            out.append((m.group(0), Fraction(min(allowed)), Fraction(stated)))
     return out

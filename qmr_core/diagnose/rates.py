@@ -21,6 +21,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from fractions import Fraction
+from functools import lru_cache
 
 from qmr_core.grading.exact_numbers import decimal_value
 
@@ -76,6 +77,7 @@ _NUMBER_WORDS = {w: k for k, w in enumerate(
 _WORD_NUMBER = re.compile(r"(?i)\b(?:" + "|".join(_NUMBER_WORDS) + r")\b(?!-)")
 
 
+@lru_cache(maxsize=256)  # rates.py and misreadings.py read the same steps
 def plain(text: str) -> str:
     """LaTeX and markup reduced to the words and numbers a reader sees."""
     s = text[:MAX_TEXT]

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from fractions import Fraction
 
 from qmr_core.diagnose.arith import MAX_TEXT
+from qmr_core.diagnose.misreadings import misreading_flags
 from qmr_core.diagnose.rates import rate_flags
 from qmr_core.diagnose.step_claims import NOT_ASSERTED, Claim, _fmt, find_claims
 from qmr_core.diagnose.trace_rules import trace_flags
@@ -62,9 +63,12 @@ def _text_claim(text: str, rule: str, before: Fraction | None, used: Fraction | 
 
 
 def text_flags(steps: Sequence[str], problem: str) -> list[tuple[int, Claim]]:
-    """Rates misquoted from the problem (rates.py) and what steps say about themselves (wording.py)."""
+    """Rates misquoted from the problem (rates.py), other statements of the problem misread (misreadings.py) and what
+    steps say about themselves (wording.py)."""
     out = [(idx, _text_claim(text, "rate", given, used)) for idx, text, given, used in rate_flags(problem, steps)
            if not NOT_ASSERTED.search(steps[idx])]
+    out += [(idx, _text_claim(quote, rule, expected, used)) for idx, rule, quote, expected, used
+            in misreading_flags(problem, steps) if not NOT_ASSERTED.search(steps[idx])]
     for idx, step in enumerate(steps):
         out += [(idx, _text_claim(quote, rule, a, b)) for rule, quote, a, b in wording_flags(step)]
     return sorted(out, key=lambda f: f[0])

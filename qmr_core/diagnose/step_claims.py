@@ -46,8 +46,12 @@ from qmr_core.diagnose.sides import (  # noqa: F401  (re-exported for trace_rule
 )
 from qmr_core.diagnose.units import explained, mark_plain_units, share_claims
 
-CHECKER_VERSION = "qmr-symbolic/3"
-WORDING = {"self-correction": "says it is wrong", "disputes problem": "says the problem statement is wrong"}
+CHECKER_VERSION = "qmr-symbolic/4"
+# rules whose finding is a misread problem or quantity (rates.py, misreadings.py, wording.py)
+MISREAD_RULES = frozenset({"rate", "disputes problem", "week", "price", "percent", "percent base", "discount",
+                           "one of many"})
+WORDING = {"self-correction": "says it is wrong", "disputes problem": "says the problem statement is wrong",
+           "percent base": "takes the problem's percent of another base than the problem names"}
 
 MAX_CLAIMS = 200  # per step
 
@@ -93,7 +97,7 @@ class Claim:
     @property
     def error_type(self) -> str:
         """The taxonomy type of the error the claim shows: a misquoted problem is misread, the rest are slips."""
-        return "Conceptual" if self.rule in ("rate", "disputes problem") else "Execution"
+        return "Conceptual" if self.rule in MISREAD_RULES else "Execution"
 
     def describe(self) -> str:
         if not self.computed:

@@ -53,6 +53,8 @@ FORMS = [
     ("\\[ 84 \\times 3 = 252 \\text{ sunflowers} \\]", "\\[ 84 \\times 3 = 242 \\text{ sunflowers} \\]"),
     ("\\(2 \\times 3 \\text{ pounds} = 6 \\text{ pounds}\\)", "\\(2 \\times 3 \\text{ pounds} = 7 \\text{ pounds}\\)"),
     ("7995 (total cookies) - 2595 (rainbow cookies) = 5400", "7995 (total cookies) - 2595 (rainbow cookies) = 4500"),
+    ("\\[15 (\\text{light blue}) + 45 (\\text{dark blue}) = 60 \\text{ spools}\\]",
+     "\\[15 (\\text{light blue}) + 45 (\\text{dark blue}) = 70 \\text{ spools}\\]"),
     ("**Step 2:** 4 * 6 = **24**", "**Step 2:** 4 * 6 = **26**"),
     ("\\boxed{150 \\div 3 = 50}", "\\boxed{150 \\div 3 = 30}"),
 ]

@@ -90,3 +90,12 @@ def test_wording_and_rate_rules_respect_the_checker_scope():
 
 def test_bracketed_alternatives_without_units_are_not_restatements():
     assert wording_flags("So n = 4 (or 5) works.") == []
+
+
+def test_frequency_words():
+    assert [(e, s) for _t, e, s in fact_claims("He pays the gardener quarterly, which means three times in a year.")] \
+        == [(Fraction(4), Fraction(3))]
+    assert fact_claims("She is paid annually, which means twice a year.") != []
+    for ok in ("He pays quarterly (4 times a year).", "It runs daily, i.e. 7 times a week.",
+               "She calls weekly, or about 4 times a month.", "paid semi-annually, which is twice a year"):
+        assert fact_claims(ok) == [], ok
