@@ -18,7 +18,8 @@ MAX_TEXT = 20_000
 
 _SPECIAL = {  # (small unit, big unit) -> the admissible counts
     ("month", "year"): {Fraction(12)}, ("day", "year"): {Fraction(365), Fraction(366)},
-    ("ounce", "pound"): {Fraction(16)}, ("day", "week"): {Fraction(5), Fraction(6), Fraction(7)},  # school, work weeks ("year", "decade"): {Fraction(10)}, ("year", "century"): {Fraction(100)},
+    ("ounce", "pound"): {Fraction(16)}, ("day", "week"): {Fraction(5), Fraction(6), Fraction(7)},  # school, work weeks
+    ("year", "decade"): {Fraction(10)}, ("year", "century"): {Fraction(100)},
 }
 _MONTH_DAYS = {
     "january": {31}, "february": {28, 29}, "march": {31}, "april": {30}, "may": {31}, "june": {30}, "july": {31},

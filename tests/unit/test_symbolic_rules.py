@@ -169,11 +169,14 @@ def test_fixed_facts():
     assert flags(["There are 30 days in March, so 30 * 3 = 90 posts."]) == [(0, "fact")]
     assert flags(["Two nickels are worth $0.10 (10 cents) each."]) == [(0, "fact")]
     assert flags(["There are 50 minutes in an hour."]) == [(0, "fact")]
+    assert flags(["There are 12 years in a decade."]) == [(0, "fact")]
+    assert flags(["There are 1000 years in a century."]) == [(0, "fact")]
     for ok in ("There are 31 days in March.", "February has 29 days this year.", "There are 52 weeks in a year.",
                "There are 5 days in a week (school days).", "She worked 20 days in March.",
                "He sleeps 8 hours in a day.", "Two nickels are worth $0.10.", "A quarter is worth 25 cents.",
                "There are 4 weeks in a month.", "There are 12 inches in a foot and 3 feet in a yard.",
-               "You may have 30 days in may."):
+               "You may have 30 days in may.", "There are 10 years in a decade.",
+               "There are 100 years in a century."):
         assert flags([ok]) == [], ok
 
 
