@@ -137,8 +137,8 @@ class SummaryScreen(Screen[None]):
 
     def render_sensitivity(self, grid: Grid) -> list[RenderableType]:
         info = grid.info
-        title = (f"Layer sensitivity · {info['model_id']} · {info['method']} w{info['bits']} · "
-                 f"ΔNLL of {info['n_traces']} full-precision correct traces (nats/token)")
+        title = (f"Layer sensitivity · {info.model_id} · {info.method} w{info.bits} · "
+                 f"ΔNLL of {info.n_traces} full-precision correct traces (nats/token)")
         return [Text(title, style="bold"), grid_table(grid, "delta_nll"), Text(extremes(grid, "delta_nll"), style="dim"),
                 Text("hotter = more damage when only that part is quantized; dim = within two standard errors of zero; "
                      "`qmr sensitivity --show` for other metrics", style="dim"), Text()]
