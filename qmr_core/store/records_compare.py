@@ -32,3 +32,31 @@ class PairedScore:
     quant_n: int | None
     subject: str | None
     level: int | None
+
+
+@dataclass(frozen=True)
+class VerdictAgreement:
+    """Per (run, tool metric): samples with a right/wrong verdict from both the tool and qmr, and how they agree."""
+
+    run_id: str
+    source: str
+    metric: str
+    n: int
+    tool_right: int
+    qmr_right: int
+    disagree: int
+
+
+@dataclass(frozen=True)
+class VerdictDisagreement:
+    """A sample the tool (`external_verdicts`) judged otherwise than qmr's grade (`samples`)."""
+
+    problem_id: str
+    sample_idx: int
+    source: str
+    metric: str
+    tool_correct: bool
+    tool_answer: str | None
+    qmr_correct: bool
+    qmr_answer: str | None
+    grade_rule: str | None
