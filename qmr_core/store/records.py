@@ -17,7 +17,8 @@ from qmr_core.store.labels import quant_label, short_quant_label
 from qmr_core.store.records_compare import PairedScore as PairedScore, RunIdentity as RunIdentity
 from qmr_core.store.records_compare import VerdictAgreement as VerdictAgreement
 from qmr_core.store.records_compare import VerdictDisagreement as VerdictDisagreement
-from qmr_core.store.records_grades import GradedSample as GradedSample
+from qmr_core.store.records_grades import DiagnosedFailure as DiagnosedFailure, GradedSample as GradedSample
+from qmr_core.store.records_grades import RunWithBaseModel as RunWithBaseModel
 from qmr_core.store.records_restore import Recovery as Recovery, RecoveryExample as RecoveryExample
 from qmr_core.store.records_restore import RecoverySet as RecoverySet
 from qmr_core.store.records_restore import CorrectTrace as CorrectTrace, SensitivityCell as SensitivityCell

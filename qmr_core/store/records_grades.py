@@ -22,3 +22,23 @@ class GradedSample:
     answer: str
     kind: str
     problem: str
+
+
+@dataclass(frozen=True)
+class RunWithBaseModel:
+    """A run and its model's base model (None for a full-precision model or one the store has no row of)."""
+
+    run_id: str
+    base_model_id: str | None
+
+
+@dataclass(frozen=True)
+class DiagnosedFailure:
+    """A wrong greedy sample that one judge diagnosed: what a blind review set is stratified by."""
+
+    run_id: str
+    problem_id: str
+    sample_idx: int
+    subject: str | None
+    level: int | None
+    error_type: str | None
