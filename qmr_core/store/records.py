@@ -19,6 +19,8 @@ from qmr_core.store.records_compare import VerdictAgreement as VerdictAgreement
 from qmr_core.store.records_compare import VerdictDisagreement as VerdictDisagreement
 from qmr_core.store.records_grades import DiagnosedFailure as DiagnosedFailure, GradedSample as GradedSample
 from qmr_core.store.records_grades import RunWithBaseModel as RunWithBaseModel
+from qmr_core.store.records_grades import PairOutcomeCount as PairOutcomeCount, ProblemScore as ProblemScore
+from qmr_core.store.records_grades import ReportDiagnosis as ReportDiagnosis, SampleIndexAccuracy as SampleIndexAccuracy
 from qmr_core.store.records_restore import Recovery as Recovery, RecoveryExample as RecoveryExample
 from qmr_core.store.records_restore import RecoverySet as RecoverySet
 from qmr_core.store.records_restore import CorrectTrace as CorrectTrace, SensitivityCell as SensitivityCell

@@ -42,3 +42,47 @@ class DiagnosedFailure:
     subject: str | None
     level: int | None
     error_type: str | None
+
+
+@dataclass(frozen=True)
+class ProblemScore:
+    """One problem of a run: the share of its samples right, how many, and its subject ('-' when none) and level."""
+
+    run_id: str
+    problem_id: str
+    score: float
+    n_samples: int
+    subject: str
+    level: int | None
+
+
+@dataclass(frozen=True)
+class SampleIndexAccuracy:
+    """A run's accuracy over its problems at one sample index (one seed of a sampled run)."""
+
+    run_id: str
+    sample_idx: int
+    accuracy: float
+
+
+@dataclass(frozen=True)
+class PairOutcomeCount:
+    """How many problems of a compared pair of runs had one outcome (`pairs`)."""
+
+    base_run_id: str
+    quant_run_id: str
+    outcome: str
+    n: int
+
+
+@dataclass(frozen=True)
+class ReportDiagnosis:
+    """A `diagnoses` row as the report counts it: the located step, the error type and its capability."""
+
+    run_id: str
+    problem_id: str
+    sample_idx: int
+    judge: str
+    first_error_step: int | None
+    error_type: str | None
+    capability: str | None
