@@ -20,7 +20,7 @@ from qmr_core.store.records_compare import VerdictDisagreement as VerdictDisagre
 from qmr_core.store.records_grades import DiagnosedFailure as DiagnosedFailure, GradedSample as GradedSample
 from qmr_core.store.records_grades import RunWithBaseModel as RunWithBaseModel
 from qmr_core.store.records_grades import PairOutcomeCount as PairOutcomeCount, ProblemScore as ProblemScore
-from qmr_core.store.records_grades import ReportDiagnosis as ReportDiagnosis, SampleIndexAccuracy as SampleIndexAccuracy
+from qmr_core.store.records_grades import SampleIndexAccuracy as SampleIndexAccuracy
 from qmr_core.store.records_restore import Recovery as Recovery, RecoveryExample as RecoveryExample
 from qmr_core.store.records_restore import RecoverySet as RecoverySet
 from qmr_core.store.records_restore import CorrectTrace as CorrectTrace, SensitivityCell as SensitivityCell
@@ -262,6 +262,13 @@ class StoredVerdict:
     judge: str
     first_error_step: int | None
     error_type: str | None
+
+
+@dataclass(frozen=True)
+class ReportDiagnosis(StoredVerdict):
+    """A `diagnoses` row as the report counts it: a stored verdict with the error type's capability."""
+
+    capability: str | None
 
 
 @dataclass(frozen=True)

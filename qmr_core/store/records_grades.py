@@ -62,7 +62,7 @@ class SampleIndexAccuracy:
 
     run_id: str
     sample_idx: int
-    accuracy: float
+    accuracy: float  # share of the run's problems right at this index
 
 
 @dataclass(frozen=True)
@@ -74,15 +74,3 @@ class PairOutcomeCount:
     outcome: str
     n: int
 
-
-@dataclass(frozen=True)
-class ReportDiagnosis:
-    """A `diagnoses` row as the report counts it: the located step, the error type and its capability."""
-
-    run_id: str
-    problem_id: str
-    sample_idx: int
-    judge: str
-    first_error_step: int | None
-    error_type: str | None
-    capability: str | None

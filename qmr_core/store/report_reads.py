@@ -1,6 +1,6 @@
 """The report's reads: per-problem scores, per-sample-index accuracy, output format, diagnoses, flips.
 
-Each takes the run ids the report covers and returns records (records_grades.py) or, for the per-run format and
+Each takes the run ids the report covers and returns records or, for the per-run format and
 flip statistics, plain tuples of numbers; report/paper.py turns them into tables.
 """
 
@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from qmr_core.store.records_grades import PairOutcomeCount, ProblemScore, ReportDiagnosis, SampleIndexAccuracy
+from qmr_core.store.records import PairOutcomeCount, ProblemScore, ReportDiagnosis, SampleIndexAccuracy
 from qmr_core.store.store import Store
 
 
