@@ -74,3 +74,24 @@ class PairOutcomeCount:
     outcome: str
     n: int
 
+
+
+@dataclass(frozen=True)
+class ErrorTypeCount:
+    """One judge's diagnoses of a run with one error type, capability, subtype and located-or-not, counted."""
+
+    run_id: str
+    model: str  # the model's name (its id when the store has no models row)
+    error_type: str | None
+    capability: str | None
+    subtype: str | None
+    located: bool  # the diagnosis names a first faulty step
+    n: int
+
+
+@dataclass(frozen=True)
+class CombinedEvidence:
+    """The evidence behind one combined verdict (`diagnoses.evidence_json` of judge 'combined')."""
+
+    run_id: str
+    evidence_json: str | None
