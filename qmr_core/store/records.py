@@ -15,6 +15,7 @@ from typing import Any
 
 from qmr_core.store.labels import quant_label, short_quant_label
 from qmr_core.store.records_compare import PairedScore as PairedScore, RunIdentity as RunIdentity
+from qmr_core.store.records_compare import DivergenceByOutcome as DivergenceByOutcome, SampleWithSpans as SampleWithSpans
 from qmr_core.store.records_compare import VerdictAgreement as VerdictAgreement
 from qmr_core.store.records_compare import VerdictDisagreement as VerdictDisagreement
 from qmr_core.store.records_grades import CombinedEvidence as CombinedEvidence, ErrorTypeCount as ErrorTypeCount

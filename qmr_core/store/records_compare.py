@@ -60,3 +60,28 @@ class VerdictDisagreement:
     qmr_correct: bool
     qmr_answer: str | None
     grade_rule: str | None
+
+
+@dataclass(frozen=True)
+class SampleWithSpans:
+    """A sample as teacher forcing feeds it: what the model saw, what it wrote, how it stopped, and each step's
+    character span in the output, in order."""
+
+    problem_id: str
+    sample_idx: int
+    prompt: str | None
+    output: str
+    finish_reason: str | None
+    spans: list[tuple[int, int]]
+
+
+@dataclass(frozen=True)
+class DivergenceByOutcome:
+    """One scored lost or both-right problem of a run pair: its divergence averaged over its samples."""
+
+    base_run_id: str
+    quant_run_id: str
+    outcome: str
+    kl_mean: float | None
+    kl_max: float | None
+    surprisal_mean: float | None
