@@ -95,3 +95,33 @@ class CombinedEvidence:
 
     run_id: str
     evidence_json: str | None
+
+
+@dataclass(frozen=True)
+class ErrorCount:
+    """One judge's diagnoses of a run's greedy samples with one error type and capability ('(none)' when unset)."""
+
+    error_type: str
+    capability: str
+    n: int
+
+
+@dataclass(frozen=True)
+class JudgeAgreement:
+    """How often a judge's diagnosis matches the researcher's verdict on the annotated samples."""
+
+    judge: str
+    n: int  # annotated samples the judge diagnosed
+    step_ok: int
+    type_ok: int
+    both_ok: int
+
+    @property
+    def step_accuracy(self) -> float:
+        """Share of the annotated samples where the judge's first wrong step is the researcher's."""
+        return self.step_ok / self.n if self.n else 0.0
+
+    @property
+    def type_accuracy(self) -> float:
+        """Share of the annotated samples where the judge's error type is the researcher's."""
+        return self.type_ok / self.n if self.n else 0.0

@@ -273,7 +273,7 @@ def test_summary_accuracy_and_relative_degradation(small):
     assert acc[Q3].relative == pytest.approx((base - q3) / base)
     assert acc[BASE].relative is None
     assert summary.outcomes[Q3]["lost"] + summary.outcomes[Q3]["both_right"] == round(base * acc[BASE].run.n)
-    assert sum(n for _, _, n in summary.errors[Q3]) == small.query(
+    assert sum(r.n for r in summary.errors[Q3]) == small.query(
         "SELECT count(*) FROM diagnoses WHERE run_id = ? AND judge = 'hf:judge'", [Q3])[0][0]
 
 
