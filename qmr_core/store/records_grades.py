@@ -94,7 +94,7 @@ class CombinedEvidence:
     """The evidence behind one combined verdict (`diagnoses.evidence_json` of judge 'combined')."""
 
     run_id: str
-    evidence_json: str | None
+    evidence_json: str | None  # the locators' findings, as JSON
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ class ErrorCount:
 
     error_type: str
     capability: str
-    n: int
+    n: int  # diagnosed samples
 
 
 @dataclass(frozen=True)
@@ -116,12 +116,15 @@ class JudgeAgreement:
     type_ok: int
     both_ok: int
 
+    def share(self, k: int) -> float:
+        return k / self.n if self.n else 0.0
+
     @property
     def step_accuracy(self) -> float:
         """Share of the annotated samples where the judge's first wrong step is the researcher's."""
-        return self.step_ok / self.n if self.n else 0.0
+        return self.share(self.step_ok)
 
     @property
     def type_accuracy(self) -> float:
         """Share of the annotated samples where the judge's error type is the researcher's."""
-        return self.type_ok / self.n if self.n else 0.0
+        return self.share(self.type_ok)
