@@ -176,7 +176,7 @@ def format_table(data: ReportData) -> ReportTable:
         ["samples", "format (%)", "no answer (%)", "truncated (%)", "tokens", "steps", "run"],
         [INT, PCT, PCT, PCT, NUM, NUM, TEXT],
     )
-    return _per_run(data, t, lambda r: list(s) if (s := stats.get(r.run_id)) is not None else None,
+    return _per_run(data, t, lambda r: s.cells() if (s := stats.get(r.run_id)) is not None else None,
                     "format = share of samples with 'Step k:' tagged steps; truncated = stopped by the token limit, "
                     "among samples whose finish reason is known.")
 
@@ -290,7 +290,7 @@ def flips_table(data: ReportData) -> ReportTable | None:
     stats = flip_stats(data.store, [r.run_id for r in data.runs])
     if not stats:
         return None
-    return _per_run(data, t, lambda r: list(stats[r.run_id]) if r.run_id in stats else None,
+    return _per_run(data, t, lambda r: stats[r.run_id].cells() if r.run_id in stats else None,
                     "flip pos. = step of the first flipped token (1-based) / steps in the base trace.")
 
 

@@ -21,6 +21,7 @@ from qmr_core.store.records_compare import VerdictDisagreement as VerdictDisagre
 from qmr_core.store.records_grades import CombinedEvidence as CombinedEvidence, ErrorTypeCount as ErrorTypeCount
 from qmr_core.store.records_grades import DiagnosedFailure as DiagnosedFailure, GradedSample as GradedSample
 from qmr_core.store.records_grades import ErrorCount as ErrorCount, JudgeAgreement as JudgeAgreement
+from qmr_core.store.records_grades import FlipStats as FlipStats, FormatStats as FormatStats
 from qmr_core.store.records_grades import RunWithBaseModel as RunWithBaseModel
 from qmr_core.store.records_grades import PairOutcomeCount as PairOutcomeCount, ProblemScore as ProblemScore
 from qmr_core.store.records_grades import SampleIndexAccuracy as SampleIndexAccuracy

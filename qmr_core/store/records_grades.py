@@ -3,7 +3,8 @@ per-problem scores and counts, diagnoses as the report counts them. Fields are n
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import astuple, dataclass
+from typing import Any
 
 
 @dataclass(frozen=True)
@@ -128,3 +129,35 @@ class JudgeAgreement:
     def type_accuracy(self) -> float:
         """Share of the annotated samples where the judge's error type is the researcher's."""
         return self.share(self.type_ok)
+
+
+@dataclass(frozen=True)
+class FormatStats:
+    """A run's output format over its samples (the report's format table)."""
+
+    run_id: str
+    n_samples: int
+    tagged_rate: float | None  # share with 'Step k:' tagged steps
+    no_answer_rate: float | None
+    truncation_rate: float | None  # among samples whose finish reason is known
+    mean_tokens: float | None
+    mean_steps: float | None
+
+    def cells(self) -> list[Any]:
+        """The numbers in column order, without the run id."""
+        return list(astuple(self))[1:]
+
+
+@dataclass(frozen=True)
+class FlipStats:
+    """A quantized run's teacher-forced flips (`flips`) summed up over its traces."""
+
+    quant_run_id: str
+    n_traces: int
+    diverge_rate: float | None  # share of traces where the quantized argmax departs somewhere
+    mean_flip_position: float | None  # (first flip step + 1) / steps of the base trace
+    mean_logprob: float | None
+
+    def cells(self) -> list[Any]:
+        """The numbers in column order, without the run id."""
+        return list(astuple(self))[1:]

@@ -1,15 +1,15 @@
 """The report's reads: per-problem scores, per-sample-index accuracy, output format, diagnoses, flips.
 
-Each takes the run ids the report covers and returns records or, for the per-run format and
-flip statistics, plain tuples of numbers; report/paper.py turns them into tables.
+Each takes the run ids the report covers and returns records; report/paper.py turns them into tables.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
 
-from qmr_core.store.records import PairOutcomeCount, ProblemScore, ReportDiagnosis, SampleIndexAccuracy
+from qmr_core.store.records import (
+    FlipStats, FormatStats, PairOutcomeCount, ProblemScore, ReportDiagnosis, SampleIndexAccuracy,
+)
 from qmr_core.store.store import Store
 
 
@@ -46,16 +46,16 @@ def pair_outcome_counts(store: Store) -> list[PairOutcomeCount]:
         "SELECT base_run_id, quant_run_id, outcome, count(*) AS n FROM pairs GROUP BY ALL")]
 
 
-def format_stats(store: Store, run_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
-    """run -> (samples, tagged share, no-answer share, truncated share among known finishes, mean tokens, mean steps)."""
+def format_stats(store: Store, run_ids: Sequence[str]) -> dict[str, FormatStats]:
+    """run -> samples, tagged share, no-answer share, truncated share among known finishes, mean tokens, mean steps."""
     return {
-        r[0]: r[1:]
+        r[0]: FormatStats(*r)
         for r in store.query(
-            """SELECT run_id, count(*),
-                      avg(CASE WHEN step_format = 'tagged' THEN 1.0 ELSE 0.0 END),
-                      avg(CASE WHEN extracted_answer IS NULL THEN 1.0 ELSE 0.0 END),
-                      avg(CASE WHEN finish_reason = 'length' THEN 1.0 WHEN finish_reason IS NULL OR finish_reason = 'unknown' THEN NULL ELSE 0.0 END),
-                      avg(n_tokens), avg(n_steps)
+            """SELECT run_id, count(*) AS n_samples,
+                      avg(CASE WHEN step_format = 'tagged' THEN 1.0 ELSE 0.0 END) AS tagged_rate,
+                      avg(CASE WHEN extracted_answer IS NULL THEN 1.0 ELSE 0.0 END) AS no_answer_rate,
+                      avg(CASE WHEN finish_reason = 'length' THEN 1.0 WHEN finish_reason IS NULL OR finish_reason = 'unknown' THEN NULL ELSE 0.0 END) AS truncation_rate,
+                      avg(n_tokens) AS mean_tokens, avg(n_steps) AS mean_steps
                FROM samples WHERE run_id IN (SELECT unnest(?)) GROUP BY 1""",
             [list(run_ids)],
         )
@@ -82,13 +82,15 @@ def step_counts(store: Store, run_ids: Sequence[str]) -> dict[tuple[str, str, in
     }
 
 
-def flip_stats(store: Store, quant_run_ids: Sequence[str]) -> dict[str, tuple[Any, ...]]:
-    """quantized run -> (teacher-forced traces, share that diverge, mean relative flip step, mean logprob)."""
+def flip_stats(store: Store, quant_run_ids: Sequence[str]) -> dict[str, FlipStats]:
+    """quantized run -> teacher-forced traces, share that diverge, mean relative flip step, mean logprob."""
     rows = store.query(
-        """SELECT f.quant_run_id, count(*), avg(CASE WHEN f.first_flip_token IS NULL THEN 0.0 ELSE 1.0 END),
-                  avg((f.first_flip_step + 1.0) / nullif(s.n_steps, 0)), avg(f.mean_logprob)
+        """SELECT f.quant_run_id, count(*) AS n_traces,
+                  avg(CASE WHEN f.first_flip_token IS NULL THEN 0.0 ELSE 1.0 END) AS diverge_rate,
+                  avg((f.first_flip_step + 1.0) / nullif(s.n_steps, 0)) AS mean_flip_position,
+                  avg(f.mean_logprob) AS mean_logprob
            FROM flips f LEFT JOIN samples s ON s.run_id = f.base_run_id AND s.problem_id = f.problem_id AND s.sample_idx = f.sample_idx
            WHERE f.quant_run_id IN (SELECT unnest(?)) GROUP BY 1""",
         [list(quant_run_ids)],
     )
-    return {r[0]: r[1:] for r in rows}
+    return {r[0]: FlipStats(*r) for r in rows}
