@@ -247,7 +247,7 @@ def test_annotations_persist_in_a_side_file_and_score_the_judges(small, tmp_path
     again = AnnotationStore(ann.path)
     geo = again.get((Q3, "sample/geometry/2", 0))
     assert (geo.verdict, geo.first_error_step, geo.error_type, geo.note) == ("corrected", 1, "Conceptual", "treats it as a square")
-    assert [h["action"] for h in again.history((Q3, "sample/geometry/2", 0))] == ["correct", "note"]
+    assert [h.action for h in again.history((Q3, "sample/geometry/2", 0))] == ["correct", "note"]
     with pytest.raises(QmrError, match="step"):
         again.correct((Q3, "x", 0), None, -1, "Method")
     # the eval store is untouched: no annotation table there
