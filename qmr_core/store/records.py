@@ -14,21 +14,23 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from qmr_core.store.labels import quant_label, short_quant_label
-from qmr_core.store.records_compare import PairedScore as PairedScore, RunIdentity as RunIdentity
-from qmr_core.store.records_compare import DivergenceByOutcome as DivergenceByOutcome, SampleWithSpans as SampleWithSpans
-from qmr_core.store.records_compare import VerdictAgreement as VerdictAgreement
-from qmr_core.store.records_compare import VerdictDisagreement as VerdictDisagreement
-from qmr_core.store.records_grades import CombinedEvidence as CombinedEvidence, ErrorTypeCount as ErrorTypeCount
-from qmr_core.store.records_grades import DiagnosedFailure as DiagnosedFailure, GradedSample as GradedSample
-from qmr_core.store.records_grades import ErrorCount as ErrorCount, JudgeAgreement as JudgeAgreement
-from qmr_core.store.records_grades import FlipStats as FlipStats, FormatStats as FormatStats
-from qmr_core.store.records_grades import RunWithBaseModel as RunWithBaseModel
-from qmr_core.store.records_grades import PairOutcomeCount as PairOutcomeCount, ProblemScore as ProblemScore
-from qmr_core.store.records_grades import SampleIndexAccuracy as SampleIndexAccuracy
-from qmr_core.store.records_restore import Recovery as Recovery, RecoveryExample as RecoveryExample
-from qmr_core.store.records_restore import RecoverySet as RecoverySet
-from qmr_core.store.records_restore import CorrectTrace as CorrectTrace, SensitivityCell as SensitivityCell
-from qmr_core.store.records_restore import SensitivityRun as SensitivityRun, SensitivitySummary as SensitivitySummary
+# The later stages' records, by stage, re-exported (`X as X`: PEP 484's explicit re-export).
+from qmr_core.store.records_compare import (
+    DivergenceByOutcome as DivergenceByOutcome, PairedScore as PairedScore, RunIdentity as RunIdentity,
+    SampleWithSpans as SampleWithSpans, VerdictAgreement as VerdictAgreement,
+    VerdictDisagreement as VerdictDisagreement,
+)
+from qmr_core.store.records_grades import (
+    CombinedEvidence as CombinedEvidence, DiagnosedFailure as DiagnosedFailure, ErrorCount as ErrorCount,
+    ErrorTypeCount as ErrorTypeCount, FlipStats as FlipStats, FormatStats as FormatStats,
+    GradedSample as GradedSample, JudgeAgreement as JudgeAgreement, PairOutcomeCount as PairOutcomeCount,
+    ProblemScore as ProblemScore, RunWithBaseModel as RunWithBaseModel, SampleIndexAccuracy as SampleIndexAccuracy,
+)
+from qmr_core.store.records_restore import (
+    CorrectTrace as CorrectTrace, Recovery as Recovery, RecoveryExample as RecoveryExample,
+    RecoverySet as RecoverySet, SensitivityCell as SensitivityCell, SensitivityRun as SensitivityRun,
+    SensitivitySummary as SensitivitySummary,
+)
 
 
 @dataclass(frozen=True)
