@@ -15,6 +15,7 @@ from typing import Any
 
 from qmr_core.store import Store
 from qmr_core.store.imports import paired_prompt_counts
+from qmr_core.store.records import RunIdentity
 
 OUTPUT_DECODING_KEYS = ("temperature", "top_p", "max_new_tokens", "seed")
 
@@ -50,10 +51,10 @@ def decoding_differences(base_json: str | None, quant_json: str | None) -> tuple
     return warnings, notes
 
 
-def prompt_differences(store: Store, base: dict, quant: dict, problem_ids: list[str]) -> tuple[list[str], list[str]]:
+def prompt_differences(store: Store, base: RunIdentity, quant: RunIdentity, problem_ids: list[str]) -> tuple[list[str], list[str]]:
     """(warnings, notes) from the rendered prompts of the paired problems (first sample of each)."""
-    known, differ = paired_prompt_counts(store, base["run_id"], quant["run_id"], problem_ids)
-    same_recipe = base["prompt_text"] == quant["prompt_text"]
+    known, differ = paired_prompt_counts(store, base.run_id, quant.run_id, problem_ids)
+    same_recipe = base.prompt_text == quant.prompt_text
     if known == 0:
         if same_recipe:
             return [], []
@@ -73,16 +74,16 @@ def prompt_differences(store: Store, base: dict, quant: dict, problem_ids: list[
     return warnings, notes
 
 
-def comparability(store: Store, base: dict, quant: dict, problem_ids: list[str]) -> tuple[list[str], list[str]]:
+def comparability(store: Store, base: RunIdentity, quant: RunIdentity, problem_ids: list[str]) -> tuple[list[str], list[str]]:
     """(warnings, notes) for pairing `quant` against `base` on `problem_ids`."""
     warnings: list[str] = []
     notes: list[str] = []
-    if base["benchmark"] != quant["benchmark"]:
-        warnings.append(f"benchmarks differ ({base['benchmark']} vs {quant['benchmark']}): only shared problem ids are paired")
+    if base.benchmark != quant.benchmark:
+        warnings.append(f"benchmarks differ ({base.benchmark} vs {quant.benchmark}): only shared problem ids are paired")
     for w, n in (prompt_differences(store, base, quant, problem_ids),
-                 decoding_differences(base["decoding_json"], quant["decoding_json"])):
+                 decoding_differences(base.decoding_json, quant.decoding_json)):
         warnings += w
         notes += n
-    if base.get("engine") != quant.get("engine"):
-        notes.append(f"engines differ ({base.get('engine')} vs {quant.get('engine')})")
+    if base.engine != quant.engine:
+        notes.append(f"engines differ ({base.engine} vs {quant.engine})")
     return warnings, notes

@@ -60,19 +60,19 @@ def regrade_run(store: Store, run_id: str, write: bool = True) -> RegradeReport:
         warm_up()  # the deadline counts a worker's start-up: start them before grading
     updates = []
     for r in rows:
-        verdict = grade(r["answer"], r["output"], r["kind"], problem=r["problem"], finish_reason=r["finish_reason"])
-        report.old_versions.add(r["grader_version"] or "unknown")
-        if verdict.correct != r["correct"]:
-            report.flips.append(Flip(r["problem_id"], r["sample_idx"], bool(r["correct"]), verdict.correct,
-                                     r["extracted_answer"], verdict.extracted, r["grade_rule"], verdict.rule,
+        verdict = grade(r.answer, r.output, r.kind, problem=r.problem, finish_reason=r.finish_reason)
+        report.old_versions.add(r.grader_version or "unknown")
+        if verdict.correct != r.correct:
+            report.flips.append(Flip(r.problem_id, r.sample_idx, bool(r.correct), verdict.correct,
+                                     r.extracted_answer, verdict.extracted, r.grade_rule, verdict.rule,
                                      verdict.extract_method))
-        if verdict.extracted != r["extracted_answer"]:
+        if verdict.extracted != r.extracted_answer:
             report.extraction_changed += 1
         updates.append(
             {
-                "run_id": r["run_id"],
-                "problem_id": r["problem_id"],
-                "sample_idx": r["sample_idx"],
+                "run_id": r.run_id,
+                "problem_id": r.problem_id,
+                "sample_idx": r.sample_idx,
                 "extracted_answer": verdict.extracted,
                 "extract_method": verdict.extract_method,
                 "correct": bool(verdict.correct),

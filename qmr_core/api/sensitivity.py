@@ -80,8 +80,8 @@ def _accuracy_subset(store: Store, run_id: str, accuracy: int, acc_max_new_token
         return [], None, None
     run_info = run_row(store, run_id)
     assert run_info is not None  # resolved or picked from the store's runs
-    prompt = run_info["prompt_template"]
-    problems = [Problem.from_row(r) for r in run_problem_rows(store, run_id)[:accuracy]]
+    prompt = run_info.prompt_template
+    problems = [Problem.from_row(r.row()) for r in run_problem_rows(store, run_id)[:accuracy]]
     return problems, get_template(prompt), Decoding(max_new_tokens=acc_max_new_tokens)
 
 

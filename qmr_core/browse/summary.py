@@ -10,7 +10,7 @@ from qmr_core.review.annotations import empty_annotations
 from qmr_core.browse.runs import Comparison
 from qmr_core.sensitivity.grid import Grid, load_grid
 from qmr_core.store import Store
-from qmr_core.store.records import RunSummary
+from qmr_core.store.records import ErrorCount, JudgeAgreement, RunSummary
 from qmr_core.store.summary_reads import error_counts, judge_agreement, latest_sensitivity_id, outcome_counts
 
 @dataclass(frozen=True)
@@ -33,31 +33,12 @@ class AccuracyRow:
         return -self.delta / self.base.accuracy
 
 
-@dataclass(frozen=True)
-class JudgeScore:
-    judge: str
-    n: int
-    step_ok: int
-    type_ok: int
-    both_ok: int
-
-    @property
-    def step_accuracy(self) -> float:
-        """Share of the annotated samples where the judge's first wrong step is the researcher's."""
-        return self.step_ok / self.n if self.n else 0.0
-
-    @property
-    def type_accuracy(self) -> float:
-        """Share of the annotated samples where the judge's error type is the researcher's."""
-        return self.type_ok / self.n if self.n else 0.0
-
-
 @dataclass
 class Summary:
     accuracy: list[AccuracyRow]
     outcomes: dict[str, dict[str, int]]  # quant run id -> outcome -> count
-    errors: dict[str, list[tuple[str, str, int]]]  # run id -> [(error_type, capability, n)]
-    judges: list[JudgeScore]
+    errors: dict[str, list[ErrorCount]]  # run id -> its error types and capabilities, counted
+    judges: list[JudgeAgreement]
     annotated: int
     verdicts: dict[str, int] = field(default_factory=dict)
     sensitivity: Grid | None = None  # the newest layer-wise analysis of the base model (any model if none)
@@ -72,9 +53,9 @@ def accuracy_rows(runs: list[RunSummary]) -> list[AccuracyRow]:
     return sorted(rows, key=lambda a: (a.run.family, a.run.benchmark, a.run.method != "none", a.run.method, -(a.run.bits or 99)))
 
 
-def judge_scores(store: Store, annotations: pa.Table) -> list[JudgeScore]:
+def judge_scores(store: Store, annotations: pa.Table) -> list[JudgeAgreement]:
     with store.connect(read_only=True) as con:
-        return [JudgeScore(*r) for r in judge_agreement(con, annotations)]
+        return judge_agreement(con, annotations)
 
 
 def load_summary(
@@ -82,13 +63,13 @@ def load_summary(
 ) -> Summary:
     ann = annotations if annotations is not None else empty_annotations()
     outcomes: dict[str, dict[str, int]] = {}
-    errors: dict[str, list[tuple[str, str, int]]] = {}
+    errors: dict[str, list[ErrorCount]] = {}
     with store.connect(read_only=True) as con:
         if comparison is not None:
             outcomes = outcome_counts(con, comparison.base_run_id, comparison.quant_run_ids)
             if judge is not None:
                 errors = error_counts(con, comparison.run_ids, judge)
-        judges = [JudgeScore(*r) for r in judge_agreement(con, ann)]
+        judges = judge_agreement(con, ann)
     verdicts: dict[str, int] = {}
     for v in ann.column("verdict").to_pylist():
         if v:

@@ -175,16 +175,16 @@ def _errors_tables(store, run_ids: list[str], judge: str) -> tuple[Table, Table]
     by_type: dict[tuple[str, str], int] = {}
     by_cap: dict[tuple[str, str], int] = {}
     for r in rows:
-        totals[r["run_id"]] = totals.get(r["run_id"], 0) + r["n"]
-        models[r["run_id"]] = r["model"]
-        missing = UNTYPED if r["located"] else "unlocated"  # untyped: located by --fp-locator alone
-        t = r["error_type"] or missing
-        c = r["capability"] or missing
-        by_type[(r["run_id"], t)] = by_type.get((r["run_id"], t), 0) + r["n"]
-        by_cap[(r["run_id"], c)] = by_cap.get((r["run_id"], c), 0) + r["n"]
-        if r["subtype"] and t == "Degenerate":
-            key = (r["run_id"], f"  {r['subtype']}")
-            by_type[key] = by_type.get(key, 0) + r["n"]
+        totals[r.run_id] = totals.get(r.run_id, 0) + r.n
+        models[r.run_id] = r.model
+        missing = UNTYPED if r.located else "unlocated"  # untyped: located by --fp-locator alone
+        t = r.error_type or missing
+        c = r.capability or missing
+        by_type[(r.run_id, t)] = by_type.get((r.run_id, t), 0) + r.n
+        by_cap[(r.run_id, c)] = by_cap.get((r.run_id, c), 0) + r.n
+        if r.subtype and t == "Degenerate":
+            key = (r.run_id, f"  {r.subtype}")
+            by_type[key] = by_type.get(key, 0) + r.n
 
     def table(title: str, labels: list[str], counts: dict[tuple[str, str], int]) -> Table:
         """One row per label, one column per run (fits 80 columns for a few runs)."""
@@ -252,10 +252,10 @@ def errors_command(
 def _degenerate_findings(store, run_ids: list[str]) -> Table:
     """Every judge-free Degenerate finding, whichever locator's step the combined verdict took."""
     counts: dict[tuple[str, str], int] = {}
-    for run_id, ev in combined_evidence(store, run_ids):
-        found = json.loads(ev or "{}").get("rules") or []
+    for ev in combined_evidence(store, run_ids):
+        found = json.loads(ev.evidence_json or "{}").get("rules") or []
         for kind in {f["kind"] for f in found if isinstance(found, list)}:
-            counts[(run_id, kind)] = counts.get((run_id, kind), 0) + 1
+            counts[(ev.run_id, kind)] = counts.get((ev.run_id, kind), 0) + 1
     t = Table(title="Degenerate findings (judge-free, at any step)", header_style="bold")
     t.add_column("")
     for run_id in run_ids:

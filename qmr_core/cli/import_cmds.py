@@ -154,9 +154,9 @@ def import_disagreements_command(
     for col in ("problem", "sample", "metric", "tool", "tool answer", "qmr", "qmr answer", "rule"):
         table.add_column(col, overflow="fold")
     for r in rows:
-        table.add_row(escape(r["problem_id"]), str(r["sample_idx"]), escape(r["metric"]), "right" if r["tool_correct"] else "wrong",
-                      escape(str(r["tool_answer"])), "right" if r["qmr_correct"] else "wrong", escape(str(r["qmr_answer"])),
-                      escape(str(r["grade_rule"])))
+        table.add_row(escape(r.problem_id), str(r.sample_idx), escape(r.metric), "right" if r.tool_correct else "wrong",
+                      escape(str(r.tool_answer)), "right" if r.qmr_correct else "wrong", escape(str(r.qmr_answer)),
+                      escape(str(r.grade_rule)))
     console.print(table if rows else "[dim]no disagreements[/]")
 
 

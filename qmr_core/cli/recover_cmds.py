@@ -161,18 +161,18 @@ def show_command(db: DbOption = DEFAULT_DB) -> None:
     for col in ("adapter", "training", "acc", "lost fixed", "held-out fixed", "broken"):
         table.add_column(col, justify="left" if col in ("adapter", "training") else "right", no_wrap=col == "adapter")
     for r in rows:
-        s = json.loads(r["summary_json"]) if r["summary_json"] else None
-        training = (f"{r['n_train']} {r['kind']} {r['objective']}, {r['steps'] or 0} steps"
-                    + (f", {r['train_seconds']:.0f} s" if r["train_seconds"] is not None else "")
-                    + (f", loss {r['final_loss']:.3f}" if r["final_loss"] is not None else ""))
+        s = json.loads(r.summary_json) if r.summary_json else None
+        training = (f"{r.n_train} {r.kind} {r.objective}, {r.steps or 0} steps"
+                    + (f", {r.train_seconds:.0f} s" if r.train_seconds is not None else "")
+                    + (f", loss {r.final_loss:.3f}" if r.final_loss is not None else ""))
         acc = "/".join(f"{s['acc'][k]:.0%}" for k in ("full_precision", "quantized", "recovered")) if s else "not evaluated"
         table.add_row(
-            r["adapter_id"], training, acc,
+            r.adapter_id, training, acc,
             f"{s['lost']['recovered']}/{s['lost']['n']}" if s else "-",
             f"{s['holdout']['recovered']}/{s['holdout']['n']}" if s else "-",
             str(len(s["newly_broken"])) if s else "-",
         )
     console.print(table)
     for r in rows:
-        run = f"eval run {r['eval_run_id']}, " if r["eval_run_id"] else ""
-        console.print(f"[dim]{r['adapter_id']}: set {r['set_id']}, {run}{escape(r['adapter_path'])}[/]")
+        run = f"eval run {r.eval_run_id}, " if r.eval_run_id else ""
+        console.print(f"[dim]{r.adapter_id}: set {r.set_id}, {run}{escape(r.adapter_path)}[/]")

@@ -27,15 +27,15 @@ def _print_grid(store: Store, sens_id: str | None, metric: str) -> None:
     _check_metric(metric)
     grid = load_grid(store, sens_id)
     info = grid.info
-    group = info["group_size"]
-    quant = f"{info['method']} w{info['bits']}" + (f" g{group}" if group and group > 0 else " per-channel" if group == -1 else "")
-    title = f"{escape(info['model_id'])}, {quant}: {METRICS[metric]}"
+    group = info.group_size
+    quant = f"{info.method} w{info.bits}" + (f" g{group}" if group and group > 0 else " per-channel" if group == -1 else "")
+    title = f"{escape(info.model_id)}, {quant}: {METRICS[metric]}"
     console.print(f"[bold]{title}[/]")
     console.print(grid_table(grid, metric))
     console.print(
-        f"analysis {info['sens_id']}: {info['n_traces']} correct traces of run {info['trace_run_id']}, "
-        f"{info['n_tokens']} output tokens; full-precision NLL {info['baseline_nll']:.3f}"
-        + (f", accuracy {info['baseline_acc']:.0%} on {info['n_acc_problems']} problems" if info["baseline_acc"] is not None else "")
+        f"analysis {info.sens_id}: {info.n_traces} correct traces of run {info.trace_run_id}, "
+        f"{info.n_tokens} output tokens; full-precision NLL {info.baseline_nll:.3f}"
+        + (f", accuracy {info.baseline_acc:.0%} on {info.n_acc_problems} problems" if info.baseline_acc is not None else "")
     )
     console.print(extremes(grid, metric))
     if metric == "delta_nll":
@@ -76,9 +76,9 @@ def sensitivity_command(
         for col in ("id", "model", "method", "bits", "group", "traces", "tokens", "fp NLL", "configs", "max ΔNLL"):
             table.add_column(col)
         for r in list_analyses(store):
-            table.add_row(r["sens_id"], escape(r["model_id"]), r["method"], str(r["bits"]), str(r["group_size"]),
-                          str(r["n_traces"]), str(r["n_tokens"]), f"{r['baseline_nll']:.3f}", str(r["n_configs"]),
-                          "-" if r["max_delta_nll"] is None else f"{r['max_delta_nll']:.3f}")
+            table.add_row(r.sens_id, escape(r.model_id), r.method, str(r.bits), str(r.group_size),
+                          str(r.n_traces), str(r.n_tokens), f"{r.baseline_nll:.3f}", str(r.n_configs),
+                          "-" if r.max_delta_nll is None else f"{r.max_delta_nll:.3f}")
         console.print(table)
         return
     if show is not None:

@@ -24,6 +24,7 @@ from qmr_core.compare.stats import (
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
 from qmr_core.store import pairs as pair_store
+from qmr_core.store.records import PairedScore
 
 
 @dataclass
@@ -68,30 +69,30 @@ class ComparisonSummary(AccuracyDrop):
 def infer_base_run(store: Store, quant_run_id: str) -> str | None:
     """The run of the quantized model's base model with the same benchmark, prompt and decoding."""
     info = pair_store.run_info(store, quant_run_id)
-    if not info["base_model_id"]:
+    if not info.base_model_id:
         return None
-    runs = pair_store.matching_runs(store, info["base_model_id"], info["benchmark"], info["prompt_text"],
-                                    info["decoding_json"])
+    runs = pair_store.matching_runs(store, info.base_model_id, info.benchmark, info.prompt_text, info.decoding_json)
     return runs[0] if len(runs) == 1 else None
 
 
-def _pair_rows(store: Store, base_run_id: str, quant_run_id: str, both: list[dict[str, Any]]) -> list[PairRow]:
-    ids = [r["problem_id"] for r in both]
+def _pair_rows(store: Store, base_run_id: str, quant_run_id: str, both: list[PairedScore]) -> list[PairRow]:
+    ids = [r.problem_id for r in both]
     base_steps = pair_store.first_sample_steps(store, base_run_id, ids)
     quant_steps = pair_store.first_sample_steps(store, quant_run_id, ids)
     pairs: list[PairRow] = []
     for r in both:
-        b, q = float(r["base_score"]), float(r["quant_score"])
+        assert r.base_score is not None and r.quant_score is not None and r.base_n is not None and r.quant_n is not None
+        b, q = float(r.base_score), float(r.quant_score)
         pairs.append(
             PairRow(
-                problem_id=r["problem_id"],
-                subject=r["subject"],
-                level=r["level"],
+                problem_id=r.problem_id,
+                subject=r.subject,
+                level=r.level,
                 base_score=b,
                 quant_score=q,
-                n_samples=int(min(r["base_n"], r["quant_n"])),
+                n_samples=int(min(r.base_n, r.quant_n)),
                 outcome=outcome(b > 0.5, q > 0.5),
-                alignment=align_steps(base_steps.get(r["problem_id"], []), quant_steps.get(r["problem_id"], [])),
+                alignment=align_steps(base_steps.get(r.problem_id, []), quant_steps.get(r.problem_id, [])),
             )
         )
     return pairs
@@ -103,21 +104,21 @@ def compare_runs(store: Store, base_run_id: str, quant_run_id: str, write: bool 
         raise QmrError("--base and --quant are the same run")
     base, quant = pair_store.run_info(store, base_run_id), pair_store.run_info(store, quant_run_id)
     rows = pair_store.paired_scores(store, base_run_id, quant_run_id)
-    both = [r for r in rows if r["base_score"] is not None and r["quant_score"] is not None]
+    both = [r for r in rows if r.base_score is not None and r.quant_score is not None]
     if not both:
         raise QmrError(f"runs {base_run_id} and {quant_run_id} share no problems")
     pairs = _pair_rows(store, base_run_id, quant_run_id, both)
-    warnings, notes = comparability(store, base, quant, [r["problem_id"] for r in both])
+    warnings, notes = comparability(store, base, quant, [r.problem_id for r in both])
     counts = Counter(p.outcome for p in pairs)
     sims = [p.alignment.similarity for p in pairs if p.alignment.similarity is not None]
     summary = ComparisonSummary(
         base_run_id=base_run_id,
         quant_run_id=quant_run_id,
-        base_model=base["model"],
-        quant_model=quant["model"],
+        base_model=base.model,
+        quant_model=quant.model,
         n=len(pairs),
-        n_base_only=sum(1 for r in rows if r["quant_score"] is None),
-        n_quant_only=sum(1 for r in rows if r["base_score"] is None),
+        n_base_only=sum(1 for r in rows if r.quant_score is None),
+        n_quant_only=sum(1 for r in rows if r.base_score is None),
         acc_base=sum(p.base_score for p in pairs) / len(pairs),
         acc_quant=sum(p.quant_score for p in pairs) / len(pairs),
         counts={o: counts.get(o, 0) for o in OUTCOMES},
@@ -126,7 +127,7 @@ def compare_runs(store: Store, base_run_id: str, quant_run_id: str, write: bool 
         mean_similarity=sum(sims) / len(sims) if sims else None,
         by_subject=groups(pairs, lambda p: p.subject or "-"),
         by_level=groups(pairs, lambda p: str(p.level) if p.level is not None else "-"),
-        sampling=any(r["base_n"] > 1 or r["quant_n"] > 1 for r in both),
+        sampling=any((r.base_n or 0) > 1 or (r.quant_n or 0) > 1 for r in both),
         warnings=warnings,
         notes=notes,
         pairs=pairs,

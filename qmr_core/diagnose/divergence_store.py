@@ -13,6 +13,7 @@ from collections.abc import Callable, Sequence
 from qmr_core.store import Store
 from qmr_core.store import divergence as div_store
 from qmr_core.store.pairs import problems_with_outcome
+from qmr_core.store.records import SampleWithSpans
 
 OUTCOMES = ("lost", "both_right")
 WRITE_EVERY = 32
@@ -20,7 +21,7 @@ Progress = Callable[[str, int, int], None]
 
 
 def pending_pairs(store: Store, run_id: str, base_run_id: str, outcomes: Sequence[str] = OUTCOMES,
-                  force: bool = False) -> list[tuple[dict, dict]]:
+                  force: bool = False) -> list[tuple[SampleWithSpans, SampleWithSpans]]:
     """(base sample, quantized sample) pairs still to score, in problem order."""
     problems = problems_with_outcome(store, base_run_id, run_id, outcomes)
     if not problems:
@@ -31,7 +32,7 @@ def pending_pairs(store: Store, run_id: str, base_run_id: str, outcomes: Sequenc
     out = []
     for key, q in sorted(quant.items()):
         b = base.get(key) or base.get((key[0], 0))
-        if key in done or b is None or not b.get("prompt") or not q.get("prompt"):
+        if key in done or b is None or not b.prompt or not q.prompt:
             continue
         out.append((b, q))
     return out
@@ -49,10 +50,11 @@ def score_divergence(store: Store, run_id: str, base_run_id: str, *, device: str
     from qmr_core.engines.hf import HFEngine
     from qmr_core.models.registry import resolve_model
 
-    def tf(s: dict) -> TFItem:
-        return TFItem((s["problem_id"], s["sample_idx"]), s["prompt"], s["output"], s["spans"], s["finish_reason"] == "eos")
+    def tf(s: SampleWithSpans) -> TFItem:
+        assert s.prompt is not None  # pending_pairs keeps only samples with their prompt
+        return TFItem((s.problem_id, s.sample_idx), s.prompt, s.output, s.spans, s.finish_reason == "eos")
 
-    items = [DivItem((q["problem_id"], q["sample_idx"], b["sample_idx"]), tf(b), tf(q)) for b, q in todo]
+    items = [DivItem((q.problem_id, q.sample_idx, b.sample_idx), tf(b), tf(q)) for b, q in todo]
     models = div_store.run_models(store, [run_id, base_run_id])
     fp = HFEngine(resolve_model(run_model_spec(store, base_run_id)), device=device)
     quant = HFEngine(resolve_model(run_model_spec(store, run_id)), device=device)

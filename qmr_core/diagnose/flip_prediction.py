@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from qmr_core.diagnose.auc import AucResult, delong
 from qmr_core.store import Store
 from qmr_core.store.divergence import divergence_by_outcome
+from qmr_core.store.records import DivergenceByOutcome
 
 METRICS = {
     "kl_mean": "mean KL(fp||q), fp trace",
@@ -38,12 +39,12 @@ class FlipPrediction:
 def flip_prediction(store: Store, quant_run_ids: Sequence[str] | None = None) -> list[FlipPrediction]:
     """One entry per (base, quantized) run pair with stored divergence, in run order."""
     rows = divergence_by_outcome(store, quant_run_ids)
-    grouped: dict[tuple[str, str], dict[str, list[tuple]]] = {}
-    for base, quant, outcome, *values in rows:
-        grouped.setdefault((base, quant), {"lost": [], "both_right": []})[outcome].append(tuple(values))
+    grouped: dict[tuple[str, str], dict[str, list[DivergenceByOutcome]]] = {}
+    for r in rows:
+        grouped.setdefault((r.base_run_id, r.quant_run_id), {"lost": [], "both_right": []})[r.outcome].append(r)
     out = []
     for (base, quant), by in grouped.items():
-        aucs = {name: delong([v[k] for v in by["lost"]], [v[k] for v in by["both_right"]])
-                for k, name in enumerate(METRICS)}
+        aucs = {name: delong([getattr(v, name) for v in by["lost"]], [getattr(v, name) for v in by["both_right"]])
+                for name in METRICS}
         out.append(FlipPrediction(base, quant, len(by["lost"]), len(by["both_right"]), aucs))
     return out

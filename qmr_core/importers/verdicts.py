@@ -8,6 +8,7 @@ from typing import Any
 from qmr_core.store import Store
 from qmr_core.store.imports import verdict_agreement, verdict_disagreements
 from qmr_core.store.imports import write_external_verdicts as write_verdict_rows
+from qmr_core.store.records import VerdictAgreement, VerdictDisagreement
 
 
 @dataclass(frozen=True)
@@ -43,23 +44,11 @@ def write_external_verdicts(store: Store, verdicts: list[ExternalVerdict]) -> No
     write_verdict_rows(store, [v.as_row() for v in verdicts])
 
 
-@dataclass(frozen=True)
-class Agreement:
-    run_id: str
-    source: str
-    metric: str
-    n: int
-    tool_right: int
-    qmr_right: int
-    disagree: int
-
-
-def agreement(store: Store, run_ids: list[str] | None = None) -> list[Agreement]:
+def agreement(store: Store, run_ids: list[str] | None = None) -> list[VerdictAgreement]:
     """Per (run, tool metric): samples with a right/wrong verdict from both, and how often they disagree."""
-    rows = verdict_agreement(store, run_ids)
-    return [Agreement(*r) for r in rows]
+    return verdict_agreement(store, run_ids)
 
 
-def disagreements(store: Store, run_id: str, metric: str | None = None) -> list[dict]:
+def disagreements(store: Store, run_id: str, metric: str | None = None) -> list[VerdictDisagreement]:
     """The samples where the tool and qmr disagree: problem, both verdicts, both extracted answers."""
     return verdict_disagreements(store, run_id, metric)

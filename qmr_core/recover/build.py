@@ -26,6 +26,7 @@ from qmr_core.errors import QmrError
 from qmr_core.store import Store
 from qmr_core.store.diagnoses import judge_verdicts
 from qmr_core.store.divergence import samples_with_spans
+from qmr_core.store.records import SampleWithSpans
 from qmr_core.store.pairs import first_divergent_steps, problems_with_outcome
 from qmr_core.store.recovery import first_sample_idx, replace_set, run_judges
 
@@ -147,7 +148,7 @@ def error_types_of(store: Store, run_id: str, problem_ids: Sequence[str], judge:
     return {pid: locate(diag, pid, idx, judge, None)[1] for pid, idx in first_wrong.items()}
 
 
-def _first_samples(store: Store, run_id: str, ids: list[str], correct: bool) -> dict[str, dict]:
+def _first_samples(store: Store, run_id: str, ids: list[str], correct: bool) -> dict[str, SampleWithSpans]:
     """problem -> its first right (or wrong) sample: prompt, output, finish reason and step spans."""
     first = first_sample_idx(store, run_id, ids, correct)
     samples = samples_with_spans(store, run_id, list(first))
@@ -174,20 +175,19 @@ def load_lost_traces(store: Store, base_run_id: str, quant_run_id: str, judge: s
         if q is None or f is None:
             skipped["no wrong/right sample pair"] += 1
             continue
-        if not q["prompt"]:
+        if not q.prompt:
             skipped["no stored prompt"] += 1
             continue
-        if q["output"] == f["output"]:
+        if q.output == f.output:
             skipped["identical traces"] += 1
             continue
-        divergent = lost[pid] if q["sample_idx"] == 0 and f["sample_idx"] == 0 else None
-        step, etype, by = locate(diag, pid, q["sample_idx"], judge, divergent)
+        divergent = lost[pid] if q.sample_idx == 0 and f.sample_idx == 0 else None
+        step, etype, by = locate(diag, pid, q.sample_idx, judge, divergent)
         if step is None:
             skipped["no located faulty step"] += 1
             continue
-        traces.append(LostTrace(pid, q["sample_idx"], q["prompt"], q["output"], q["spans"],
-                                f["output"], int(step), etype, by, f["spans"],
-                                trace_ended(q["finish_reason"]), trace_ended(f["finish_reason"])))
+        traces.append(LostTrace(pid, q.sample_idx, q.prompt, q.output, q.spans, f.output, int(step), etype, by, f.spans,
+                                trace_ended(q.finish_reason), trace_ended(f.finish_reason)))
     return len(ids), traces
 
 

@@ -30,6 +30,7 @@ from qmr_core.errors import QmrError
 from qmr_core.recover.recipe import write_recipe
 from qmr_core.store import Store
 from qmr_core.store.diagnoses import run_model_id
+from qmr_core.store.records import RecoveryExample, RecoverySet
 from qmr_core.store.recovery import examples_of_kind, sets_with_prefix, write_recovery
 
 OBJECTIVES = ("sft", "dpo")
@@ -84,12 +85,12 @@ class TrainResult:
         return self.losses[-1] if self.losses else None
 
 
-def _set_row(store: Store, set_id: str) -> dict:
+def _set_row(store: Store, set_id: str) -> RecoverySet:
     rows = sets_with_prefix(store, set_id)
     if not rows:
         raise QmrError(f"no recovery set '{set_id}' in {store.path} (build one with `qmr recover build`)")
-    if len(rows) > 1 and rows[0]["set_id"] != set_id:
-        raise QmrError(f"set prefix '{set_id}' is ambiguous: {', '.join(r['set_id'] for r in rows[:5])}")
+    if len(rows) > 1 and rows[0].set_id != set_id:
+        raise QmrError(f"set prefix '{set_id}' is ambiguous: {', '.join(r.set_id for r in rows[:5])}")
     return rows[0]
 
 
@@ -134,25 +135,25 @@ def _lora_config(model, params: TrainParams):
                       bias="none", task_type="CAUSAL_LM")
 
 
-def sft_features(tokenizer, row: dict) -> dict:
+def sft_features(tokenizer, row: RecoveryExample) -> dict:
     """prompt + completion as token ids and a completion mask, tokenized the way trl does.
 
     trl appends EOS to every completion; a full-precision trace cut by the token limit would then
     teach the model to stop wherever the limit fell. EOS goes only after a continuation that ended
     (NULL, on sets built before this was recorded, counts as ended).
     """
-    prompt_ids = tokenizer(row["prompt"])["input_ids"]
-    ids = list(tokenizer(row["prompt"] + row["chosen"])["input_ids"])
+    prompt_ids = tokenizer(row.prompt)["input_ids"]
+    ids = list(tokenizer(row.prompt + row.chosen)["input_ids"])
     start = 0  # where the completion starts: tokens can merge across the prompt's end
     while start < min(len(prompt_ids), len(ids)) and prompt_ids[start] == ids[start]:
         start += 1
     eos = tokenizer.eos_token_id
-    if row.get("chosen_complete") is not False and eos is not None and (not ids or ids[-1] != eos):
+    if row.chosen_complete is not False and eos is not None and (not ids or ids[-1] != eos):
         ids.append(eos)
     return {"input_ids": ids, "completion_mask": [0] * start + [1] * (len(ids) - start)}
 
 
-def _trainer(model, tokenizer, rows: list[dict], params: TrainParams, lora, work_dir: str, recorder,
+def _trainer(model, tokenizer, rows: list[RecoveryExample], params: TrainParams, lora, work_dir: str, recorder,
              placement: TrainPlacement):
     from datasets import Dataset
 
@@ -173,7 +174,7 @@ def _trainer(model, tokenizer, rows: list[dict], params: TrainParams, lora, work
                           peft_config=lora, callbacks=[recorder])
     from trl import DPOConfig, DPOTrainer
 
-    data = Dataset.from_list([{"prompt": r["prompt"], "chosen": r["chosen"], "rejected": r["rejected"]} for r in rows])
+    data = Dataset.from_list([{"prompt": r.prompt, "chosen": r.chosen, "rejected": r.rejected} for r in rows])
     dpo_args = DPOConfig(**common, beta=params.beta)
     return DPOTrainer(model=model, ref_model=None, args=dpo_args, train_dataset=data, processing_class=tokenizer,
                       peft_config=lora, callbacks=[recorder])
@@ -188,16 +189,16 @@ def _require_training_libraries() -> None:
     import_quietly("peft")  # once imported quietly, trl's own import of it prints nothing
 
 
-def _examples(store: Store, set_id: str, kind: str) -> tuple[dict, list[dict]]:
+def _examples(store: Store, set_id: str, kind: str) -> tuple[RecoverySet, list[RecoveryExample]]:
     """The set's row and its examples of `kind`."""
     rec_set = _set_row(store, set_id)
-    rows = examples_of_kind(store, rec_set["set_id"], kind)
+    rows = examples_of_kind(store, rec_set.set_id, kind)
     if not rows:
-        raise QmrError(f"recovery set {rec_set['set_id']} has no {kind} examples")
+        raise QmrError(f"recovery set {rec_set.set_id} has no {kind} examples")
     return rec_set, rows
 
 
-def _train(model, tokenizer, rows: list[dict], params: TrainParams, lora, recorder, placement: TrainPlacement,
+def _train(model, tokenizer, rows: list[RecoveryExample], params: TrainParams, lora, recorder, placement: TrainPlacement,
            out_dir: Path) -> tuple[int, float]:
     """Train and save the adapter to out_dir; returns (optimizer steps, seconds)."""
     import datasets
@@ -258,7 +259,7 @@ def train_adapter(
     from qmr_core.store.queries import run_model_spec
 
     rec_set, rows = _examples(store, set_id, params.kind)
-    set_id, quant_run_id = rec_set["set_id"], rec_set["quant_run_id"]
+    set_id, quant_run_id = rec_set.set_id, rec_set.quant_run_id
     base_spec = run_model_spec(store, quant_run_id)
     ref = resolve_model(base_spec)
     if ref.adapter:
@@ -278,7 +279,7 @@ def train_adapter(
     write_recipe(out_dir, {
         "base_model": base_spec, "set_id": set_id, "kind": params.kind, "objective": params.objective,
         "parent_run_id": quant_run_id, "quant_model_id": quant_model_id, "hparams": hparams,
-        "train_problem_ids": sorted({r["problem_id"] for r in rows}), "steps": steps, "train_seconds": seconds,
+        "train_problem_ids": sorted({r.problem_id for r in rows}), "steps": steps, "train_seconds": seconds,
     })
     recovered = resolve_model(str(out_dir))
     adapter_id = recovered.model_id.rsplit("+lora-", 1)[1]

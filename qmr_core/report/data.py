@@ -61,12 +61,12 @@ class ReportData:
         ids = [r.run_id for r in summaries]
         self.scores: dict[str, dict[str, float]] = defaultdict(dict)  # run -> problem -> share right
         self.meta: dict[str, tuple[str, int | None]] = {}  # problem -> (subject, level)
-        for run_id, pid, score, _k, subject, level in problem_scores(store, ids):
-            self.scores[run_id][pid] = float(score)
-            self.meta[pid] = (subject, level)
+        for ps in problem_scores(store, ids):
+            self.scores[ps.run_id][ps.problem_id] = float(ps.score)
+            self.meta[ps.problem_id] = (ps.subject, ps.level)
         per_idx: dict[str, list[float]] = defaultdict(list)
-        for run_id, _idx, acc in sample_index_accuracy(store, ids):
-            per_idx[run_id].append(float(acc))
+        for acc in sample_index_accuracy(store, ids):
+            per_idx[acc.run_id].append(float(acc.accuracy))
         kmax = samples_per_problem(store, ids)
         # every run can serve as a base run; the report shows those the filters select
         self.candidates = _labelled([self._scored(r, per_idx[r.run_id], kmax.get(r.run_id)) for r in summaries])
@@ -76,8 +76,8 @@ class ReportData:
         ]
         self.base_of = {r.run_id: self._find_base(r) for r in self.runs if not r.full_precision}
         self.pairs: dict[tuple[str, str], Counter] = defaultdict(Counter)
-        for base, quant, outcome, n in pair_outcome_counts(store):
-            self.pairs[(base, quant)][outcome] = int(n)
+        for c in pair_outcome_counts(store):
+            self.pairs[(c.base_run_id, c.quant_run_id)][c.outcome] = int(c.n)
 
     def _scored(self, run: RunSummary, per_idx: list[float], kmax: int | None) -> ReportRun:
         s = self.scores.get(run.run_id, {})

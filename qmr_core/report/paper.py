@@ -24,6 +24,7 @@ from __future__ import annotations
 import statistics
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from dataclasses import replace
 from typing import Any
 
 from qmr_core.compare import mcnemar_exact
@@ -32,6 +33,7 @@ from qmr_core.errors import QmrError
 from qmr_core.report.render import _slug
 from qmr_core.report.data import ReportData, ReportRun
 from qmr_core.store import Store
+from qmr_core.store.records import ReportDiagnosis
 from qmr_core.store.report_reads import diagnosis_rows, flip_stats, format_stats, step_counts
 
 FORMATS = ("md", "latex", "csv", "html")
@@ -174,30 +176,30 @@ def format_table(data: ReportData) -> ReportTable:
         ["samples", "format (%)", "no answer (%)", "truncated (%)", "tokens", "steps", "run"],
         [INT, PCT, PCT, PCT, NUM, NUM, TEXT],
     )
-    return _per_run(data, t, lambda r: list(s) if (s := stats.get(r.run_id)) is not None else None,
+    return _per_run(data, t, lambda r: s.cells() if (s := stats.get(r.run_id)) is not None else None,
                     "format = share of samples with 'Step k:' tagged steps; truncated = stopped by the token limit, "
                     "among samples whose finish reason is known.")
 
 
-def _diagnoses(data: ReportData, judge: str | None) -> tuple[dict[tuple[str, str, int], dict], str]:
+def _diagnoses(data: ReportData, judge: str | None) -> tuple[dict[tuple[str, str, int], ReportDiagnosis], str]:
     """One diagnosis per (run, problem, sample): a judge's row, `combined`, or the judges' majority."""
     if not data.runs:
         return {}, ""
     rows = diagnosis_rows(data.store, [r.run_id for r in data.runs], judge)
     if judge:
-        return {(r["run_id"], r["problem_id"], r["sample_idx"]): r for r in rows}, judge
-    if any(r["judge"] == "combined" for r in rows):
-        return {(r["run_id"], r["problem_id"], r["sample_idx"]): r for r in rows if r["judge"] == "combined"}, "combined"
-    votes: dict[tuple[str, str, int], list[dict]] = defaultdict(list)
+        return {(r.run_id, r.problem_id, r.sample_idx): r for r in rows}, judge
+    if any(r.judge == "combined" for r in rows):
+        return {(r.run_id, r.problem_id, r.sample_idx): r for r in rows if r.judge == "combined"}, "combined"
+    votes: dict[tuple[str, str, int], list[ReportDiagnosis]] = defaultdict(list)
     for r in rows:
-        votes[(r["run_id"], r["problem_id"], r["sample_idx"])].append(r)
+        votes[(r.run_id, r.problem_id, r.sample_idx)].append(r)
     chosen = {}
     for key, vs in votes.items():
-        located = [v for v in vs if v["error_type"]] or vs
-        top_type = Counter(v["error_type"] for v in located).most_common(1)[0][0]
-        agreeing = [v for v in located if v["error_type"] == top_type]
-        steps = Counter(v["first_error_step"] for v in agreeing if v["first_error_step"] is not None)
-        chosen[key] = dict(agreeing[0], first_error_step=steps.most_common(1)[0][0] if steps else None)
+        located = [v for v in vs if v.error_type] or vs
+        top_type = Counter(v.error_type for v in located).most_common(1)[0][0]
+        agreeing = [v for v in located if v.error_type == top_type]
+        steps = Counter(v.first_error_step for v in agreeing if v.first_error_step is not None)
+        chosen[key] = replace(agreeing[0], first_error_step=steps.most_common(1)[0][0] if steps else None)
     return chosen, "majority of judges"
 
 
@@ -205,12 +207,12 @@ def error_tables(data: ReportData, judge: str | None = None) -> list[ReportTable
     diag, source = _diagnoses(data, judge)
     if not diag:
         return []
-    by_run: dict[str, list[dict]] = defaultdict(list)
+    by_run: dict[str, list[ReportDiagnosis]] = defaultdict(list)
     for (run_id, _p, _s), d in diag.items():
         by_run[run_id].append(d)
     from qmr_core.diagnose.taxonomy import capability_of  # the taxonomy's own roll-up
 
-    untyped = any(d.get("error_type") is None and d.get("first_error_step") is not None for d in diag.values())
+    untyped = any(d.error_type is None and d.first_error_step is not None for d in diag.values())
     extra = [NO_TYPE] if untyped else []  # located by --fp-locator alone: a step, no type
     tables = []
     for name, title, order, field_ in (
@@ -235,15 +237,15 @@ def error_tables(data: ReportData, judge: str | None = None) -> list[ReportTable
 NO_TYPE = "no type"
 
 
-def _label(d: dict, field_: str, capability_of) -> str | None:
+def _label(d: ReportDiagnosis, field_: str, capability_of) -> str | None:
     """The diagnosis's type or capability; NO_TYPE for a located step without a type; None: unlocated."""
-    v = d.get(field_)
-    if field_ == "capability" and v is None and d.get("error_type"):
+    v = getattr(d, field_)
+    if field_ == "capability" and v is None and d.error_type:
         try:
-            v = capability_of(d["error_type"])
+            v = capability_of(d.error_type)
         except QmrError:
             v = None
-    if v is None and d.get("error_type") is None and d.get("first_error_step") is not None:
+    if v is None and d.error_type is None and d.first_error_step is not None:
         return NO_TYPE
     return v
 
@@ -254,7 +256,7 @@ def first_error_positions(data: ReportData, judge: str | None = None) -> dict[st
     n_steps = step_counts(data.store, [r.run_id for r in data.runs])
     out: dict[str, list[float]] = defaultdict(list)
     for key, d in diag.items():
-        step, n = d.get("first_error_step"), n_steps.get(key)
+        step, n = d.first_error_step, n_steps.get(key)
         if step is not None and n and 0 <= step < n:
             out[key[0]].append((step + 1) / n)
     return out
@@ -288,7 +290,7 @@ def flips_table(data: ReportData) -> ReportTable | None:
     stats = flip_stats(data.store, [r.run_id for r in data.runs])
     if not stats:
         return None
-    return _per_run(data, t, lambda r: list(stats[r.run_id]) if r.run_id in stats else None,
+    return _per_run(data, t, lambda r: stats[r.run_id].cells() if r.run_id in stats else None,
                     "flip pos. = step of the first flipped token (1-based) / steps in the base trace.")
 
 

@@ -20,6 +20,7 @@ from qmr_core.review.stats import proportional_allocation
 from qmr_core.review.store import ReviewItem, ReviewSet
 from qmr_core.store import Store
 from qmr_core.store.pairs import compared_base_runs
+from qmr_core.store.records import DiagnosedFailure
 from qmr_core.store.reviews import diagnosed_failures, runs_with_base_model
 
 BY_KEYS = ("error_type", "run", "subject", "level", "none")
@@ -39,22 +40,22 @@ def _quantized_runs(store: Store, runs: list[str] | None) -> dict[str, str | Non
     """run -> base run, for the selected runs (default: every run whose model has a base model)."""
     rows = runs_with_base_model(store)
     if runs is not None:
-        rows = [r for r in rows if r[0] in runs]
+        rows = [r for r in rows if r.run_id in runs]
     else:
-        rows = [r for r in rows if r[1]]
+        rows = [r for r in rows if r.base_model_id]
     stored = compared_base_runs(store)
-    return {run_id: stored.get(run_id) or infer_base_run(store, run_id) for run_id, _ in rows}
+    return {r.run_id: stored.get(r.run_id) or infer_base_run(store, r.run_id) for r in rows}
 
 
-def stratum_of(by: str, row: dict) -> str:
+def stratum_of(by: str, row: DiagnosedFailure) -> str:
     if by == "error_type":
-        return row["error_type"] or UNLOCATED
+        return row.error_type or UNLOCATED
     if by == "run":
-        return row["run_id"]
+        return row.run_id
     if by == "subject":
-        return row["subject"] or "-"
+        return row.subject or "-"
     if by == "level":
-        return "-" if row["level"] is None else f"level {row['level']}"
+        return "-" if row.level is None else f"level {row.level}"
     return "all"
 
 
@@ -70,7 +71,7 @@ def population(store: Store, judge: str, by: str, runs: list[str] | None = None)
     rows = diagnosed_failures(store, judge, usable)
     if not rows:
         raise QmrError(f"no failing sample of {', '.join(usable)} has a '{judge}' diagnosis (run `qmr diagnose`, or pass --judge)")
-    return [Candidate(r["run_id"], bases[r["run_id"]], r["problem_id"], r["sample_idx"], stratum_of(by, r)) for r in rows], notes  # type: ignore[arg-type]
+    return [Candidate(r.run_id, bases[r.run_id], r.problem_id, r.sample_idx, stratum_of(by, r)) for r in rows], notes  # type: ignore[arg-type]
 
 
 def draw(candidates: list[Candidate], n: int, seed: int) -> tuple[list[ReviewItem], dict[str, list[int]]]:

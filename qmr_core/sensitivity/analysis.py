@@ -100,11 +100,11 @@ def analyze(
     meter = Sensitivity(engine.model, layout, encoded, quantizer, device=engine.device)
     probe = accuracy_probe(engine, acc_problems, acc_template, acc_decoding, batch_size) if acc_problems else None
     known = analysis_progress(store, sens_id)
-    baseline_acc = known["baseline_acc"] if known and known["baseline_acc"] is not None else (probe() if probe else None)
+    baseline_acc = known.baseline_acc if known and known.baseline_acc is not None else (probe() if probe else None)
     info = analysis_row(sens_id, model_id, quantizer, trace_run_id, len(traces), encoded.n_tokens, meter.baseline_nll,
                         baseline_acc, len(acc_problems), 0.0, str(engine.device))
     if known:
-        info["seconds"] = known["seconds"] or 0.0
+        info["seconds"] = known.seconds or 0.0
     record_analysis(store, info)
     rows = [done[(c.layer, c.module)] for c in configs if (c.layer, c.module) in done]
     todo = [c for c in configs if (c.layer, c.module) not in done]

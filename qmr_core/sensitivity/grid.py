@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from qmr_core.errors import QmrError
 from qmr_core.store import Store
+from qmr_core.store.records import SensitivityRun, SensitivitySummary
 from qmr_core.store.sensitivity import analyses_by_prefix, analysis_rows, analysis_summaries
 from qmr_core.store.summary_reads import latest_sensitivity_id
 
@@ -36,7 +37,7 @@ class Row:
 
 def stored_rows(store: Store, sens_id: str) -> dict[tuple[int, str], Row]:
     return {
-        (r["layer"], r["module"]): Row(**{k: r[k] for k in Row.__dataclass_fields__})
+        (r.layer, r.module): Row(**{k: getattr(r, k) for k in Row.__dataclass_fields__})
         for r in analysis_rows(store, sens_id)
     }
 
@@ -54,7 +55,7 @@ def record_rows(store: Store, sens_id: str, rows: Sequence[Row]) -> None:
 class Grid:
     """A stored analysis arranged as layer x module kind."""
 
-    info: dict
+    info: SensitivityRun
     kinds: list[str]
     n_layers: int
     cells: dict[tuple[int, str], Row]
@@ -86,11 +87,11 @@ def load_grid(store: Store, sens_id: str | None = None) -> Grid:
     info = analyses_by_prefix(store, sens_id)
     if len(info) != 1:
         raise QmrError(f"no sensitivity analysis '{sens_id}' in this store" if not info else f"'{sens_id}' is ambiguous")
-    cells = stored_rows(store, info[0]["sens_id"])
+    cells = stored_rows(store, info[0].sens_id)
     kinds = sorted({m for _, m in cells if m != ALL}, key=_kind_key)
     layers = [i for i, _ in cells if i != EVERY_LAYER]
     return Grid(info[0], kinds, (max(layers) + 1) if layers else 0, cells)
 
 
-def list_analyses(store: Store) -> list[dict]:
+def list_analyses(store: Store) -> list[SensitivitySummary]:
     return analysis_summaries(store)

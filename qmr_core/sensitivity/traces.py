@@ -20,7 +20,7 @@ class Trace:
 
 
 def correct_traces(store: Store, run_id: str, limit: int) -> list[Trace]:
-    return [Trace(*r) for r in correct_trace_rows(store, run_id, limit)]
+    return [Trace(r.problem_id, r.prompt, r.output) for r in correct_trace_rows(store, run_id, limit)]
 
 
 def pick_trace_run(store: Store, model_id: str) -> str:

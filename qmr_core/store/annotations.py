@@ -10,6 +10,7 @@ The error types a verdict may name are the taxonomy's (qmr_core/review/annotatio
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
 import getpass
 import os
 import threading
@@ -17,7 +18,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Self
+from typing import Self
 
 import duckdb
 import pyarrow as pa
@@ -108,6 +109,20 @@ def default_author() -> str:
         return os.environ.get("QMR_ANNOTATOR") or getpass.getuser()
     except Exception:  # getuser fails in some containers
         return "unknown"
+
+
+@dataclass(frozen=True)
+class AnnotationEvent:
+    """An `annotation_history` row: one accept, correction or note on a sample, by whom and when."""
+
+    action: str
+    verdict: str | None
+    judge: str | None
+    first_error_step: int | None
+    error_type: str | None
+    note: str | None
+    author: str
+    created_at: dt.datetime
 
 
 class AnnotationStore:
@@ -216,18 +231,17 @@ class AnnotationStore:
             self.problem = f"annotations unavailable ({str(exc).splitlines()[0]}); browsing without them"
             return None
 
-    def history(self, key: SampleKey) -> list[dict[str, Any]]:
+    def history(self, key: SampleKey) -> list[AnnotationEvent]:
         with self._connect(create=False) as con:
             if con is None:
                 return []
-            cur = con.execute(
+            rows = con.execute(
                 """SELECT action, verdict, judge, first_error_step, error_type, note, author, created_at
                    FROM annotation_history WHERE run_id = ? AND problem_id = ? AND sample_idx = ?
                    ORDER BY created_at, rowid""",
                 list(key),
-            )
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, r)) for r in cur.fetchall()]
+            ).fetchall()
+            return [AnnotationEvent(*r) for r in rows]
 
     # -- writes ------------------------------------------------------------------------------
 

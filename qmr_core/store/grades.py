@@ -7,17 +7,18 @@ from typing import Any
 
 import pyarrow as pa
 
+from qmr_core.store.records_grades import GradedSample
 from qmr_core.store.store import Store
 
 
-def graded_samples(store: Store, run_id: str) -> list[dict[str, Any]]:
+def graded_samples(store: Store, run_id: str) -> list[GradedSample]:
     """Every sample of a run with its stored grade and what grading needs (gold answer, kind, problem text)."""
-    return store.query_dicts(
+    return [GradedSample(**r) for r in store.query_dicts(
         """SELECT s.run_id, s.problem_id, s.sample_idx, s.output, s.extracted_answer, s.correct, s.grade_rule,
                   s.grader_version, s.finish_reason, p.answer, p.kind, p.problem
            FROM samples s JOIN problems p USING (problem_id) WHERE s.run_id = ? ORDER BY s.problem_id, s.sample_idx""",
         [run_id],
-    )
+    )]
 
 
 def update_grades(store: Store, updates: Sequence[dict[str, Any]]) -> None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from qmr_core.store.records_compare import VerdictAgreement, VerdictDisagreement
 from qmr_core.store.store import Store, upsert_rows
 
 
@@ -27,28 +28,28 @@ def write_external_verdicts(store: Store, rows: Sequence[dict[str, Any]]) -> Non
         store.upsert("external_verdicts", rows)
 
 
-def verdict_agreement(store: Store, run_ids: Sequence[str] | None = None) -> list[tuple]:
-    """Per (run, source, metric): (run, source, metric, samples, tool right, qmr right, disagree); all runs for None."""
-    return store.query(
+def verdict_agreement(store: Store, run_ids: Sequence[str] | None = None) -> list[VerdictAgreement]:
+    """Per (run, source, metric): samples, tool right, qmr right, disagreeing; all runs for None."""
+    return [VerdictAgreement(*r) for r in store.query(
         """SELECT e.run_id, e.source, e.metric, count(*), count(*) FILTER (WHERE e.correct),
                   count(*) FILTER (WHERE s.correct), count(*) FILTER (WHERE e.correct <> s.correct)
            FROM external_verdicts e JOIN samples s USING (run_id, problem_id, sample_idx)
            WHERE e.correct IS NOT NULL AND (? OR e.run_id IN (SELECT unnest(?)))
            GROUP BY ALL ORDER BY ALL""",
         [run_ids is None, list(run_ids or [])],
-    )
+    )]
 
 
-def verdict_disagreements(store: Store, run_id: str, metric: str | None = None) -> list[dict[str, Any]]:
+def verdict_disagreements(store: Store, run_id: str, metric: str | None = None) -> list[VerdictDisagreement]:
     """The run's samples the tool judged otherwise than qmr (under `metric` only, when given)."""
-    return store.query_dicts(
+    return [VerdictDisagreement(**r) for r in store.query_dicts(
         """SELECT e.problem_id, e.sample_idx, e.source, e.metric, e.correct AS tool_correct, e.extracted AS tool_answer,
                   s.correct AS qmr_correct, s.extracted_answer AS qmr_answer, s.grade_rule
            FROM external_verdicts e JOIN samples s USING (run_id, problem_id, sample_idx)
            WHERE e.run_id = ? AND e.correct IS NOT NULL AND e.correct <> s.correct AND (? IS NULL OR e.metric = ?)
            ORDER BY e.problem_id, e.sample_idx, e.metric""",
         [run_id, metric, metric],
-    )
+    )]
 
 
 def paired_prompt_counts(store: Store, base_run_id: str, quant_run_id: str, problem_ids: Sequence[str]) -> tuple[int, int]:

@@ -16,9 +16,10 @@ import os
 import socket
 import time
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from qmr_core.errors import QmrError
+from qmr_core.store.records import RunSummary
 from qmr_core.store.store import Store
 
 STALE_S = float(os.environ.get("QMR_LEASE_STALE_S", "1800"))
@@ -135,9 +136,9 @@ def shown_status(status: str, lease: Lease | None) -> str:
     return status
 
 
-def with_shown_status(store: Store, rows: list[dict]) -> list[dict]:
-    """Rows with a `status` column, `running` replaced by `interrupted` where the owner is gone."""
-    if not any(r.get("status") == "running" for r in rows):
-        return rows
+def with_shown_status(store: Store, runs: list[RunSummary]) -> list[RunSummary]:
+    """The runs with `running` replaced by `interrupted` where the owner is gone."""
+    if not any(r.status == "running" for r in runs):
+        return runs
     held_by = leases(store)
-    return [r | {"status": shown_status(r["status"], held_by.get(r["run_id"]))} for r in rows]
+    return [replace(r, status=shown_status(r.status, held_by.get(r.run_id))) for r in runs]

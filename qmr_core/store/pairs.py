@@ -1,7 +1,7 @@
 """Reads and writes of `qmr compare`'s tables: `pairs`, `step_alignments`, `comparisons`.
 
-Also the reads compare needs from `runs`/`samples`/`steps` to pair two runs. Everything returns
-plain rows (tuples or dicts); the pairing itself lives in qmr_core/compare/.
+Also the reads compare needs from `runs`/`samples`/`steps` to pair two runs. A run's identity and the paired
+scores are records (records_compare.py), the rest plain values; the pairing itself lives in qmr_core/compare/.
 """
 
 from __future__ import annotations
@@ -12,10 +12,11 @@ from typing import Any
 import duckdb
 
 from qmr_core.errors import QmrError
+from qmr_core.store.records_compare import PairedScore, RunIdentity
 from qmr_core.store.store import Store, upsert_rows
 
 
-def run_info(store: Store, run_id: str) -> dict[str, Any]:
+def run_info(store: Store, run_id: str) -> RunIdentity:
     """The run's identity for pairing: model (name), base model, benchmark, prompt, decoding, engine."""
     rows = store.query_dicts(
         """SELECT r.run_id, r.model_id, coalesce(m.name, r.model_id) AS model, m.base_model_id, r.benchmark,
@@ -25,7 +26,7 @@ def run_info(store: Store, run_id: str) -> dict[str, Any]:
     )
     if not rows:
         raise QmrError(f"no run '{run_id}' in {store.path}")
-    return rows[0]
+    return RunIdentity(**rows[0])
 
 
 def matching_runs(store: Store, model_id: str, benchmark: str, prompt_text: str, decoding_json: str) -> list[str]:
@@ -38,9 +39,9 @@ def matching_runs(store: Store, model_id: str, benchmark: str, prompt_text: str,
     return [r[0] for r in rows]
 
 
-def paired_scores(store: Store, base_run_id: str, quant_run_id: str) -> list[dict[str, Any]]:
+def paired_scores(store: Store, base_run_id: str, quant_run_id: str) -> list[PairedScore]:
     """Per problem of either run: each run's score (fraction right) and sample count, subject and level."""
-    return store.query_dicts(
+    return [PairedScore(**r) for r in store.query_dicts(
         """WITH b AS (SELECT problem_id, avg(CASE WHEN correct THEN 1.0 ELSE 0.0 END) AS score, count(*) AS n
                       FROM samples WHERE run_id = ? GROUP BY problem_id),
                 q AS (SELECT problem_id, avg(CASE WHEN correct THEN 1.0 ELSE 0.0 END) AS score, count(*) AS n
@@ -51,7 +52,7 @@ def paired_scores(store: Store, base_run_id: str, quant_run_id: str) -> list[dic
            LEFT JOIN problems p ON p.problem_id = coalesce(b.problem_id, q.problem_id)
            ORDER BY 1""",
         [base_run_id, quant_run_id],
-    )
+    )]
 
 
 def first_sample_steps(store: Store, run_id: str, problem_ids: list[str]) -> dict[str, list[str]]:

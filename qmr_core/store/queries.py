@@ -2,21 +2,20 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from qmr_core.errors import QmrError
 from qmr_core.models.registry import resolve_model
+from qmr_core.store.records import ProblemRow
 from qmr_core.store.store import Store
 
 
-def run_problem_rows(store: Store, run_id: str) -> list[dict[str, Any]]:
+def run_problem_rows(store: Store, run_id: str) -> list[ProblemRow]:
     """The `problems` rows a run has samples for, in problem-id order (Problem.from_row builds Problems)."""
-    return store.query_dicts(
+    return [ProblemRow(**r) for r in store.query_dicts(
         """SELECT p.problem_id, p.benchmark, p.unique_id, p.problem, p.answer, p.solution, p.subject, p.level, p.kind
            FROM problems p WHERE p.problem_id IN (SELECT DISTINCT problem_id FROM samples WHERE run_id = ?)
            ORDER BY p.problem_id""",
         [run_id],
-    )
+    )]
 
 
 def run_model_spec(store: Store, run_id: str) -> str:

@@ -2,7 +2,8 @@
 
 One `RunSummary` is the run as every reader sees it (`qmr runs`, the browser, the report); one
 `ModelRecord` is a `models` row, whoever writes it (evaluation, quantization, imports). The rest are
-the rows of one problem that the trace view and `qmr show` read.
+the rows of one problem that the trace view and `qmr show` read. The records of the later stages live in
+records_*.py by stage and are re-exported here.
 """
 
 from __future__ import annotations
@@ -13,6 +14,23 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 from qmr_core.store.labels import quant_label, short_quant_label
+# The later stages' records, by stage, re-exported (`X as X`: PEP 484's explicit re-export).
+from qmr_core.store.records_compare import (
+    DivergenceByOutcome as DivergenceByOutcome, PairedScore as PairedScore, RunIdentity as RunIdentity,
+    SampleWithSpans as SampleWithSpans, VerdictAgreement as VerdictAgreement,
+    VerdictDisagreement as VerdictDisagreement,
+)
+from qmr_core.store.records_grades import (
+    CombinedEvidence as CombinedEvidence, DiagnosedFailure as DiagnosedFailure, ErrorCount as ErrorCount,
+    ErrorTypeCount as ErrorTypeCount, FlipStats as FlipStats, FormatStats as FormatStats,
+    GradedSample as GradedSample, JudgeAgreement as JudgeAgreement, PairOutcomeCount as PairOutcomeCount,
+    ProblemScore as ProblemScore, RunWithBaseModel as RunWithBaseModel, SampleIndexAccuracy as SampleIndexAccuracy,
+)
+from qmr_core.store.records_restore import (
+    CorrectTrace as CorrectTrace, Recovery as Recovery, RecoveryExample as RecoveryExample,
+    RecoverySet as RecoverySet, SensitivityCell as SensitivityCell, SensitivityRun as SensitivityRun,
+    SensitivitySummary as SensitivitySummary,
+)
 
 
 @dataclass(frozen=True)
@@ -109,6 +127,44 @@ class ModelRecord:
         """The set columns only: an upsert over an existing row leaves what this record does not know
         (e.g. the source precision, which a quantizer's record lacks) as it was."""
         return {k: v for k, v in asdict(self).items() if v is not None}
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A whole `runs` row (migration 001)."""
+
+    run_id: str
+    model_id: str
+    benchmark: str
+    prompt_template: str
+    prompt_text: str
+    decoding_json: str
+    engine: str
+    engine_json: str | None
+    parent_run_id: str | None
+    status: str
+    qmr_version: str | None
+    created_at: dt.datetime
+    finished_at: dt.datetime | None
+
+
+@dataclass(frozen=True)
+class ProblemRow:
+    """A `problems` row without its content hash: what a later stage re-runs a run's problems from."""
+
+    problem_id: str
+    benchmark: str
+    unique_id: str
+    problem: str
+    answer: str
+    solution: str | None
+    subject: str | None
+    level: int | None
+    kind: str
+
+    def row(self) -> dict[str, Any]:
+        """The columns by name (benchmarks' Problem.from_row reads them)."""
+        return asdict(self)
 
 
 @dataclass(frozen=True)
@@ -219,6 +275,13 @@ class StoredVerdict:
     judge: str
     first_error_step: int | None
     error_type: str | None
+
+
+@dataclass(frozen=True)
+class ReportDiagnosis(StoredVerdict):
+    """A `diagnoses` row as the report counts it: a stored verdict with the error type's capability."""
+
+    capability: str | None
 
 
 @dataclass(frozen=True)

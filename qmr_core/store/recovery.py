@@ -1,7 +1,7 @@
 """Reads and writes of `qmr recover build`, `train` and `show`: the lost problems' samples, `recovery_sets`,
 `recovery_examples` and `recoveries` (the reads of `qmr recover eval` are in recovery_eval.py).
 
-Rows go in and out as dicts or plain values; cutting the traces and training live in qmr_core/recover/.
+Rows are read as the records of records_restore.py and written as dicts; cutting the traces and training live in qmr_core/recover/.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from qmr_core.store.failure_rows import judge_counts
+from qmr_core.store.records_restore import Recovery, RecoveryExample, RecoverySet
 from qmr_core.store.store import Store, upsert_rows
 
 
@@ -28,15 +29,16 @@ def first_sample_idx(store: Store, run_id: str, problem_ids: Sequence[str], corr
     ))
 
 
-def sets_with_prefix(store: Store, prefix: str) -> list[dict[str, Any]]:
+def sets_with_prefix(store: Store, prefix: str) -> list[RecoverySet]:
     """The `recovery_sets` rows whose id starts with `prefix`, by id."""
-    return store.query_dicts("SELECT * FROM recovery_sets WHERE set_id LIKE ? ORDER BY set_id", [prefix + "%"])
+    return [RecoverySet(**r) for r in store.query_dicts(
+        "SELECT * FROM recovery_sets WHERE set_id LIKE ? ORDER BY set_id", [prefix + "%"])]
 
 
-def examples_of_kind(store: Store, set_id: str, kind: str) -> list[dict[str, Any]]:
+def examples_of_kind(store: Store, set_id: str, kind: str) -> list[RecoveryExample]:
     """A set's `recovery_examples` rows of one kind, in problem and sample order."""
-    return store.query_dicts(
-        "SELECT * FROM recovery_examples WHERE set_id = ? AND kind = ? ORDER BY problem_id, sample_idx", [set_id, kind])
+    return [RecoveryExample(**r) for r in store.query_dicts(
+        "SELECT * FROM recovery_examples WHERE set_id = ? AND kind = ? ORDER BY problem_id, sample_idx", [set_id, kind])]
 
 
 def replace_set(store: Store, set_row: dict[str, Any], examples: Sequence[dict[str, Any]]) -> None:
@@ -52,6 +54,6 @@ def write_recovery(store: Store, row: dict[str, Any]) -> None:
     store.upsert("recoveries", [row])
 
 
-def recoveries(store: Store) -> list[dict[str, Any]]:
+def recoveries(store: Store) -> list[Recovery]:
     """Every `recoveries` row, oldest first."""
-    return store.query_dicts("SELECT * FROM recoveries ORDER BY created_at")
+    return [Recovery(**r) for r in store.query_dicts("SELECT * FROM recoveries ORDER BY created_at")]

@@ -2,27 +2,26 @@
 
 from __future__ import annotations
 
-from typing import Any
-
+from qmr_core.store.records import Recovery, RecoverySet, RunRow
 from qmr_core.store.store import Store
 
 
-def recovery_of_model(store: Store, model_id: str) -> dict[str, Any] | None:
+def recovery_of_model(store: Store, model_id: str) -> Recovery | None:
     """The `recoveries` row of a recovered model, or None."""
     rows = store.query_dicts("SELECT * FROM recoveries WHERE model_id = ?", [model_id])
-    return rows[0] if rows else None
+    return Recovery(**rows[0]) if rows else None
 
 
-def run_row(store: Store, run_id: str) -> dict[str, Any] | None:
+def run_row(store: Store, run_id: str) -> RunRow | None:
     """The whole `runs` row, or None."""
     rows = store.query_dicts("SELECT * FROM runs WHERE run_id = ?", [run_id])
-    return rows[0] if rows else None
+    return RunRow(**rows[0]) if rows else None
 
 
-def recovery_set(store: Store, set_id: str) -> dict[str, Any] | None:
-    """A recovery set's base run, judge and held-out problems (`recovery_sets`), or None."""
-    rows = store.query_dicts("SELECT base_run_id, judge, holdout_json FROM recovery_sets WHERE set_id = ?", [set_id])
-    return rows[0] if rows else None
+def recovery_set(store: Store, set_id: str) -> RecoverySet | None:
+    """A recovery set's `recovery_sets` row (its base run, judge, held-out problems, ...), or None."""
+    rows = store.query_dicts("SELECT * FROM recovery_sets WHERE set_id = ?", [set_id])
+    return RecoverySet(**rows[0]) if rows else None
 
 
 def example_problems(store: Store, set_id: str, kind: str) -> set[str]:

@@ -35,7 +35,7 @@ ORDER BY r.created_at, r.run_id
 
 def run_summaries(store: Store) -> list[RunSummary]:
     """Every run with its counts, oldest first; `status` is `interrupted` for a `running` run whose process is gone."""
-    return [RunSummary(**r) for r in with_shown_status(store, store.query_dicts(RUN_SUMMARY_SQL))]
+    return with_shown_status(store, [RunSummary(**r) for r in store.query_dicts(RUN_SUMMARY_SQL)])
 
 
 def run_summary(store: Store, run_id: str) -> RunSummary | None:

@@ -8,6 +8,7 @@ from collections.abc import Sequence
 import duckdb
 import pyarrow as pa
 
+from qmr_core.store.records import ErrorCount, JudgeAgreement
 from qmr_core.store.store import Store
 
 OUTCOME_SQL = """
@@ -47,18 +48,18 @@ def outcome_counts(con: duckdb.DuckDBPyConnection, base_run_id: str,
             for run_id, lost, gained, right, wrong in rows}
 
 
-def error_counts(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str], judge: str) -> dict[str, list[tuple[str, str, int]]]:
-    """run -> [(error type, capability, samples)] of one judge's diagnoses, most frequent first."""
-    out: dict[str, list[tuple[str, str, int]]] = {}
+def error_counts(con: duckdb.DuckDBPyConnection, run_ids: Sequence[str], judge: str) -> dict[str, list[ErrorCount]]:
+    """run -> one judge's diagnoses counted per error type and capability, most frequent first."""
+    out: dict[str, list[ErrorCount]] = {}
     for run_id, etype, cap, n in con.execute(ERRORS_SQL, {"runs": list(run_ids), "judge": judge}).fetchall():
-        out.setdefault(run_id, []).append((etype, cap, int(n)))
+        out.setdefault(run_id, []).append(ErrorCount(etype, cap, int(n)))
     return out
 
 
-def judge_agreement(con: duckdb.DuckDBPyConnection, annotations: pa.Table) -> list[tuple[str, int, int, int, int]]:
-    """Per judge: (judge, annotated samples, step right, type right, both right) against the verdicts."""
+def judge_agreement(con: duckdb.DuckDBPyConnection, annotations: pa.Table) -> list[JudgeAgreement]:
+    """Per judge: annotated samples, step right, type right and both right against the researcher's verdicts."""
     con.register("ann", annotations)
-    return [(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in con.execute(JUDGE_SQL).fetchall()]
+    return [JudgeAgreement(r[0], int(r[1]), int(r[2]), int(r[3]), int(r[4])) for r in con.execute(JUDGE_SQL).fetchall()]
 
 
 def latest_sensitivity_id(store: Store, model_id: str | None) -> str | None:

@@ -103,12 +103,12 @@ class SummaryScreen(Screen[None]):
         if s.errors:
             judge = self.app.state.judge or "?"
             for run_id, rows in s.errors.items():
-                total = sum(n for _, _, n in rows)
+                total = sum(c.n for c in rows)
                 by_type: dict[str, int] = {}
                 by_cap: dict[str, int] = {}
-                for etype, cap, n in rows:
-                    by_type[etype] = by_type.get(etype, 0) + n
-                    by_cap[cap] = by_cap.get(cap, 0) + n
+                for c in rows:
+                    by_type[c.error_type] = by_type.get(c.error_type, 0) + c.n
+                    by_cap[c.capability] = by_cap.get(c.capability, 0) + c.n
                 label = self.app.state.run_label(run_id)
                 parts.append(BarChart(f"Error types · {label} · judge {judge} · {total} diagnosed",
                                       [(f"[E:{t}]", n / total) for t, n in sorted(by_type.items(), key=lambda x: -x[1])], 1.0, style="red"))
@@ -137,8 +137,8 @@ class SummaryScreen(Screen[None]):
 
     def render_sensitivity(self, grid: Grid) -> list[RenderableType]:
         info = grid.info
-        title = (f"Layer sensitivity · {info['model_id']} · {info['method']} w{info['bits']} · "
-                 f"ΔNLL of {info['n_traces']} full-precision correct traces (nats/token)")
+        title = (f"Layer sensitivity · {info.model_id} · {info.method} w{info.bits} · "
+                 f"ΔNLL of {info.n_traces} full-precision correct traces (nats/token)")
         return [Text(title, style="bold"), grid_table(grid, "delta_nll"), Text(extremes(grid, "delta_nll"), style="dim"),
                 Text("hotter = more damage when only that part is quantized; dim = within two standard errors of zero; "
                      "`qmr sensitivity --show` for other metrics", style="dim"), Text()]

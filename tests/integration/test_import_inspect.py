@@ -58,7 +58,7 @@ def test_a_disagreement_is_listed(shared_data, tmp_path):
     result = import_inspect(store, edited, benchmark="gsm8k")
     assert result.n_disagree == 1
     (row,) = disagreements(store, result.run_id)
-    assert (row["problem_id"], row["tool_correct"], row["qmr_correct"]) == ("gsm8k/test/2", True, False)
+    assert (row.problem_id, row.tool_correct, row.qmr_correct) == ("gsm8k/test/2", True, False)
 
 
 def test_json_logs_read_without_inspect_installed(tmp_path, monkeypatch):

@@ -125,7 +125,7 @@ def test_regrade_keeps_lighteval_verdicts_and_lists_disagreements(shared_data, t
     (agree,) = agreement(store, [edited.run_id])
     assert (agree.n, agree.tool_right, agree.qmr_right, agree.disagree) == (6, 0, 1, 1)
     (row,) = disagreements(store, edited.run_id)
-    assert (row["problem_id"], row["tool_correct"], row["qmr_correct"], row["qmr_answer"]) == ("gsm8k/test/0", False, True, "18")
+    assert (row.problem_id, row.tool_correct, row.qmr_correct, row.qmr_answer) == ("gsm8k/test/0", False, True, "18")
 
 
 def test_imported_runs_pair_with_each_other_and_with_a_native_run(shared_data, tiny_model, tmp_path):

@@ -3,6 +3,7 @@ trl on the tiny model (SFT and DPO), loading an adapter through --model, and eva
 
 import json
 from importlib.util import find_spec
+from dataclasses import replace
 
 import pytest
 from typer.testing import CliRunner
@@ -199,17 +200,18 @@ def test_examples_record_whether_each_side_ended_and_sft_adds_eos_only_then(toy,
     from transformers import AutoTokenizer
 
     from qmr_core.recover.train import sft_features
+    from qmr_core.store.recovery import examples_of_kind
 
     tok = AutoTokenizer.from_pretrained(tiny_model)
-    by_pid = {r["problem_id"]: r for r in rows if r["kind"] == "targeted"}
+    by_pid = {r.problem_id: r for r in examples_of_kind(store, rep.set_id, "targeted")}
     for pid, ended in (("toy/p0", False), ("toy/p1", True)):
         r = by_pid[pid]
         feats = sft_features(tok, r)
-        plain = tok(r["prompt"] + r["chosen"])["input_ids"]
+        plain = tok(r.prompt + r.chosen)["input_ids"]
         assert feats["input_ids"] == plain + ([tok.eos_token_id] if ended else [])
         n_prompt = len(feats["completion_mask"]) - sum(feats["completion_mask"])
-        assert 0 < n_prompt <= len(tok(r["prompt"])["input_ids"]) and len(feats["completion_mask"]) == len(feats["input_ids"])
-    old = by_pid["toy/p0"] | {"chosen_complete": None}  # sets built before v5: EOS as before
+        assert 0 < n_prompt <= len(tok(r.prompt)["input_ids"]) and len(feats["completion_mask"]) == len(feats["input_ids"])
+    old = replace(by_pid["toy/p0"], chosen_complete=None)  # sets built before v5: EOS as before
     assert sft_features(tok, old)["input_ids"][-1] == tok.eos_token_id
 
 

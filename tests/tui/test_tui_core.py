@@ -247,7 +247,7 @@ def test_annotations_persist_in_a_side_file_and_score_the_judges(small, tmp_path
     again = AnnotationStore(ann.path)
     geo = again.get((Q3, "sample/geometry/2", 0))
     assert (geo.verdict, geo.first_error_step, geo.error_type, geo.note) == ("corrected", 1, "Conceptual", "treats it as a square")
-    assert [h["action"] for h in again.history((Q3, "sample/geometry/2", 0))] == ["correct", "note"]
+    assert [h.action for h in again.history((Q3, "sample/geometry/2", 0))] == ["correct", "note"]
     with pytest.raises(QmrError, match="step"):
         again.correct((Q3, "x", 0), None, -1, "Method")
     # the eval store is untouched: no annotation table there
@@ -273,7 +273,7 @@ def test_summary_accuracy_and_relative_degradation(small):
     assert acc[Q3].relative == pytest.approx((base - q3) / base)
     assert acc[BASE].relative is None
     assert summary.outcomes[Q3]["lost"] + summary.outcomes[Q3]["both_right"] == round(base * acc[BASE].run.n)
-    assert sum(n for _, _, n in summary.errors[Q3]) == small.query(
+    assert sum(r.n for r in summary.errors[Q3]) == small.query(
         "SELECT count(*) FROM diagnoses WHERE run_id = ? AND judge = 'hf:judge'", [Q3])[0][0]
 
 

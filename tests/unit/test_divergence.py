@@ -128,7 +128,7 @@ def pair_store(tmp_path, tiny_model):
 
 def test_scored_stored_resumed_and_located(pair_store):
     s = pair_store
-    assert [q["problem_id"] for _b, q in pending_pairs(s, "quant0000001", "base00000001")] == ["p1", "p3", "p5"]
+    assert [q.problem_id for _b, q in pending_pairs(s, "quant0000001", "base00000001")] == ["p1", "p3", "p5"]
     assert score_divergence(s, "quant0000001", "base00000001", device="cpu", batch_size=2) == 3
     rows = s.query_dicts("SELECT * FROM divergence ORDER BY problem_id")
     assert [r["problem_id"] for r in rows] == ["p1", "p3", "p5"]

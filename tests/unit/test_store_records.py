@@ -72,3 +72,20 @@ def test_add_model_records_once_and_only_fills_gaps(tmp_path):
     assert rows == [("fp", "src", "none", None, None, "bf16"), ("fp@w4", "dir", "gptq", 4, None, "bf16")]
     add_model(store, ModelRecord("fp@w4", "fp@w4", "other", "rtn"), fill={"n_params": 7, "bits": 8})
     assert store.query("SELECT bits, n_params FROM models WHERE model_id = 'fp@w4'") == [(4, 7)]
+
+
+def test_whole_row_records_match_their_tables_after_every_migration(tmp_path):
+    """A record built with `Record(**row)` from `SELECT *` must name every column of its table, in order."""
+    from qmr_core.store import records as rec
+
+    store = Store(tmp_path / "cols.duckdb")
+    whole_rows = {
+        "runs": rec.RunRow, "recovery_sets": rec.RecoverySet, "recovery_examples": rec.RecoveryExample,
+        "recoveries": rec.Recovery, "sensitivity_runs": rec.SensitivityRun, "sensitivity": rec.SensitivityCell,
+        "judge_votes": rec.JudgeVote,
+    }
+    for table, record in whole_rows.items():
+        columns = [r[0] for r in store.query(
+            "SELECT column_name FROM information_schema.columns WHERE table_name = ? ORDER BY ordinal_position", [table])]
+        assert [f.name for f in dataclasses.fields(record)] == columns, table
+        assert record.__dataclass_params__.frozen  # type: ignore[attr-defined]
