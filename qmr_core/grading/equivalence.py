@@ -300,6 +300,9 @@ def _ray_eq(ctx: Check, g: Node, p: Node) -> bool:
     return _relation_eq(ctx, ray, rel) if rel is p else _relation_eq(ctx, rel, ray)
 
 
+MAX_SAME_FORMS = 4  # a longer list is never one answer written several ways
+
+
 def _compare_seq(ctx: Check, g: Node, p: Node) -> bool:
     if isinstance(g, Seq) and "ratio" in (g.kind, getattr(p, "kind", None)):
         ctx.note("tuple")  # a ratio equals a ratio, part by part in order
@@ -312,6 +315,8 @@ def _compare_seq(ctx: Check, g: Node, p: Node) -> bool:
         return _unordered(ctx, g.items, p.items if isinstance(p, Seq) else (p,))
     assert isinstance(p, Seq)
     ctx.note("set" if p.kind in ("list", "set", "pm") else "tuple")
+    if p.kind == "list" and len(p.items) <= MAX_SAME_FORMS:  # "x+11 or 11+x": one answer in two forms
+        return all(compare(ctx, g, item) for item in p.items)
     return False
 
 

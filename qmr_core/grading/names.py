@@ -16,7 +16,11 @@ from collections.abc import Callable
 
 _SUB = r"(?:_\{[0-9A-Za-z ]{1,12}\}|_[0-9A-Za-z])?'*"
 _ATOM = r"(?:[A-Za-z]|[A-Z]{2,6}|\\(?:alpha|beta|gamma|theta|phi|lambda|mu|omega|rho|sigma|tau|psi))" + _SUB
-_DECORATED = rf"(?:(?:m\s*)?(?:\\angle\s*|\\triangle\s*)?{_ATOM}|\\overline\s*\{{\s*{_ATOM}\s*\}})"
+# A function at a number ("f(2)", "g^{-1}(\\frac{1}{2})"; not x/y/z: "x(2)" may be a product) or a
+# \\text{} word ("\\text{Area}").
+_ARG = r"-?(?:\d{1,12}(?:\.\d{1,12})?|\\d?frac\s*\{\d{1,12}\}\s*\{\d{1,12}\})"
+_AT = rf"[a-wA-Z](?:\^\{{-1\}})?\(\s*{_ARG}\s*\)|\\text\s*\{{\s*[A-Za-z][a-z]{{1,19}}\s*\}}"
+_DECORATED = rf"(?:(?:m\s*)?(?:\\angle\s*|\\triangle\s*)?{_ATOM}|\\overline\s*\{{\s*{_ATOM}\s*\}}|{_AT})"
 _ONE = rf"(?:\|\s*{_DECORATED}\s*\||{_DECORATED})"
 _NAME = re.compile(rf"{_ONE}(?:\s*[:/]\s*{_ONE})?|\\frac\s*\{{\s*{_ONE}\s*\}}\s*\{{\s*{_ONE}\s*\}}")
 _LOWER_RUN = re.compile(r"^[a-z]{2,}")
@@ -37,6 +41,6 @@ def ratio_parts(s: str, split: Callable[[str, str, bool], list[str]]) -> list[st
     if ":" not in s or "\\colon" in s:
         return None
     parts = split(s, ":", False)
-    if len(parts) < 2 or len(parts) > 6 or not all(parts):
+    if len(parts) < 2 or not all(parts):  # any length: "1:1:...:1" is never 1/1/.../1
         return None
     return parts

@@ -91,6 +91,7 @@ _CHOICE = re.compile(r"^\(?\s*([A-Z])\s*\)?$")
 _VAR = re.compile(r"^(?:[a-zA-Z]|\\(?:alpha|beta|gamma|theta|phi|lambda|mu|omega|rho|sigma|tau|psi))(?:_\{?\w+\}?)?'*$")
 _FUNC_VAR = re.compile(r"^[a-zA-Z](?:\([a-zA-Z]\))?$|^\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z])+\s*\)$")
 _FUNC_OF_VAR = re.compile(r"^[a-zA-Z]\([a-zA-Z]\)$")  # "0 < f(x) < 1": the range of f
+_CLOCK = re.compile(r"(?:\\text\{\s*)?(\d{1,2})\s*:\s*(\d{2})\s*(?:\\text\{\s*|\\[ ,;]\s*|~)?([AaPp])\.?\s*[Mm]\.?\s*\}?\s*\}?")
 _IN_PREFIX = re.compile(r"^(?:[a-zA-Z]|\\theta)\s*\\in\s*")
 _BASED = re.compile(r"^(-?[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)?)_\{?\(?(\d+)\)?\}?$")
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z '\-]*$")
@@ -297,6 +298,9 @@ def _unwrap_assignment(n: Node) -> Node:
 
 def _item(s: str) -> Node:
     s = s.strip()
+    clock = _CLOCK.fullmatch(s)
+    if clock is not None:  # "4:30 PM" == "\\text{4:30 p.m.}" == "4:30 \\text{ pm}" != "4:30 a.m."
+        return Text(f"{int(clock.group(1))}{clock.group(2)}{clock.group(3).lower()}m")
     m = _MATRIX.match(s)
     if m:
         return _matrix(m.group(1), m.group(2))
