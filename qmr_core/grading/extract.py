@@ -254,23 +254,29 @@ _PROSE = re.compile(r"[a-zA-Z]{3}\s+[a-zA-Z]")
 _COPULA = re.compile(r"\b(?:is|are|equals|was|be)\b|=")
 # "Since 2+5=7, the answer is 7": a leading reason clause; "2 since/because/, which/, where ...": a trailing one.
 _LEAD_REASON = re.compile(r"\s*(?:since|because|as|given)\b[^,]{0,200},", re.IGNORECASE)
-_TAIL_REASON = re.compile(r"\s(?:since|because|which|where|given|due\s+to)\b|,\s*(?:as|so|i\.e\.|that\s+is)\b", re.IGNORECASE)
-# A conditional or hedged sentence states no single value: "5 if x is 3", "more than 5 apples", "not 5".
-_NOT_A_VALUE = re.compile(
-    r"\b(?:if|when|whenever|unless|otherwise|provided|assuming|not|no|never|more|less|fewer|greater|least|most"
-    r"|about|around|approximately|roughly|nearly|almost|over|under|between|above|below)\b|n't\b",
+_TAIL_REASON = re.compile(
+    r"\s(?:since|because|which|where|given|due\s+to)\b|,\s*(?:as|so|i\.e\.|that\s+is)\b", re.IGNORECASE
+)
+# A conditional sentence states no single value ("5 if x is 3"); nor does a hedged or negated value
+# ("is at least 5", "more than 5 apples", "did not buy 5").
+_CONDITIONAL = re.compile(r"\b(?:if|when|whenever|unless|otherwise|provided|assuming)\b", re.IGNORECASE)
+_HEDGED = re.compile(
+    r"\b(?:not|no|never|more|less|fewer|greater|least|most|about|around|approximately|roughly|nearly"
+    r"|almost|over|under|between|above|below|than|up\s+to|within)\b|n't\b",
     re.IGNORECASE,
 )
 _CLAUSE_BREAK = re.compile(r",|;|\s(?:and|but|or)\s", re.IGNORECASE)
+_HAS_VALUE = re.compile(r"[\d$\\]")
 
 
 def _main_clause(clause: str) -> str:
-    """The clause without a leading or trailing reason: "9, since 4+5 = 9" -> "9"."""
+    """The clause without a leading or trailing reason: "9, since 4+5 = 9" -> "9"; a reason word
+    after no value is part of the subject ("the number of days since Monday is 3")."""
     lead = _LEAD_REASON.match(clause)
     if lead is not None:
         clause = clause[lead.end() :]
     tail = _TAIL_REASON.search(clause)
-    if tail is not None and clause[: tail.start()].strip():
+    if tail is not None and _HAS_VALUE.search(clause, 0, tail.start()):
         clause = clause[: tail.start()]
     return clause
 
@@ -279,20 +285,21 @@ def _sentence_value(clause: str) -> str:
     """The value a prose answer sentence states: "The volume of $V$ is 120" -> "120" (after its last
     "is"/"equals"/"=", when no "and"/","/"but" separates it from the first: "x is 9 and y = 5" is two
     statements), "Jane started 3 hours ago" -> "3" (its only number); reasons are dropped ("2 since
-    the number of boys is 6" -> "2"); a conditional or hedged sentence ("5 if x is 3", "more than 5")
-    and any other text stay as written, so they match no plain value."""
+    the number of boys is 6" -> "2"); a conditional sentence or a hedged value ("5 if x is 3", "more
+    than 5") and any other text stay as written, so they match no plain value."""
     main = _main_clause(clause)
     if not _PROSE.search(main):
         return main if main is not clause else clause
-    if _NOT_A_VALUE.search(main):
+    if _CONDITIONAL.search(main):
         return clause
     copulas = list(_COPULA.finditer(main))
     if copulas and main[copulas[-1].end() :].strip():
-        if _CLAUSE_BREAK.search(main, copulas[0].end(), copulas[-1].start()):
+        value = main[copulas[-1].end() :]
+        if _CLAUSE_BREAK.search(main, copulas[0].end(), copulas[-1].start()) or _HEDGED.search(value):
             return clause
-        return main[copulas[-1].end() :]
+        return value
     numbers = [m.group(1) for m in _NUMBER.finditer(main)]
-    return _plain_number(numbers[0]) if len(numbers) == 1 else clause
+    return _plain_number(numbers[0]) if len(numbers) == 1 and not _HEDGED.search(main) else clause
 
 
 def _boxed_answer(text: str, gsm8k: bool) -> Extraction | None:

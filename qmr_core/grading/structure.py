@@ -91,7 +91,9 @@ _CHOICE = re.compile(r"^\(?\s*([A-Z])\s*\)?$")
 _VAR = re.compile(r"^(?:[a-zA-Z]|\\(?:alpha|beta|gamma|theta|phi|lambda|mu|omega|rho|sigma|tau|psi))(?:_\{?\w+\}?)?'*$")
 _FUNC_VAR = re.compile(r"^[a-zA-Z](?:\([a-zA-Z]\))?$|^\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z])+\s*\)$")
 _FUNC_OF_VAR = re.compile(r"^[a-zA-Z]\([a-zA-Z]\)$")  # "0 < f(x) < 1": the range of f
-_CLOCK = re.compile(r"(?:\\text\{\s*)?(\d{1,2})\s*:\s*(\d{2})\s*(?:\\text\{\s*|\\[ ,;]\s*|~)?([AaPp])\.?\s*[Mm]\.?\s*\}?\s*\}?")
+_CLOCK = re.compile(  # "4:30 p.m.", "\\text{4:30 PM}", "4:30 \\text{ pm}"
+    r"(?:\\text\{\s*)?(\d{1,2})\s*:\s*(\d{2})\s*(?:\\text\{\s*|\\[ ,;]\s*|~)?([AaPp])\.?\s*[Mm]\.?\s*\}?\s*\}?"
+)
 _IN_PREFIX = re.compile(r"^(?:[a-zA-Z]|\\theta)\s*\\in\s*")
 _BASED = re.compile(r"^(-?[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)?)_\{?\(?(\d+)\)?\}?$")
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z '\-]*$")

@@ -19,6 +19,9 @@ from qmr_core.grading.extract import MAX_OUTPUT_CHARS
         ("3, 4", "So $x = \\boxed{3}$ or $x = \\boxed{4}$.", "math", False),  # text between: last box
         ("3, 4", "\\boxed{3} or \\boxed{4}", "math", True),
         ("x+11", "\\boxed{x+11} or \\boxed{11+x}", "math", True),  # one answer in two forms
+        ("\\text{yes}", "\\boxed{\\text{yes}} or \\boxed{\\text{no}}", "math", False),  # "\\text{no}" is no unit
+        ("A", "\\boxed{A} or \\boxed{B}", "math", False),
+        ("5", "\\boxed{5} or \\boxed{-5}", "math", False),
         ("\\frac{1}{3}", "\\boxed{\\frac{1}{3}} or \\boxed{0.333}", "math", False),  # both must be right
         # GSM8K: a run of boxes is a list there too, never its first number.
         ("18", "She sells \\boxed{16} eggs, \\boxed{18} dollars", "gsm8k", True),  # text between: last box
@@ -51,6 +54,13 @@ def test_box_runs_and_hedges(gold: str, output: str, benchmark: str, expected: b
         ("Final Answer: She needs more than 5 apples.", "5", False),
         ("Final Answer: She did not buy 5 apples.", "5", False),
         ("Final Answer: The root is between 2 and 3.", "3", False),
+        ("Final Answer: The smallest value is at least 5.", "5", False),
+        ("Final Answer: The answer is not 3.", "3", False),
+        # Comparison and reason words in the subject are no hedge.
+        ("Final Answer: The least common multiple of 12 and 18 is 36.", "36", True),
+        ("Final Answer: The distance between $A$ and $B$ is 5.", "5", True),
+        ("Final Answer: The number of days since Monday is 3.", "3", True),
+        ("Final Answer: The probability of rolling over 3 is $\\frac{1}{2}$.", "\\frac{1}{2}", True),
         # A chain after "is" ends at its value.
         ("Final Answer: The total cost is $3 \\times 6 = 18$ dollars.", "18", True),
         ("Final Answer: The total cost is $3 \\times 6 = 18$ dollars.", "6", False),
@@ -74,6 +84,8 @@ def test_prose_sentence_value(output: str, gold: str, expected: bool) -> None:
         ("\\text{4:30 p.m.}", "4:30 PM", True),
         ("\\text{1:03 PM}", "1:03 \\text{ p.m.}", True),
         ("\\text{4:30 p.m.}", "4:30", False),
+        ("5", "5 \\text{ or } \\text{more}", False),  # a word after "or" is no unit
+        ("\\text{yes}", "\\text{yes} or \\text{no}", False),
         # Named values: a function at a number, a \text{} word; not a product or a sum.
         ("5", "f(2) = 5", True),
         ("5", "f(2) = 6", False),
