@@ -406,8 +406,9 @@ def _relation(s: str) -> Node | None:
         if _VAR.match(pieces[0]) or _FUNC_VAR.match(pieces[0]) or is_name(pieces[0]):
             value = pieces[-1]
             return Assignment(pieces[0].replace(" ", ""), _item(value))
-        if all(not re.search(r"[a-zA-Z]", re.sub(r"\\(?:frac|sqrt|cdot|times|div|dfrac)", "", p)) for p in pieces):
-            return _item(pieces[-1])  # "12 \times 7 = 84": the value is the last part (not "7 = 11a+c")
+        if all(not re.search(r"[a-zA-Z]", _CMD.sub("", p)) for p in pieces):
+            # "12 \times 7 = 84", "2 \cdot 3 = 6\pi": the value is the last part (not "7 = 11a+c")
+            return _item(pieces[-1])
     ineq = _inequality_interval(pieces, ops)
     if ineq is not None:
         return ineq

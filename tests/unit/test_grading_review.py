@@ -94,6 +94,11 @@ def test_prose_sentence_value(output: str, gold: str, expected: bool) -> None:
         ("6", "x(2) = 6", False),
         ("5", "f(2) + 1 = 5", False),
         ("f(2) = 5", "g(2) = 5", False),
+        # A chain with no variable is its last value; with one it is an equation.
+        ("6\\pi", "2 \\cdot 3 = 6\\pi", True),
+        ("10", "\\binom{5}{2} = 10", True),
+        ("7", "7 = 11a + c", False),
+        ("11a+c", "7 = 11a + c", False),
         # Exactness holds through the new forms.
         ("\\frac{1}{3}", "AB = 0.333", False),
         ("\\frac{1}{3}", "f(1) = 0.333", False),
