@@ -45,7 +45,7 @@ Grading policy (contested cases)
   quantity (``AB=4``, ``|AB|=4``, ``\\angle ABC=30``, ``A:B=1``, ``names.is_name``), not for
   ``x+y=10`` (!= 10); two assignments to different names are not equal (``x=5`` != ``y=5``).
   A chain with no variable (``12\\cdot7=84``, ``2\\cdot3=6\\pi``) is read as its last value
-  (``7 = 11a+c`` is an equation); ``\\frac13 \\approx 0.333`` is read as its exact part.
+  (``7 = 11a+c`` is an equation; ``x=5=6`` states none); ``\\frac13 \\approx 0.333`` is read as its exact part.
 * **Equations** are equal when ``lhs-rhs`` differ by a non-zero constant factor
   (``y=2x+3`` == ``2x-y+3=0``); inequalities by a positive factor, with ``a<b``
   == ``b>a``.  One-variable inequalities are intervals (``x>2`` == ``(2,\\infty)``).

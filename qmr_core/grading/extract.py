@@ -252,10 +252,12 @@ def _answer_sentence(text: str, pattern: re.Pattern[str], method: str, gsm8k: bo
 
 _PROSE = re.compile(r"[a-zA-Z]{3}\s+[a-zA-Z]")
 _COPULA = re.compile(r"\b(?:is|are|equals|was|be)\b|=")
-# "Since 2+5=7, the answer is 7": a leading reason clause; "2 since/because/, which/, where ...": a trailing one.
+# "Since 2+5=7, the answer is 7": a leading reason clause; "2 since/because/, which/ -- ...": a trailing one.
 _LEAD_REASON = re.compile(r"\s*(?:since|because|as|given)\b[^,]{0,200},", re.IGNORECASE)
 _TAIL_REASON = re.compile(
-    r"\s(?:since|because|which|where|given|due\s+to)\b|,\s*(?:as|so|i\.e\.|that\s+is)\b", re.IGNORECASE
+    r"\s(?:since|because|which|where|whereas|while|given|due\s+to)\b|,\s*(?:as|so|i\.e\.|that\s+is)\b"
+    r"|\s(?:--|\u2014|\u2013)|(?<!\s):\s|\s\(",  # "5 -- the total is 6", "5: the total ...", "5 (the total ...)"
+    re.IGNORECASE,
 )
 # A conditional sentence states no single value ("5 if x is 3"); nor does a hedged or negated value
 # ("is at least 5", "more than 5 apples", "did not buy 5").

@@ -11,6 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Union
 
+from .exact_numbers import parse_number
 from .names import is_name, ratio_parts
 from .normalize import canonical, strip_markers
 
@@ -402,7 +403,7 @@ def _relation(s: str) -> Node | None:
     pieces.append(s[start:].strip())
     if any(not p for p in pieces):
         return None
-    if all(o == "=" for o in ops):
+    if all(o == "=" for o in ops) and not _contradictory(pieces):
         if _VAR.match(pieces[0]) or _FUNC_VAR.match(pieces[0]) or is_name(pieces[0]):
             value = pieces[-1]
             return Assignment(pieces[0].replace(" ", ""), _item(value))
@@ -417,6 +418,11 @@ def _relation(s: str) -> Node | None:
         pieces = pieces[::-1]
         ops = [_FLIP[o] for o in ops[::-1]]
     return Relation(tuple(Scalar(p) for p in pieces), tuple(ops))
+
+
+def _contradictory(pieces: list[str]) -> bool:
+    """An "=" chain with two different plain numbers ("x = 5 = 6", "6 = 5") states no value."""
+    return len({n.value for p in pieces if (n := parse_number(canonical(p))) is not None}) > 1
 
 
 def _inequality_interval(pieces: list[str], ops: list[str]) -> Node | None:

@@ -47,6 +47,12 @@ def test_box_runs_and_hedges(gold: str, output: str, benchmark: str, expected: b
         ("The final answer is 12, which is the number of apples.", "12", True),
         ("Final Answer: 9, since 4+5 = 9", "9", True),
         ("Final Answer: Since $2+5=7$, the answer is 7", "7", True),
+        ("Final Answer: The answer is 7 -- the total is 6.", "6", False),
+        ("Final Answer: 7: the total is 6.", "6", False),
+        ("Final Answer: 7 apples, whereas the total is 6", "6", False),
+        ("Final Answer: The answer is 7 (the total is 6).", "6", False),
+        ("Final Answer: The answer is 7 (the total is 6).", "7", True),
+        ("Final Answer: The ratio is 3:1.", "3:1", True),
         # Two statements, a condition or a hedge: no single value.
         ("Final Answer: $x$ is 9 and $y = 5$", "5", False),
         ("Final Answer: $x$ is 9 and $y = 5$", "9", False),
@@ -94,6 +100,10 @@ def test_prose_sentence_value(output: str, gold: str, expected: bool) -> None:
         ("6", "x(2) = 6", False),
         ("5", "f(2) + 1 = 5", False),
         ("f(2) = 5", "g(2) = 5", False),
+        # A chain whose plain numbers differ states no value.
+        ("6", "x = 5 = 6", False),
+        ("6", "5 = 6", False),
+        ("\\frac{1}{2}", "x = 0.5 = \\frac{1}{2}", True),
         # A chain with no variable is its last value; with one it is an equation.
         ("6\\pi", "2 \\cdot 3 = 6\\pi", True),
         ("10", "\\binom{5}{2} = 10", True),
