@@ -50,7 +50,7 @@ Grading policy (contested cases)
   (``y=2x+3`` == ``2x-y+3=0``); inequalities by a positive factor, with ``a<b``
   == ``b>a``.  One-variable inequalities are intervals (``x>2`` == ``(2,\\infty)``).
 * **Tuples are ordered, solution lists are not.**  ``(2,-1) != (-1,2)``;
-  ``-2, 3`` == ``3, -2`` == ``x=-2 or x=3`` == ``\\{3,-2\\}``.  A bare list in the
+  ``-2, 3`` == ``3, -2`` == ``x=-2 or x=3`` == ``\\{3,-2\\}`` ("or": never a tuple).  A bare list in the
   prediction may stand for a gold tuple when it is in the same order.  ``a\\pm b``
   is the list ``a+b, a-b``.  A column/row vector equals the tuple of its entries.
 * **Ratios** ``7:32`` / times ``12:00`` are ordered parts, never a division; ``4:30 a.m.`` != ``4:30 p.m.``
@@ -312,9 +312,9 @@ def _compare_seq(ctx: Check, g: Node, p: Node) -> bool:
         ctx.note("set")
         return _unordered(ctx, g.items, p.items if isinstance(p, Seq) else (p,))
     assert isinstance(p, Seq)
-    ctx.note("set" if p.kind in ("list", "set", "pm") else "tuple")
+    ctx.note("set" if p.kind in ("list", "set", "pm", "alt") else "tuple")
     # "x+11 or 11+x": one answer in a few forms, each equal to the gold ("3 or 4" is a hedge).
-    return p.kind == "list" and len(p.items) <= 4 and all(compare(ctx, g, item) for item in p.items)
+    return p.kind in ("list", "alt") and len(p.items) <= 4 and all(compare(ctx, g, item) for item in p.items)
 
 
 def _either(g: Node, p: Node, *kinds: type) -> bool:

@@ -29,7 +29,8 @@ class Scalar:
 
 @dataclass(frozen=True)
 class Seq:
-    kind: str  # "tuple" (ordered), "pair" ((a,b): point or open interval), "list" / "set" (unordered), "ratio" (a:b)
+    kind: str  # "tuple" (ordered), "pair" ((a,b): point or open interval), "list" / "set" (unordered), "ratio" (a:b),
+    # "alt" ("3 or 4": unordered alternatives, never a tuple)
     items: tuple["Node", ...]
 
 
@@ -197,6 +198,7 @@ def _split_alternatives(s: str) -> list[str]:
     return [p.strip() for p in out if p.strip()]
 
 
+_OR_WORD = re.compile(r"\bor\b")
 _CUP = re.compile(r"\\cup(?![a-zA-Z])")
 _APPROX = re.compile(r"\\approx(?![a-zA-Z])|\\sim(?![a-zA-Z])")
 
@@ -277,8 +279,9 @@ def parse_answer(s: str) -> Node | None:
     alts: list[str] = []
     for it in items:
         alts.extend(_split_alternatives(it))
-    if len(alts) > 1:
-        return Seq("list", tuple(_flatten_pm(_item(a) for a in alts)))
+    if len(alts) > 1:  # "3 or 4": alternatives (a hedge, or all solutions), never an ordered pair
+        kind = "alt" if _OR_WORD.search(s) else "list"
+        return Seq(kind, tuple(_flatten_pm(_item(a) for a in alts)))
     if not alts:
         return None
     node = _item(alts[0])

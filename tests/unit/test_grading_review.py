@@ -100,6 +100,13 @@ def test_prose_sentence_value(output: str, gold: str, expected: bool) -> None:
         ("6", "x(2) = 6", False),
         ("5", "f(2) + 1 = 5", False),
         ("f(2) = 5", "g(2) = 5", False),
+        # "or" joins alternatives: a set of solutions, never an ordered pair.
+        ("(3,4)", "3 or 4", False),
+        ("(3,4)", "3 \\text{ or } 4", False),
+        ("(1,2,3)", "1, 2, or 3", False),
+        ("1, 2, 3", "1, 2, or 3", True),
+        ("-2, 3", "x=-2 or x=3", True),
+        ("(3,4)", "3 and 4", True),  # a bare list in order may stand for a tuple
         # A chain whose plain numbers differ states no value.
         ("6", "x = 5 = 6", False),
         ("6", "5 = 6", False),
