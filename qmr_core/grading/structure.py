@@ -424,8 +424,10 @@ def _relation(s: str) -> Node | None:
 
 
 def _contradictory(pieces: list[str]) -> bool:
-    """An "=" chain with two different plain numbers ("x = 5 = 6", "6 = 5") states no value."""
-    return len({n.value for p in pieces if (n := parse_number(canonical(p))) is not None}) > 1
+    """An "=" chain with two different exact numbers ("x = 5 = 6", "6 = 5") states no value; a decimal may
+    be a rounding ("\\frac{1}{3} = 0.33" is read as 0.33)."""
+    exact = (parse_number(canonical(p)) for p in pieces)
+    return len({n.value for n in exact if n is not None and n.decimals is None}) > 1
 
 
 def _inequality_interval(pieces: list[str], ops: list[str]) -> Node | None:

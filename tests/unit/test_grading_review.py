@@ -111,6 +111,7 @@ def test_prose_sentence_value(output: str, gold: str, expected: bool) -> None:
         ("6", "x = 5 = 6", False),
         ("6", "5 = 6", False),
         ("\\frac{1}{2}", "x = 0.5 = \\frac{1}{2}", True),
+        ("\\frac{1}{3}", "x = \\frac{1}{3} = 0.333", False),  # the value is 0.333: not exact
         # A chain with no variable is its last value; with one it is an equation.
         ("6\\pi", "2 \\cdot 3 = 6\\pi", True),
         ("10", "\\binom{5}{2} = 10", True),
@@ -125,6 +126,12 @@ def test_prose_sentence_value(output: str, gold: str, expected: bool) -> None:
 )
 def test_new_forms(gold: str, pred: str, expected: bool) -> None:
     assert check(gold, pred)[0] is expected
+
+
+def test_a_rounded_decimal_in_a_chain_is_its_value_where_rounding_is_asked() -> None:
+    problem = "Express your answer as a decimal to the nearest hundredth."
+    assert grade("0.33", "\\boxed{\\frac{1}{3} = 0.33}", problem=problem).correct
+    assert not grade("0.33", "\\boxed{\\frac{1}{3} = 0.34}", problem=problem).correct
 
 
 @pytest.mark.parametrize(
