@@ -269,6 +269,7 @@ _HEDGED = re.compile(
 )
 _CLAUSE_BREAK = re.compile(r",|;|\s(?:and|but|or)\s", re.IGNORECASE)
 _HAS_VALUE = re.compile(r"[\d$\\]")
+_DIGIT = re.compile(r"\d")
 
 
 def _main_clause(clause: str) -> str:
@@ -297,7 +298,8 @@ def _sentence_value(clause: str) -> str:
     copulas = list(_COPULA.finditer(main))
     if copulas and main[copulas[-1].end() :].strip():
         value = main[copulas[-1].end() :]
-        if _CLAUSE_BREAK.search(main, copulas[0].end(), copulas[-1].start()) or _HEDGED.search(value):
+        hedged = _HEDGED.search(value) is not None and _DIGIT.search(value) is not None  # not "no solution"
+        if _CLAUSE_BREAK.search(main, copulas[0].end(), copulas[-1].start()) or hedged:
             return clause
         return value
     numbers = [m.group(1) for m in _NUMBER.finditer(main)]

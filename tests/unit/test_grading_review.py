@@ -62,6 +62,9 @@ def test_box_runs_and_hedges(gold: str, output: str, benchmark: str, expected: b
         ("Final Answer: The root is between 2 and 3.", "3", False),
         ("Final Answer: The smallest value is at least 5.", "5", False),
         ("Final Answer: The answer is not 3.", "3", False),
+        # A text answer is no hedged number.
+        ("Final Answer: There is no solution.", "\\text{no solution}", True),
+        ("Final Answer: The answer is no.", "\\text{No}", True),
         # Comparison and reason words in the subject are no hedge.
         ("Final Answer: The least common multiple of 12 and 18 is 36.", "36", True),
         ("Final Answer: The distance between $A$ and $B$ is 5.", "5", True),
