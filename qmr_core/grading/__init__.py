@@ -26,7 +26,8 @@ from .rounding import Rounding, rounding_request
 # "\text{Area} = 12" are named values; "4:30 a.m." != "4:30 p.m."; a ratio of any length is no
 # division; "-e > -1" is no half-line; "2 \cdot 3 = 6\pi" is 6\pi again (1.2 had made it an equation);
 # "x = 5 = 6" (two different exact numbers) states no value; "7 -- the total is 6" / "7 (the total is 6)" answer 7.
-# "3 or 4" is a set of alternatives, never the ordered pair (3, 4).
+# "3 or 4" is a set of alternatives, never the ordered pair (3, 4); "\approx 0.33" and a prose "approximately
+# 0.33" are 0.33 (exact golds still need the problem to ask for rounding).
 GRADER_VERSION = "qmr-grader/1.2"
 TRUNCATED = "truncated"  # extract_method of a truncated output that states no answer
 

@@ -270,6 +270,13 @@ _HEDGED = re.compile(
 _CLAUSE_BREAK = re.compile(r",|;|\s(?:and|but|or)\s", re.IGNORECASE)
 _HAS_VALUE = re.compile(r"[\d$\\]")
 _DIGIT = re.compile(r"\d")
+# "approximately 0.33": the value, which the exactness policy accepts only where rounding is asked for.
+_APPROX_WORD = re.compile(r"\s*(?:approximately|about|roughly|around|approx\.)\s+(?=[-\d$\\])", re.IGNORECASE)
+
+
+def _without_approx(value: str) -> str:
+    m = _APPROX_WORD.match(value)
+    return value[m.end() :] if m else value
 
 
 def _main_clause(clause: str) -> str:
@@ -290,14 +297,14 @@ def _sentence_value(clause: str) -> str:
     statements), "Jane started 3 hours ago" -> "3" (its only number); reasons are dropped ("2 since
     the number of boys is 6" -> "2"); a conditional sentence or a hedged value ("5 if x is 3", "more
     than 5") and any other text stay as written, so they match no plain value."""
-    main = _main_clause(clause)
+    main = _without_approx(_main_clause(clause))
     if not _PROSE.search(main):
         return main if main is not clause else clause
     if _CONDITIONAL.search(main):
         return clause
     copulas = list(_COPULA.finditer(main))
     if copulas and main[copulas[-1].end() :].strip():
-        value = main[copulas[-1].end() :]
+        value = _without_approx(main[copulas[-1].end() :])
         hedged = _HEDGED.search(value) is not None and _DIGIT.search(value) is not None  # not "no solution"
         if _CLAUSE_BREAK.search(main, copulas[0].end(), copulas[-1].start()) or hedged:
             return clause

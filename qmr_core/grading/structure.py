@@ -351,6 +351,8 @@ def _item(s: str) -> Node:
         if br == ("[", "]") and len(inner_items) == 1:
             return _item(inner_items[0])
     approx = _split_top_token(s, _APPROX)
+    if len(approx) == 2 and not approx[0] and approx[1]:
+        return _item(approx[1])  # "\approx 0.33": the value (exact only if the problem asks for rounding)
     if len(approx) > 1 and all(approx):
         # "\frac13 \approx 0.333" -> the exact value; "x \approx 0.33" -> the value.
         head = approx[0]

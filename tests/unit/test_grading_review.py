@@ -133,6 +133,11 @@ def test_new_forms(gold: str, pred: str, expected: bool) -> None:
 
 def test_a_rounded_decimal_in_a_chain_is_its_value_where_rounding_is_asked() -> None:
     problem = "Express your answer as a decimal to the nearest hundredth."
+    assert grade("\\frac{1}{3}", "\\boxed{\\approx 0.33}", problem=problem).correct
+    assert not grade("\\frac{1}{3}", "\\boxed{\\approx 0.33}").correct  # exact gold, no rounding asked
+    assert grade("0.33", "Final Answer: The probability is approximately 0.33.", problem=problem).correct
+    assert not grade("\\frac{1}{3}", "Final Answer: The probability is approximately 0.33.").correct
+    assert not grade("3", "Final Answer: The answer is almost 3.").correct  # "almost" is below
     assert grade("0.33", "\\boxed{\\frac{1}{3} = 0.33}", problem=problem).correct
     assert not grade("0.33", "\\boxed{\\frac{1}{3} = 0.34}", problem=problem).correct
 
