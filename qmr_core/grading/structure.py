@@ -11,8 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Union
 
-from .exact_numbers import parse_number
-from .names import is_name, ratio_parts
+from .names import clock_key, contradictory, is_name, ratio_parts
 from .normalize import canonical, strip_markers
 
 MAX_PM_EXPANSIONS = 3
@@ -29,8 +28,7 @@ class Scalar:
 
 @dataclass(frozen=True)
 class Seq:
-    kind: str  # "tuple" (ordered), "pair" ((a,b): point or open interval), "list" / "set" (unordered), "ratio" (a:b),
-    # "alt" ("3 or 4": unordered alternatives, never a tuple)
+    kind: str  # "tuple"/"pair" (ordered; (a,b) point or open interval), "list"/"set"/"alt" ("3 or 4"), "ratio" (a:b)
     items: tuple["Node", ...]
 
 
@@ -93,9 +91,6 @@ _CHOICE = re.compile(r"^\(?\s*([A-Z])\s*\)?$")
 _VAR = re.compile(r"^(?:[a-zA-Z]|\\(?:alpha|beta|gamma|theta|phi|lambda|mu|omega|rho|sigma|tau|psi))(?:_\{?\w+\}?)?'*$")
 _FUNC_VAR = re.compile(r"^[a-zA-Z](?:\([a-zA-Z]\))?$|^\(\s*[a-zA-Z](?:\s*,\s*[a-zA-Z])+\s*\)$")
 _FUNC_OF_VAR = re.compile(r"^[a-zA-Z]\([a-zA-Z]\)$")  # "0 < f(x) < 1": the range of f
-_CLOCK = re.compile(  # "4:30 p.m.", "\\text{4:30 PM}", "4:30 \\text{ pm}"
-    r"(?:\\text\{\s*)?(\d{1,2})\s*:\s*(\d{2})\s*(?:\\text\{\s*|\\[ ,;]\s*|~)?([AaPp])\.?\s*[Mm]\.?\s*\}?\s*\}?"
-)
 _IN_PREFIX = re.compile(r"^(?:[a-zA-Z]|\\theta)\s*\\in\s*")
 _BASED = re.compile(r"^(-?[0-9A-Za-z]+(?:\.[0-9A-Za-z]+)?)_\{?\(?(\d+)\)?\}?$")
 _WORDS = re.compile(r"^[A-Za-z][A-Za-z '\-]*$")
@@ -304,9 +299,9 @@ def _unwrap_assignment(n: Node) -> Node:
 
 def _item(s: str) -> Node:
     s = s.strip()
-    clock = _CLOCK.fullmatch(s)
-    if clock is not None:  # "4:30 PM" == "\\text{4:30 p.m.}" == "4:30 \\text{ pm}" != "4:30 a.m."
-        return Text(f"{int(clock.group(1))}{clock.group(2)}{clock.group(3).lower()}m")
+    clock = clock_key(s)
+    if clock is not None:  # "4:30 PM" == "\\text{4:30 p.m.}" != "4:30 a.m."
+        return Text(clock)
     m = _MATRIX.match(s)
     if m:
         return _matrix(m.group(1), m.group(2))
@@ -408,7 +403,7 @@ def _relation(s: str) -> Node | None:
     pieces.append(s[start:].strip())
     if any(not p for p in pieces):
         return None
-    if all(o == "=" for o in ops) and not _contradictory(pieces):
+    if all(o == "=" for o in ops) and not contradictory(pieces):
         if _VAR.match(pieces[0]) or _FUNC_VAR.match(pieces[0]) or is_name(pieces[0]):
             value = pieces[-1]
             return Assignment(pieces[0].replace(" ", ""), _item(value))
@@ -423,13 +418,6 @@ def _relation(s: str) -> Node | None:
         pieces = pieces[::-1]
         ops = [_FLIP[o] for o in ops[::-1]]
     return Relation(tuple(Scalar(p) for p in pieces), tuple(ops))
-
-
-def _contradictory(pieces: list[str]) -> bool:
-    """An "=" chain with two different exact numbers ("x = 5 = 6", "6 = 5") states no value; a decimal may
-    be a rounding ("\\frac{1}{3} = 0.33" is read as 0.33)."""
-    exact = (parse_number(canonical(p)) for p in pieces)
-    return len({n.value for n in exact if n is not None and n.decimals is None}) > 1
 
 
 def _inequality_interval(pieces: list[str], ops: list[str]) -> Node | None:
