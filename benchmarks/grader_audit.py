@@ -33,11 +33,13 @@ KNOWN_EXCEPTIONS = {
     "test/prealgebra/177.json": "answer field is a text fragment; the solution boxes several "
     "intermediate values (true answer 6)",
     # The answer field is the solution's last box, where the solution boxes two answers joined by
-    # "and" (qmr reads such a run of boxes as one list answer, grader 1.2):
+    # "and" (qmr reads such a run of boxes as one list answer, grader 1.2)
     "test/precalculus/679.json": "answer field holds 1 of the 2 solutions the solution boxes",
     "test/algebra/1878.json": "answer field holds 1 of the 2 solutions the solution boxes",
     "test/intermediate_algebra/702.json": "asks for one vertex; the solution boxes both",
     "test/intermediate_algebra/25.json": "asks for one focus; the solution boxes both",
+    # ... or by "or" (a hedge for one answer, all alternatives for a list; grader 1.2):
+    "test/intermediate_algebra/225.json": "asks for all solutions; the answer field holds the last of 2",
 }
 NOT_AN_ANSWER = {"test/prealgebra/177.json"}  # answer fields that are no answer: no rewritten forms
 

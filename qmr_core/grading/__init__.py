@@ -19,6 +19,15 @@ from .rounding import Rounding, rounding_request
 # their value as "x = 3" does; "7:32"/"12:00" are ratios (ordered parts, never a division); "a or b"
 # and "a and b" lists without a backslash; "7 = 11a+c" is an equation, not 11a+c; "x < 1" == "-x > -1";
 # "0 < f(x) < 1" is an interval; a prose "Final Answer: The volume is 120." answers 120.
+# (review, same version) "\boxed{3} or \boxed{4}" is "3 or 4" (a hedge: equal to one gold only if every
+# alternative is), not its last box; a GSM8K run of boxes stays a list (not its first number); a
+# prose sentence drops its reason ("2 since ... is 6" -> 2) and a conditional/hedged/two-statement
+# one ("5 if x is 3", "more than 5", "x is 9 and y = 5") gives no value; "f(2) = 5" and
+# "\text{Area} = 12" are named values; "4:30 a.m." != "4:30 p.m."; a ratio of any length is no
+# division; "-e > -1" is no half-line; "2 \cdot 3 = 6\pi" is 6\pi again (1.2 had made it an equation);
+# "x = 5 = 6" (two different exact numbers) states no value; "7 -- the total is 6" / "7 (the total is 6)" answer 7.
+# "3 or 4" is a set of alternatives, never the ordered pair (3, 4); "\approx 0.33" and a prose "approximately
+# 0.33" are 0.33 (exact golds still need the problem to ask for rounding).
 GRADER_VERSION = "qmr-grader/1.2"
 TRUNCATED = "truncated"  # extract_method of a truncated output that states no answer
 

@@ -44,17 +44,18 @@ Grading policy (contested cases)
 * **Assignments.**  ``x=3`` == ``3``; ``y=2x+3`` == ``2x+3`` == ``y = 3+2x``; so for a named
   quantity (``AB=4``, ``|AB|=4``, ``\\angle ABC=30``, ``A:B=1``, ``names.is_name``), not for
   ``x+y=10`` (!= 10); two assignments to different names are not equal (``x=5`` != ``y=5``).
-  A purely numeric chain ``12\\cdot7=84`` is read as its last value (``7 = 11a+c`` is an equation);
-  ``\\frac13 \\approx 0.333`` is read as its exact part.
+  A chain with no variable (``12\\cdot7=84``, ``2\\cdot3=6\\pi``) is read as its last value
+  (``7 = 11a+c`` is an equation; ``x=5=6`` states none); ``\\frac13 \\approx 0.333`` is read as its exact part.
 * **Equations** are equal when ``lhs-rhs`` differ by a non-zero constant factor
   (``y=2x+3`` == ``2x-y+3=0``); inequalities by a positive factor, with ``a<b``
   == ``b>a``.  One-variable inequalities are intervals (``x>2`` == ``(2,\\infty)``).
 * **Tuples are ordered, solution lists are not.**  ``(2,-1) != (-1,2)``;
-  ``-2, 3`` == ``3, -2`` == ``x=-2 or x=3`` == ``\\{3,-2\\}``.  A bare list in the
+  ``-2, 3`` == ``3, -2`` == ``x=-2 or x=3`` == ``\\{3,-2\\}`` ("or": never a tuple).  A bare list in the
   prediction may stand for a gold tuple when it is in the same order.  ``a\\pm b``
   is the list ``a+b, a-b``.  A column/row vector equals the tuple of its entries.
-* **Ratios** ``7:32`` / times ``12:00`` are ordered parts, never a division or a fraction.
-* **Runs of boxes** joined by commas/"and" are one list (``extract``); "or" or text between: last box.
+* **Ratios** ``7:32`` / times ``12:00`` are ordered parts, never a division; ``4:30 a.m.`` != ``4:30 p.m.``
+* **Runs of boxes** joined by commas/"and" are one list (``extract``), by "or" a hedge that equals a
+  single gold only if every alternative does (``x+11 or 11+x``, not ``3 or 4``); text between: last box.
 * **Intervals keep their brackets**: ``[1,5) != (1,5)``; ``x<1`` == ``-x>-1``.  ``(a,b)`` is both an
   ordered pair and an open interval.  Unions are unordered.
 * **Multiple choice**: ``(B)`` == ``B`` == ``\\text{(B)}`` == ``\\textbf{(B)}``.
@@ -311,8 +312,9 @@ def _compare_seq(ctx: Check, g: Node, p: Node) -> bool:
         ctx.note("set")
         return _unordered(ctx, g.items, p.items if isinstance(p, Seq) else (p,))
     assert isinstance(p, Seq)
-    ctx.note("set" if p.kind in ("list", "set", "pm") else "tuple")
-    return False
+    ctx.note("set" if p.kind in ("list", "set", "pm", "alt") else "tuple")
+    # "x+11 or 11+x": one answer in a few forms, each equal to the gold ("3 or 4" is a hedge).
+    return p.kind in ("list", "alt") and len(p.items) <= 4 and all(compare(ctx, g, item) for item in p.items)
 
 
 def _either(g: Node, p: Node, *kinds: type) -> bool:

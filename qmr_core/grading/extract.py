@@ -112,25 +112,39 @@ def _boxes(text: str) -> list[tuple[int, int, str, str]]:
 
 
 # Text that may stand between the boxes of one answer: "\\boxed{1}, \\boxed{2} \\text{ and } \\boxed{3}".
-# Not "or": "\\boxed{x+11} or \\boxed{11+x}" offers the same answer in two forms.
-_BOX_GAP = re.compile(r"(?:\s|[,;$]|\\[()\[\]]|\\q?quad\b|\\[,;: ]|\\text\{\s*(?:and)?\s*\}|\band\b)*")
+# A run joined by "or" ("\\boxed{3} or \\boxed{4}") is a hedge: it is read as "3 or 4", which
+# equals a single gold only if every alternative does ("\\boxed{x+11} or \\boxed{11+x}").
+_BOX_GAP = re.compile(r"(?:\s|[,;$]|\\[()\[\]]|\\q?quad\b|\\[,;: ]|\\text\{\s*(?:and|or)?\s*\}|\band\b|\bor\b)*")
+_OR_GAP = re.compile(r"\bor\b")
 _MAX_BOX_GAP = 40
 
 
-def _last_box(text: str) -> Extraction | None:
-    """The last box; a run of boxes joined only by commas, "and", spacing or math delimiters
-    is one list answer (``\\boxed{1}, \\boxed{2}`` is "1, 2"), the same box repeated counts once."""
+def _box_run(text: str) -> tuple[list[str], str, bool] | None:
+    """The contents of the last run of boxes (distinct, in order), its method, and whether an
+    "or" joins them; None without a box."""
     boxes = _boxes(text)
     if not boxes:
         return None
     first = len(boxes) - 1
+    hedged = False
     while first > 0:
         gap = text[boxes[first - 1][1] : boxes[first][0]]
         if len(gap) > _MAX_BOX_GAP or "\n\n" in gap or not _BOX_GAP.fullmatch(gap):
             break
+        hedged = hedged or _OR_GAP.search(gap) is not None
         first -= 1
     contents = list(dict.fromkeys(b[2].strip() for b in boxes[first:]))
-    return Extraction(", ".join(contents), boxes[-1][3])
+    return contents, boxes[-1][3], hedged and len(contents) > 1
+
+
+def _last_box(text: str) -> Extraction | None:
+    """The last box; a run of boxes joined only by commas, "and", "or", spacing or math delimiters
+    is one list answer (``\\boxed{1}, \\boxed{2}`` is "1, 2"), the same box repeated counts once."""
+    run = _box_run(text)
+    if run is None:
+        return None
+    contents, method, hedged = run
+    return Extraction((" or " if hedged else ", ").join(contents), method)
 
 
 def _inline_math_or_clause(span: str) -> tuple[str, bool]:
@@ -238,20 +252,87 @@ def _answer_sentence(text: str, pattern: re.Pattern[str], method: str, gsm8k: bo
 
 _PROSE = re.compile(r"[a-zA-Z]{3}\s+[a-zA-Z]")
 _COPULA = re.compile(r"\b(?:is|are|equals|was|be)\b|=")
+# "Since 2+5=7, the answer is 7": a leading reason clause; "2 since/because/, which/ -- ...": a trailing one.
+_LEAD_REASON = re.compile(r"\s*(?:since|because|as|given)\b[^,]{0,200},", re.IGNORECASE)
+_TAIL_REASON = re.compile(
+    r"\s(?:since|because|which|where|whereas|while|given|due\s+to)\b|,\s*(?:as|so|i\.e\.|that\s+is)\b"
+    r"|\s(?:--|\u2014|\u2013)|(?<!\s):\s|\s\(",  # "5 -- the total is 6", "5: the total ...", "5 (the total ...)"
+    re.IGNORECASE,
+)
+# A conditional sentence states no single value ("5 if x is 3"); nor does a hedged or negated value
+# ("is at least 5", "more than 5 apples", "did not buy 5").
+_CONDITIONAL = re.compile(r"\b(?:if|when|whenever|unless|otherwise|provided|assuming)\b", re.IGNORECASE)
+_HEDGED = re.compile(
+    r"\b(?:not|no|never|more|less|fewer|greater|least|most|about|around|approximately|roughly|nearly"
+    r"|almost|over|under|between|above|below|than|up\s+to|within)\b|n't\b",
+    re.IGNORECASE,
+)
+_CLAUSE_BREAK = re.compile(r",|;|\s(?:and|but|or)\s", re.IGNORECASE)
+_HAS_VALUE = re.compile(r"[\d$\\]")
+_DIGIT = re.compile(r"\d")
+# "approximately 0.33": the value, which the exactness policy accepts only where rounding is asked for.
+_APPROX_WORD = re.compile(r"\s*(?:approximately|about|roughly|around|approx\.)\s+(?=[-\d$\\])", re.IGNORECASE)
+
+
+def _without_approx(value: str) -> str:
+    m = _APPROX_WORD.match(value)
+    return value[m.end() :] if m else value
+
+
+def _main_clause(clause: str) -> str:
+    """The clause without a leading or trailing reason: "9, since 4+5 = 9" -> "9"; a reason word
+    after no value is part of the subject ("the number of days since Monday is 3")."""
+    lead = _LEAD_REASON.match(clause)
+    if lead is not None:
+        clause = clause[lead.end() :]
+    tail = _TAIL_REASON.search(clause)
+    if tail is not None and _HAS_VALUE.search(clause, 0, tail.start()):
+        clause = clause[: tail.start()]
+    return clause
 
 
 def _sentence_value(clause: str) -> str:
     """The value a prose answer sentence states: "The volume of $V$ is 120" -> "120" (after its last
-    "is"/"equals"/"="), "Jane started 3 hours ago" -> "3" (its only number); other text unchanged."""
-    if not _PROSE.search(clause):
+    "is"/"equals"/"=", when no "and"/","/"but" separates it from the first: "x is 9 and y = 5" is two
+    statements), "Jane started 3 hours ago" -> "3" (its only number); reasons are dropped ("2 since
+    the number of boys is 6" -> "2"); a conditional sentence or a hedged value ("5 if x is 3", "more
+    than 5") and any other text stay as written, so they match no plain value."""
+    main = _without_approx(_main_clause(clause))
+    if not _PROSE.search(main):
+        return main if main is not clause else clause
+    if _CONDITIONAL.search(main):
         return clause
-    last = None
-    for last in _COPULA.finditer(clause):
-        pass
-    if last is not None and clause[last.end() :].strip():
-        return clause[last.end() :]
-    numbers = [m.group(1) for m in _NUMBER.finditer(clause)]
-    return _plain_number(numbers[0]) if len(numbers) == 1 else clause
+    copulas = list(_COPULA.finditer(main))
+    if copulas and main[copulas[-1].end() :].strip():
+        value = _without_approx(main[copulas[-1].end() :])
+        hedged = _HEDGED.search(value) is not None and _DIGIT.search(value) is not None  # not "no solution"
+        if _CLAUSE_BREAK.search(main, copulas[0].end(), copulas[-1].start()) or hedged:
+            return clause
+        return value
+    numbers = [m.group(1) for m in _NUMBER.finditer(main)]
+    return _plain_number(numbers[0]) if len(numbers) == 1 and not _HEDGED.search(main) else clause
+
+
+def _boxed_answer(text: str, gsm8k: bool) -> Extraction | None:
+    run = _box_run(text)
+    if run is None:
+        return None
+    contents, method, hedged = run
+    ans = _clean((" or " if hedged else ", ").join(contents))
+    if ans and re.search(r"[a-zA-Z]{3}\s+[a-zA-Z]", ans):
+        # Prose inside the box: "\boxed{The answer is 5}".
+        for pat in (_FINAL_ANSWER, _ANSWER_IS):
+            inner = _answer_sentence(ans, pat, method, gsm8k)
+            if inner is not None and inner.answer:
+                ans = inner.answer
+                break
+    if gsm8k and ans and len(contents) == 1:  # a run "\boxed{16}, \boxed{18}" stays a list, not 16
+        bare = ans.replace("\\$", "").replace("$", "").replace("\\!", "").strip()
+        if _SIMPLE_NUMBER.fullmatch(bare):
+            ans = _plain_number(bare)
+        elif not re.search(r"\\frac|/|\\sqrt|\^", ans):
+            ans = _gsm8k_number(ans) or ans
+    return Extraction(ans, method) if ans else None
 
 
 def extract(text: str, benchmark: str = "math") -> Extraction:
@@ -267,23 +348,7 @@ def extract(text: str, benchmark: str = "math") -> Extraction:
             if num is not None:
                 result = Extraction(num, "gsm8k_hash")
     if result is None:
-        box = _last_box(text)
-        if box is not None:
-            ans = _clean(box.answer or "")
-            if ans and re.search(r"[a-zA-Z]{3}\s+[a-zA-Z]", ans):
-                # Prose inside the box: "\boxed{The answer is 5}".
-                for pat in (_FINAL_ANSWER, _ANSWER_IS):
-                    inner = _answer_sentence(ans, pat, box.method, gsm8k)
-                    if inner is not None and inner.answer:
-                        ans = inner.answer
-                        break
-            if gsm8k and ans:
-                bare = ans.replace("\\$", "").replace("$", "").replace("\\!", "").strip()
-                if _SIMPLE_NUMBER.fullmatch(bare):
-                    ans = _plain_number(bare)
-                elif not re.search(r"\\frac|/|\\sqrt|\^", ans):
-                    ans = _gsm8k_number(ans) or ans
-            result = Extraction(ans or None, box.method) if ans else None
+        result = _boxed_answer(text, gsm8k)
     if result is None:
         result = _answer_sentence(text, _FINAL_ANSWER, "final_answer", gsm8k)
     if result is None:

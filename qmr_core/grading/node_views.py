@@ -71,6 +71,7 @@ def ray_as_relation(iv: Interval, rel: Relation) -> Relation | None:
     """A half-line ``(-\\infty, b)`` / ``[a, \\infty)`` as ``v < b`` / ``a \\leq v`` in the one variable of
     ``rel`` (``x < 1`` read as an interval vs ``-x > -1``); None for a bounded interval or another relation."""
     letters = set(re.findall(r"[a-zA-Z]", "".join(_CMD.sub("", p.text) for p in rel.parts)))
+    letters.discard("e")  # Euler's number: "-e > -1" has no variable
     if len(rel.parts) != 2 or len(letters) != 1:
         return None
     var = Scalar(letters.pop())

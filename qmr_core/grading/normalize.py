@@ -105,6 +105,8 @@ _WORD_UNIT = re.compile(r"\s+([a-zA-Z][a-zA-Z]+(?:\s+[a-zA-Z]+){0,2})\s*(?:\^\s*
 _SHORT_UNITS = frozenset(
     "cm mm km kg mg ft in yd mi hr ml oz lb sq cc mph kmh hrs lbs sec min yr yrs mins cms kms".split()
 )
+_MERIDIEM = re.compile(r"\s*[ap]\.?\s*m\.?\s*$", re.IGNORECASE)  # "4:30 \\text{ p.m.}": a.m./p.m. is no unit
+_CONNECTIVE_END = re.compile(r"(?:\bor|\band|\\text\{\s*(?:or|and)\s*\})$")  # "yes or \\text{no}": no unit
 _NUMERIC_HEAD = re.compile(r"^[-+\d.,/\s{}()^*]*$")
 
 
@@ -125,9 +127,10 @@ def strip_markers(s: str) -> Marked:
         if m and m.start() > 0:
             s, degrees = s[: m.start()].rstrip(), True
         m = _TEXT_UNIT.search(s)
-        if m and m.start() > 0 and s[: m.start()].strip() and not _is_connective(m.group(1)):
+        unit = m.group(1) if m else ""
+        if m and m.start() > 0 and s[: m.start()].strip() and not _is_connective(unit) and not _MERIDIEM.match(unit):
             head = s[: m.start()].rstrip()
-            if not head.endswith(("=", "+", "-", "\\cdot", "\\times", "(", ",")):
+            if not head.endswith(("=", "+", "-", "\\cdot", "\\times", "(", ",")) and not _CONNECTIVE_END.search(head):
                 s = head
         m = _WORD_UNIT.search(s)
         if m and _head_is_numeric(s[: m.start()]):

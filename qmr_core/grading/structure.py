@@ -11,7 +11,7 @@ import re
 from dataclasses import dataclass
 from typing import Union
 
-from .names import is_name, ratio_parts
+from .names import clock_key, contradictory, is_name, ratio_parts
 from .normalize import canonical, strip_markers
 
 MAX_PM_EXPANSIONS = 3
@@ -28,7 +28,7 @@ class Scalar:
 
 @dataclass(frozen=True)
 class Seq:
-    kind: str  # "tuple" (ordered), "pair" ((a,b): point or open interval), "list" / "set" (unordered), "ratio" (a:b)
+    kind: str  # "tuple"/"pair" (ordered; (a,b) point or open interval), "list"/"set"/"alt" ("3 or 4"), "ratio" (a:b)
     items: tuple["Node", ...]
 
 
@@ -193,6 +193,7 @@ def _split_alternatives(s: str) -> list[str]:
     return [p.strip() for p in out if p.strip()]
 
 
+_OR_WORD = re.compile(r"\bor\b")
 _CUP = re.compile(r"\\cup(?![a-zA-Z])")
 _APPROX = re.compile(r"\\approx(?![a-zA-Z])|\\sim(?![a-zA-Z])")
 
@@ -273,8 +274,9 @@ def parse_answer(s: str) -> Node | None:
     alts: list[str] = []
     for it in items:
         alts.extend(_split_alternatives(it))
-    if len(alts) > 1:
-        return Seq("list", tuple(_flatten_pm(_item(a) for a in alts)))
+    if len(alts) > 1:  # "3 or 4": alternatives (a hedge, or all solutions), never an ordered pair
+        kind = "alt" if _OR_WORD.search(s) else "list"
+        return Seq(kind, tuple(_flatten_pm(_item(a) for a in alts)))
     if not alts:
         return None
     node = _item(alts[0])
@@ -297,6 +299,9 @@ def _unwrap_assignment(n: Node) -> Node:
 
 def _item(s: str) -> Node:
     s = s.strip()
+    clock = clock_key(s)
+    if clock is not None:  # "4:30 PM" == "\\text{4:30 p.m.}" != "4:30 a.m."
+        return Text(clock)
     m = _MATRIX.match(s)
     if m:
         return _matrix(m.group(1), m.group(2))
@@ -341,6 +346,8 @@ def _item(s: str) -> Node:
         if br == ("[", "]") and len(inner_items) == 1:
             return _item(inner_items[0])
     approx = _split_top_token(s, _APPROX)
+    if len(approx) == 2 and not approx[0] and approx[1]:
+        return _item(approx[1])  # "\approx 0.33": the value (exact only if the problem asks for rounding)
     if len(approx) > 1 and all(approx):
         # "\frac13 \approx 0.333" -> the exact value; "x \approx 0.33" -> the value.
         head = approx[0]
@@ -396,12 +403,13 @@ def _relation(s: str) -> Node | None:
     pieces.append(s[start:].strip())
     if any(not p for p in pieces):
         return None
-    if all(o == "=" for o in ops):
+    if all(o == "=" for o in ops) and not contradictory(pieces):
         if _VAR.match(pieces[0]) or _FUNC_VAR.match(pieces[0]) or is_name(pieces[0]):
             value = pieces[-1]
             return Assignment(pieces[0].replace(" ", ""), _item(value))
-        if all(not re.search(r"[a-zA-Z]", re.sub(r"\\(?:frac|sqrt|cdot|times|div|dfrac)", "", p)) for p in pieces):
-            return _item(pieces[-1])  # "12 \times 7 = 84": the value is the last part (not "7 = 11a+c")
+        if all(not re.search(r"[a-zA-Z]", _CMD.sub("", p)) for p in pieces):
+            # "12 \times 7 = 84", "2 \cdot 3 = 6\pi": the value is the last part (not "7 = 11a+c")
+            return _item(pieces[-1])
     ineq = _inequality_interval(pieces, ops)
     if ineq is not None:
         return ineq

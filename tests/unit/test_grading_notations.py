@@ -73,10 +73,11 @@ def test_word_separated_lists(gold: str, pred: str, expected: bool) -> None:
         ("so $\\boxed{2}$, $\\boxed{5}$ and $\\boxed{8}$.", "2, 5, 8"),
         ("\\boxed{(1, 4)} \\quad \\text{and} \\quad \\boxed{(4, 1)}", "(1, 4), (4, 1)"),
         ("\\boxed{7} and \\boxed{7}", "7"),  # the same box twice is one answer
-        # Left alone: the last box wins across text, a paragraph break or "or" (two forms of one answer).
+        # "or" keeps the alternatives (a hedge; equal to one gold only if all are: test_grading_review).
+        ("\\boxed{2y+1} or \\boxed{1+2y}", "2y+1 or 1+2y"),
+        # Left alone: the last box wins across text or a paragraph break.
         ("first \\boxed{3}, then checking again the answer is \\boxed{6}", "6"),
         ("\\boxed{3}\n\n\\boxed{6}", "6"),
-        ("\\boxed{2y+1} or \\boxed{1+2y}", "1+2y"),
     ],
 )
 def test_run_of_boxes_is_one_list(output: str, answer: str) -> None:
