@@ -91,20 +91,8 @@ from .exact_numbers import Num, format_fraction, parse_number, percent
 from .node_views import as_interval, as_relation, choice_of, node_key, ray_as_relation, text_of, vector
 from .normalize import canonical, clean, strip_markers
 from .rounding import Rounding, can_round, numbers_equal
-from .structure import (
-    Assignment,
-    Based,
-    Choice,
-    Interval,
-    Matrix,
-    Node,
-    Relation,
-    Scalar,
-    Seq,
-    Text,
-    UnionSet,
-    parse_answer,
-)
+from .answer_nodes import Assignment, Based, Choice, Interval, Matrix, Node, Relation, Scalar, Seq, Text, UnionSet
+from .structure import parse_answer
 
 _settings_lock = threading.Lock()
 _timeout_s = 5.0

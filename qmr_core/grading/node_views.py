@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import re
 
-from .structure import Assignment, Choice, Interval, Matrix, Node, Relation, Scalar, Seq, Text, UnionSet, text_key
+from .answer_nodes import Assignment, Choice, Interval, Matrix, Node, Relation, Scalar, Seq, Text, UnionSet
+from .structure import text_key
 
 
 def choice_of(n: Node) -> str | None:

@@ -8,77 +8,14 @@ inequalities, assignments ``x=3``), multiple-choice letters, text and base-subsc
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
-from typing import Union
 
+from .answer_nodes import Assignment, Based, Choice, Interval, Matrix, Node, Relation, Scalar, Seq, Text, UnionSet
 from .names import clock_key, contradictory, is_name, ratio_parts
-from .normalize import canonical, strip_markers
+from .normalize import strip_markers
 
 MAX_PM_EXPANSIONS = 3
 
 
-@dataclass(frozen=True)
-class Scalar:
-    text: str  # cleaned LaTeX of one expression
-
-    @property
-    def canon(self) -> str:
-        return canonical(self.text)
-
-
-@dataclass(frozen=True)
-class Seq:
-    kind: str  # "tuple"/"pair" (ordered; (a,b) point or open interval), "list"/"set"/"alt" ("3 or 4"), "ratio" (a:b)
-    items: tuple["Node", ...]
-
-
-@dataclass(frozen=True)
-class Interval:
-    left_closed: bool
-    lo: Scalar
-    hi: Scalar
-    right_closed: bool
-
-
-@dataclass(frozen=True)
-class UnionSet:
-    parts: tuple["Node", ...]
-
-
-@dataclass(frozen=True)
-class Matrix:
-    rows: tuple[tuple[Scalar, ...], ...]
-
-
-@dataclass(frozen=True)
-class Relation:
-    parts: tuple[Scalar, ...]
-    ops: tuple[str, ...]  # "=", "<", "\\leq", "\\neq" (">" forms are flipped to "<")
-
-
-@dataclass(frozen=True)
-class Assignment:
-    var: str
-    value: "Node"
-
-
-@dataclass(frozen=True)
-class Text:
-    value: str  # lowercased, alphanumerics only
-
-
-@dataclass(frozen=True)
-class Choice:
-    letter: str
-
-
-@dataclass(frozen=True)
-class Based:
-    digits: str
-    base: str
-
-
-Node = Union[Scalar, Seq, Interval, UnionSet, Matrix, Relation, Assignment, Text, Choice, Based]
 
 _CMD = re.compile(r"\\[a-zA-Z]+")
 _ANGLE = re.compile(r"\\(langle|rangle)(?![a-zA-Z])")
@@ -297,6 +234,23 @@ def _unwrap_assignment(n: Node) -> Node:
     return n.value if isinstance(n, Assignment) else n
 
 
+def _text_only(inner: str) -> Node | str:
+    """An answer that is one `\\text{...}`: a choice, a set of choices or words; else the number it holds,
+    as text to read on."""
+    c = _CHOICE.match(inner)
+    if c:
+        return Choice(c.group(1))
+    parts = [p.strip() for p in inner.split(",")]
+    if len(parts) > 1 and all(_CHOICE.match(p) for p in parts):
+        return Seq("set", tuple(Choice(_CHOICE.match(p).group(1)) for p in parts))  # type: ignore[union-attr]
+    if not re.search(r"\d", inner):
+        return Text(text_key(inner))
+    head = strip_markers(inner).text
+    if re.search(r"[a-zA-Z]", _CMD.sub("", head)):
+        return Text(text_key(inner))  # "4:30 p.m."
+    return head
+
+
 def _item(s: str) -> Node:
     s = s.strip()
     clock = clock_key(s)
@@ -307,19 +261,10 @@ def _item(s: str) -> Node:
         return _matrix(m.group(1), m.group(2))
     m = _TEXT_ONLY.match(s)
     if m:
-        inner = m.group(1).strip()
-        c = _CHOICE.match(inner)
-        if c:
-            return Choice(c.group(1))
-        parts = [p.strip() for p in inner.split(",")]
-        if len(parts) > 1 and all(_CHOICE.match(p) for p in parts):
-            return Seq("set", tuple(Choice(_CHOICE.match(p).group(1)) for p in parts))  # type: ignore[union-attr]
-        if not re.search(r"\d", inner):
-            return Text(text_key(inner))
-        head = strip_markers(inner).text
-        if re.search(r"[a-zA-Z]", _CMD.sub("", head)):
-            return Text(text_key(inner))  # "4:30 p.m."
-        s = head
+        read = _text_only(m.group(1).strip())
+        if not isinstance(read, str):
+            return read
+        s = read
     if re.fullmatch(r"\(\s*[A-Z]\s*\)", s):
         return Choice(s.strip("() "))
     if _enclosed(s, "\\{", "\\}"):
